@@ -1,0 +1,225 @@
+"""Rule configuration (per tariff and per segment) and the alert texts.
+
+``RulesConfig.default`` holds every rule's parameters; ``by_tariff`` and
+``by_segment`` hold partial overrides (nested dicts) applied in that order:
+default <- tariff <- segment.
+
+>>> cfg = RulesConfig(by_tariff={"commercial": {"sudden_increase": {"factor": 4}}},
+...                   by_segment={2: {"sudden_increase": {"customer_facing": False}}})
+>>> rs = cfg.resolve("commercial", 2)
+>>> rs.sudden_increase.factor, rs.sudden_increase.customer_facing
+(4.0, False)
+>>> cfg.resolve("residential", None).sudden_increase.factor
+3.0
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from meterwatch.contracts import Severity
+
+RULES = ("same_period_reached", "projected_over_same_period", "sudden_increase", "sustained_drop")
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    customer_facing: bool = False
+    severity: Severity = "warning"
+
+
+class SamePeriodReached(_Rule):
+    """Cycle-to-date >= ``factor`` x the whole same-period cycle (the source documents' rule).
+
+    Manager-facing by default. ``max_elapsed_fraction`` < 1 keeps only the
+    informative case (reached while part of the cycle is still to come); 1.0 is
+    the literal rule.
+    """
+
+    severity: Severity = "info"
+    factor: float = Field(1.0, gt=0)
+    min_same_period_coverage: float = Field(0.9, ge=0, le=1)
+    max_elapsed_fraction: float = Field(0.85, gt=0, le=1)
+    min_same_period_kwh: float = Field(10.0, ge=0)
+
+
+class ProjectedOverSamePeriod(_Rule):
+    """Projected cycle total >= ``factor`` x the same-period cycle (Opower-style high-usage alert).
+
+    The projection uses the customer's recent robust daily level and own
+    weekday shape. Fires only when it held for ``persistence_days`` consecutive
+    evaluations, the excess is at least ``min_excess_kwh``, the recent level
+    is ``z_min`` robust standard deviations above the same-period daily level,
+    and the recent level is at least ``min_recent_ratio`` x the customer's own
+    baseline of the weeks before (the rise is new, not a year-old habit that
+    would otherwise be re-announced every cycle).
+    """
+
+    customer_facing: bool = True
+    factor: float = Field(1.3, gt=0)
+    min_same_period_coverage: float = Field(0.9, ge=0, le=1)
+    min_days_elapsed: int = Field(7, ge=1)
+    persistence_days: int = Field(3, ge=1)
+    min_excess_kwh: float = Field(60.0, ge=0)
+    z_min: float = Field(4.0, ge=0)
+    min_same_period_kwh: float = Field(10.0, ge=0)
+    min_recent_ratio: float = Field(1.5, ge=0)
+
+
+class SuddenIncrease(_Rule):
+    """Recent daily use >= ``factor`` x the customer's own baseline.
+
+    ``recent`` is the ``ignore_top + 1``-th largest of the last ``window_days``
+    complete days (a single noisy day cannot fire it). Because daily use is
+    noisy, a genuine ``factor``-fold jump measures anywhere from about 0.75x to
+    1.3x of ``factor``; the rule fires at ``factor x tolerance`` so that it
+    catches the jump it is named after. Also required: a robust z-score
+    (``(recent - expected) / (1.4826 MAD)``) of at least ``z_min``, an excess
+    of at least ``min_excess_kwh_per_day``, and that it is *sudden*: the recent
+    level is at least ``prior_min_jump`` x the median of the ``prior_days`` days
+    before the window (a level that has been high for a while was either
+    alerted already or is the customer's normal, e.g. winter heating). With
+    ``beyond_own_spikes`` the recent level must also exceed the customer's own
+    95th-percentile day of the baseline window (spikes included): a household
+    that has such days regularly is not surprised by them. With
+    ``seasonal_adjust`` the expected level is raised by the customer's own
+    seasonal rise of last year (same weeks, one year earlier), never lowered;
+    and lowered to the household's level of the week before the window when
+    that is lower than its 8-week median, but not below ``recent_floor`` x the
+    median (a jump from a quiet week counts; a return from a holiday does not).
+    """
+
+    customer_facing: bool = True
+    factor: float = Field(3.0, gt=1)
+    tolerance: float = Field(0.7, gt=0, le=1)
+    critical_factor: float = Field(5.0, gt=1)
+    window_days: int = Field(5, ge=1, le=14)
+    ignore_top: int = Field(3, ge=0)
+    z_min: float = Field(3.0, ge=0)
+    min_excess_kwh_per_day: float = Field(2.0, ge=0)
+    min_baseline_days: int = Field(14, ge=3)
+    beyond_own_spikes: bool = True
+    seasonal_adjust: bool = True
+    prior_days: int = Field(7, ge=0, le=28)
+    prior_min_jump: float = Field(1.7, gt=1)
+    recent_floor: float = Field(0.6, gt=0, le=1)
+
+
+class SustainedDrop(_Rule):
+    """Near-zero or far-below-baseline use for ``days`` days (vacancy, meter fault, tenant gone).
+
+    A day is low at or below ``max(near_zero_kwh, fraction x baseline)``; of the
+    last ``days`` days at least ``min_present`` must be known and all but
+    ``exception_days`` of them low.
+    """
+
+    days: int = Field(14, ge=3, le=40)
+    min_present: int = Field(12, ge=1)
+    exception_days: int = Field(1, ge=0)
+    fraction: float = Field(0.25, gt=0, lt=1)
+    near_zero_kwh: float = Field(0.2, ge=0)
+    min_baseline_kwh: float = Field(1.0, ge=0)
+    min_baseline_days: int = Field(14, ge=3)
+
+
+class RuleSet(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    same_period_reached: SamePeriodReached = Field(default_factory=SamePeriodReached)
+    projected_over_same_period: ProjectedOverSamePeriod = Field(default_factory=ProjectedOverSamePeriod)
+    sudden_increase: SuddenIncrease = Field(default_factory=SuddenIncrease)
+    sustained_drop: SustainedDrop = Field(default_factory=SustainedDrop)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+class RulesConfig(BaseModel):
+    """All rule parameters plus the profile's window sizes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default: RuleSet = Field(default_factory=RuleSet)
+    by_tariff: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    by_segment: dict[int, dict[str, Any]] = Field(default_factory=dict)
+    late_window_days: int = Field(7, ge=0, le=60)
+    ring_days: int = Field(56, ge=14, le=400)
+    min_day_coverage: float = Field(0.9, ge=0, le=1)
+    flag_z: float = Field(3.5, gt=0)
+    flag_hi_ratio: float = Field(1.6, gt=1)
+    flag_lo_ratio: float = Field(0.4, gt=0, lt=1)
+    level_shift_days: int = Field(28, ge=7)
+    level_shift_share: float = Field(0.75, gt=0.5, le=1)
+    register_reset_fraction: float = Field(0.1, gt=0, lt=1)
+    register_max_kw: float = Field(200.0, gt=0)
+    _cache: dict[tuple[str, int | None], RuleSet] = PrivateAttr(default_factory=dict)
+
+    def resolve(self, tariff: str, segment_id: int | None) -> RuleSet:
+        """The rule set for a tariff and segment (cached)."""
+        key = (tariff, segment_id)
+        rs = self._cache.get(key)
+        if rs is None:
+            data = self.default.model_dump()
+            if tariff in self.by_tariff:
+                data = _merge(data, self.by_tariff[tariff])
+            if segment_id is not None and segment_id in self.by_segment:
+                data = _merge(data, self.by_segment[segment_id])
+            rs = RuleSet.model_validate(data)
+            self._cache[key] = rs
+        return rs
+
+
+Lang = Literal["zh-CN", "en"]
+
+
+def explain(rule: str, n: dict[str, float | None]) -> dict[Lang, str]:
+    """One sentence per language that a manager can read aloud.
+
+    >>> explain("sudden_increase", {"recent": 21.0, "baseline": 7.0, "ratio": 3.0})["en"]
+    'Daily use over the last days was 21.0 kWh, 3.0 times this customer’s usual 7.0 kWh per day.'
+    """
+
+    def f(key: str) -> str:
+        v = n.get(key)
+        return "?" if v is None else f"{v:.1f}"
+
+    if rule == "same_period_reached":
+        return {
+            "en": f"Usage so far this billing cycle ({f('ctd')} kWh) has already reached the whole "
+            f"same cycle last year ({f('sp')} kWh), with {f('days_left')} days still to go.",
+            "zh-CN": f"本抄表周期至今用电 {f('ctd')} 千瓦时，已达到去年同期整个周期的用电量"
+            f"（{f('sp')} 千瓦时），距周期结束还有 {f('days_left')} 天。",
+        }
+    if rule == "projected_over_same_period":
+        return {
+            "en": f"At the current pace this cycle will reach about {f('projected')} kWh, "
+            f"{f('ratio')} times the {f('sp')} kWh of the same cycle last year.",
+            "zh-CN": f"按目前的用电速度，本周期预计用电约 {f('projected')} 千瓦时，"
+            f"是去年同期 {f('sp')} 千瓦时的 {f('ratio')} 倍。",
+        }
+    if rule == "sudden_increase":
+        return {
+            "en": f"Daily use over the last days was {f('recent')} kWh, {f('ratio')} times "
+            f"this customer’s usual {f('baseline')} kWh per day.",
+            "zh-CN": f"近几天日均用电 {f('recent')} 千瓦时，是该户平时每天 {f('baseline')} 千瓦时的 "
+            f"{f('ratio')} 倍。",
+        }
+    if rule == "sustained_drop":
+        return {
+            "en": f"For {f('days')} days daily use has stayed around {f('recent')} kWh, far below "
+            f"the usual {f('baseline')} kWh: the home may be empty or the meter faulty.",
+            "zh-CN": f"连续 {f('days')} 天日用电量仅约 {f('recent')} 千瓦时，远低于平时的 "
+            f"{f('baseline')} 千瓦时，可能无人居住或电表故障。",
+        }
+    raise ValueError(f"unknown rule {rule!r}")

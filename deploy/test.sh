@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# README command 2: set up (deploy/setup.sh), bring the local stack up, run
+# ruff, mypy and the whole pytest suite against the real Kafka and Redis.
+# Exits non-zero if any of them fails. A stack this script started is stopped
+# at the end (set MW_KEEP_STACK=1 to keep it); a running one is reused and left alone.
+# Extra arguments go to pytest, e.g.  bash deploy/test.sh -x tests/platform
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=deploy/setup.sh
+source deploy/setup.sh || exit 1
+set +e
+
+STACK_DIR="$(python -c 'from meterwatch.settings import Settings; print(Settings().stack_dir)')"
+MARKER="$STACK_DIR/.started-by-test"
+started_stack=0
+if ! meterwatch dev status >/dev/null 2>&1; then
+  started_stack=1
+  mkdir -p "$STACK_DIR" && touch "$MARKER"
+fi
+stop_stack() {
+  if [ "$started_stack" = 1 ] && [ "${MW_KEEP_STACK:-0}" != 1 ]; then
+    started_stack=0
+    echo "== meterwatch dev down"
+    meterwatch dev down && rm -f "$MARKER"
+  fi
+}
+trap stop_stack EXIT
+
+echo "== meterwatch dev up"
+meterwatch dev up || { echo "the local stack did not start" >&2; exit 1; }
+
+failed=()
+echo "== ruff check"
+ruff check . || failed+=(ruff)
+echo "== mypy (strict: baselines, meterwatch)"
+mypy || failed+=(mypy)
+echo "== pytest"
+pytest --durations=15 "$@"
+rc=$?
+[ $rc -ne 0 ] && failed+=("pytest(exit $rc)")
+
+stop_stack || failed+=("dev down")
+
+if [ ${#failed[@]} -ne 0 ]; then
+  echo "FAILED: ${failed[*]}" >&2
+  exit 1
+fi
+echo "all checks passed"

@@ -1,0 +1,254 @@
+"""Pydantic v2 models of the external contracts (../shared/CONTRACTS.md).
+
+These are the boundary shapes: what arrives on `meter-readings` and
+`customers`, what leaves on `alerts` and `meter-readings.dlq`, and what the
+Ops API returns for a baseline. Fields may be added; none may be renamed or
+dropped without a versioned path.
+
+>>> r = MeterReading.model_validate({"meter_id": "m1", "ts": "2024-01-01T00:30:00+00:00", "kwh": 0.4})
+>>> r.interval_s, r.quality
+(1800, 'actual')
+>>> MeterReading.model_validate({"meter_id": "m1", "ts": "2024-01-01T00:30:00"})
+Traceback (most recent call last):
+...
+pydantic_core._pydantic_core.ValidationError: 2 validation errors for MeterReading
+...
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+MAX_READING_BYTES = 64 * 1024
+
+
+class MeterReading(BaseModel):
+    """One message on `meter-readings`. Unknown extra fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    meter_id: Id
+    customer_id: Id | None = None
+    ts: AwareDatetime
+    kwh: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    interval_s: Annotated[int, Field(gt=0)] = 1800
+    register_kwh: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    quality: Literal["actual", "estimated"] = "actual"
+
+    @model_validator(mode="after")
+    def _one_of_kwh_or_register(self) -> MeterReading:
+        if (self.kwh is None) == (self.register_kwh is None):
+            raise ValueError("exactly one of 'kwh' and 'register_kwh' is required")
+        return self
+
+
+class CustomerRecord(BaseModel):
+    """One value on the compacted `customers` topic (key: customer_id)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    customer_id: Id
+    meter_ids: list[Id] = Field(default_factory=list)
+    name: str = ""
+    phone: Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")] | None = None
+    manager_id: Id | None = None
+    tariff: Literal["residential", "commercial", "industrial"] = "residential"
+    occupancy: Literal["owner", "rented", "unknown"] = "unknown"
+    read_day: Annotated[int, Field(ge=1, le=28)] = 1
+    cycle_months: Literal[1, 2] = 1
+    timezone: str = "Asia/Shanghai"
+    language: Literal["zh-CN", "en"] = "zh-CN"
+    sms_opt_in: bool = False
+    arrears_amount: Annotated[float, Field(ge=0)] = 0.0
+    arrears_count: Annotated[int, Field(ge=0)] = 0
+    complaints_count: Annotated[int, Field(ge=0)] = 0
+
+
+class CycleRef(BaseModel):
+    start: dt.date
+    end: dt.date
+
+
+class Observed(BaseModel):
+    cycle_to_date_kwh: float | None = None
+    same_period_kwh: float | None = None
+    baseline_daily_kwh: float | None = None
+    recent_daily_kwh: float | None = None
+    projected_cycle_kwh: float | None = None
+    ratio: float | None = None
+
+
+class SegmentRef(BaseModel):
+    id: int | None = None
+    label: str | None = None
+    kind: str | None = None  # ordinary | premium | potential | sensitive | risk (drives notifier policies)
+
+
+class Explanation(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    zh_CN: str = Field(alias="zh-CN")
+    en: str
+
+
+class Reason(BaseModel):
+    """A named reason with the numbers behind it (why a rule fired or was skipped)."""
+
+    code: str
+    message: str = ""
+    numbers: dict[str, float | int | str | None] = Field(default_factory=dict)
+
+
+Rule = Literal["same_period_reached", "projected_over_same_period", "sudden_increase", "sustained_drop"]
+Severity = Literal["info", "warning", "critical"]
+
+
+class Alert(BaseModel):
+    """One value on `alerts` (key: customer_id)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    alert_id: str
+    customer_id: Id
+    meter_ids: list[str] = Field(default_factory=list)
+    rule: str
+    severity: Severity = "warning"
+    cycle: CycleRef
+    observed: Observed
+    segment: SegmentRef = Field(default_factory=SegmentRef)
+    manager_id: str | None = None
+    triggered_by: AwareDatetime
+    created_at: AwareDatetime
+    explanation: Explanation
+    customer_facing: bool = True
+    reasons: list[Reason] = Field(default_factory=list)
+    schema_: int = Field(default=1, alias="schema")
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True).encode()
+
+
+class DeadLetterError(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class DeadLetterSource(BaseModel):
+    topic: str
+    partition: int
+    offset: int
+
+
+class DeadLetter(BaseModel):
+    """One value on `meter-readings.dlq`."""
+
+    error: DeadLetterError
+    received_at: AwareDatetime
+    source: DeadLetterSource
+    raw: str
+    raw_encoding: Literal["text", "base64"] = "text"
+
+
+# --- Ops API read model -----------------------------------------------------------
+
+
+class CycleNow(BaseModel):
+    start: dt.date
+    end: dt.date
+    cycle_to_date_kwh: float
+    days_elapsed: float
+    projected_kwh: float | None = None
+
+
+class SamePeriod(BaseModel):
+    start: dt.date | None = None
+    end: dt.date | None = None
+    kwh: float | None = None
+    coverage: float | None = None
+
+
+class ClosedCycle(BaseModel):
+    start: dt.date
+    end: dt.date
+    kwh: float
+    coverage: float
+
+
+class BaselineBlock(BaseModel):
+    daily_kwh: float | None = None
+    cycles: list[ClosedCycle] = Field(default_factory=list)
+
+
+class BaselineSnapshot(BaseModel):
+    """What `GET /v1/customers/{customer_id}/baseline` returns (and what Redis holds)."""
+
+    customer_id: Id
+    as_of: AwareDatetime
+    cycle: CycleNow
+    same_period: SamePeriod = Field(default_factory=SamePeriod)
+    baseline: BaselineBlock = Field(default_factory=BaselineBlock)
+    segment: SegmentRef = Field(default_factory=SegmentRef)
+    open_alerts: list[str] = Field(default_factory=list)
+    manager_id: str | None = None
+    recent_daily_kwh: float | None = None
+    reasons: list[Reason] = Field(default_factory=list)
+    processed_at: AwareDatetime | None = None
+
+
+class SegmentSummary(BaseModel):
+    """One entry of `GET /v1/segments`."""
+
+    id: int
+    label: str
+    size: int
+    centroid: dict[str, float] = Field(default_factory=dict)
+    characteristics: list[str] = Field(default_factory=list)
+    #: the segment's kind in the source documents' terms:
+    #: ordinary | premium | potential | sensitive | risk (stable across label wording)
+    kind: str | None = None
+    #: the label per language: {"en": ..., "zh-CN": ...}
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class HistoryRow(BaseModel):
+    """One value on the internal history topic (`meterwatch bootstrap` -> worker).
+
+    Either a daily total (``day``) or a whole billing cycle (``start``/``end``).
+    Key: customer_id.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    customer_id: Id
+    day: dt.date | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
+    kwh: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    coverage: Annotated[float, Field(ge=0, le=1)] = 1.0
+
+    @model_validator(mode="after")
+    def _day_or_cycle(self) -> HistoryRow:
+        if (self.day is None) == (self.start is None or self.end is None):
+            raise ValueError("give either 'day' or both 'start' and 'end'")
+        return self
+
+
+class SegmentFeatures(BaseModel):
+    """One value on the internal segment-features topic (customer partition -> segmenter)."""
+
+    customer_id: Id
+    features: dict[str, float]
+    ts: AwareDatetime
+
+
+class SegmentAssignment(BaseModel):
+    """One value on the internal segment-assignments topic (segmenter -> customer partition)."""
+
+    customer_id: Id
+    segment: SegmentRef
+    model_version: int = 0

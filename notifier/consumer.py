@@ -1,0 +1,180 @@
+"""The Kafka side: consume `alerts`, record each alert durably, then commit.
+
+An offset is committed only after the batch is recorded in Redis. While Redis
+is down the same batch is retried (with backoff) and nothing is committed, so
+the alerts wait in Kafka; a crash before the commit redelivers the batch, and
+the ingest script's SET NX on the alert id makes the redelivery harmless.
+A message that is not a valid Alert is recorded in the `rejected` list with a
+reason (and counted), then committed: it can never become valid by retrying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+from redis.exceptions import RedisError
+
+from meterwatch.contracts import Alert
+from meterwatch.settings import Settings
+from notifier.clock import Clock
+from notifier.routing import ingest_alerts
+from notifier.store import Store
+
+log = logging.getLogger("meterwatch.notifier.consumer")
+
+MAX_ALERT_BYTES = 256 * 1024
+
+
+def _raw_text(v: bytes | None) -> tuple[str, str]:
+    if v is None:
+        return "", "text"
+    try:
+        return v.decode("utf-8"), "text"
+    except UnicodeDecodeError:
+        return base64.b64encode(v).decode(), "base64"
+
+
+class AlertConsumer:
+    def __init__(
+        self, store: Store, settings: Settings, clock: Clock, on_recorded: Callable[[], None] | None = None
+    ) -> None:
+        self.on_recorded = on_recorded
+        self.store = store
+        self.s = settings
+        self.clock = clock
+        self.consumer: AIOKafkaConsumer | None = None
+        self.connected = False
+        self.processed = 0
+
+    def _make(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            self.s.topic_alerts,
+            bootstrap_servers=self.s.kafka_bootstrap,
+            group_id=self.s.notifier_group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=500,
+            client_id="meterwatch-notifier",
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        pause = 0.5
+        while not stop.is_set():
+            consumer = self._make()
+            try:
+                await consumer.start()
+                self.consumer, self.connected, pause = consumer, True, 0.5
+                log.info("consuming %s as group %s", self.s.topic_alerts, self.s.notifier_group_id)
+                await self._loop(consumer, stop)
+            except KafkaError as e:
+                log.warning("kafka unavailable (%s); retrying in %.1fs", e, pause)
+            except Exception:
+                # nothing may kill the consumer: the uncommitted batch is read again after a pause
+                log.exception("consumer failed; restarting in %.1fs", pause)
+            finally:
+                self.connected = False
+                try:
+                    await consumer.stop()
+                except Exception:  # stopping a half-started consumer may fail; nothing to recover
+                    log.debug("consumer stop failed", exc_info=True)
+            if not stop.is_set():
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=pause)
+                except TimeoutError:
+                    pass
+                pause = min(10.0, pause * 2)
+
+    async def _loop(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=200, max_records=500)
+            if not batches:
+                continue
+            records = [r for rs in batches.values() for r in rs]
+            if not await self._record_until_done(records, stop):
+                return  # stopping before it was recorded: no commit; the batch is redelivered
+            if self.on_recorded is not None:
+                self.on_recorded()
+            offsets = {tp: rs[-1].offset + 1 for tp, rs in batches.items() if rs}
+            await consumer.commit(offsets)
+            self.processed += len(records)
+
+    async def _record_until_done(self, records: list[ConsumerRecord[Any, Any]], stop: asyncio.Event) -> bool:
+        """Record the batch in Redis, retrying while Redis is down (never skipping ahead)."""
+        pause = 0.2
+        while not stop.is_set():
+            try:
+                await self.record(records)
+                return True
+            except (RedisError, OSError) as e:
+                log.warning("redis unavailable (%s); %d alerts wait in Kafka", type(e).__name__, len(records))
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=pause)
+                except TimeoutError:
+                    pass
+                pause = min(5.0, pause * 2)
+        return False
+
+    async def record(self, records: list[ConsumerRecord[Any, Any]]) -> None:
+        alerts: list[Alert] = []
+        for r in records:
+            value: bytes | None = r.value
+            try:
+                if value is None:
+                    raise ValueError("empty message")
+                if len(value) > MAX_ALERT_BYTES:
+                    raise ValueError(f"message larger than {MAX_ALERT_BYTES} bytes")
+                alerts.append(Alert.model_validate_json(value))
+            except (ValidationError, ValueError) as e:
+                raw, enc = _raw_text(value[:MAX_ALERT_BYTES] if value else None)
+                await self.store.reject(
+                    {
+                        "error": {"code": "invalid_alert", "message": str(e)[:2000]},
+                        "received_at": self.clock.now().isoformat(),
+                        "source": {"topic": r.topic, "partition": r.partition, "offset": r.offset},
+                        "raw": raw,
+                        "raw_encoding": enc,
+                    }
+                )
+                log.warning("rejected message %s[%d]@%d: invalid alert", r.topic, r.partition, r.offset)
+        # de-duplicate inside the batch (the script would too; this saves round trips)
+        uniq = list({a.alert_id: a for a in alerts}.values())
+        if uniq:
+            for res, a in zip(
+                await ingest_alerts(uniq, self.store, self.s, self.clock.now()), uniq, strict=True
+            ):
+                if "error" in res:
+                    await self.store.reject(
+                        {
+                            "error": {"code": "unroutable_alert", "message": res["error"][:2000]},
+                            "received_at": self.clock.now().isoformat(),
+                            "source": {"topic": self.s.topic_alerts},
+                            "raw": a.model_dump_json(by_alias=True),
+                            "raw_encoding": "text",
+                        }
+                    )
+
+    async def lag(self) -> int | None:
+        c = self.consumer
+        if c is None or not self.connected:
+            return None
+        total = 0
+        parts: set[TopicPartition] = c.assignment()
+        if not parts:
+            return 0
+        ends = await c.end_offsets(list(parts))
+        for tp in parts:
+            pos = await c.position(tp)
+            total += max(0, ends[tp] - pos)
+        return total
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

@@ -1,0 +1,37 @@
+"""The evaluation script on a sample of the real London households (the full run: eval_london.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("eval_london", Path(__file__).with_name("eval_london.py"))
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.slow
+def test_eval_on_a_sample_finds_big_surges_and_stays_moderate() -> None:
+    ev = _load()
+    data = ev.shared_data() / "lcl_london_daily" / "lcl_daily_kwh.parquet"
+    assert data.exists(), f"the shared London data is missing at {data} (set MW_SHARED_DATA)"
+    out = ev.evaluate(sample=0.1, share=0.3, seed=7, rules=None, quiet=True)
+    assert out["injected"] >= 90
+    si = out["rules"]["sudden_increase"]
+    # big jumps are found within a week, small ones mostly not (they are within normal variation)
+    big = [si["recall_7d"][m] for m in (3.0, 4.0, 6.0)]
+    assert min(big) >= 80.0 and sum(big) / 3 >= 85.0, big
+    assert si["recall_7d"][1.5] <= 30.0
+    assert si["median_delay_days"][4.0] is not None and si["median_delay_days"][4.0] <= 4
+    # moderation on the untouched households
+    assert out["rules"]["customer_facing"]["false_per_100_cycles"] <= 3.5
+    assert out["rules"]["sudden_increase"]["false_per_100_cycles"] <= 2.5
+    table = ev.markdown(out)
+    assert "| sudden_increase |" in table and "x6" in table
