@@ -92,8 +92,16 @@ class WorkerProc:
         return self.log_path.read_text(errors="replace")
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Remember each phase's report on the item, so fixtures can tell a failed test."""
+    rep = yield
+    setattr(item, f"mw_rep_{rep.when}", rep)
+    return rep
+
+
 @pytest.fixture
-def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProc]]:
+def worker_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., WorkerProc]]:
     started: list[WorkerProc] = []
 
     def start(settings: Settings, instance: str = "w0", **extra_env: str) -> WorkerProc:
@@ -104,6 +112,13 @@ def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProc]]:
     yield start
     for w in started:
         w.stop(timeout=10)
+    rep = getattr(request.node, "mw_rep_call", None)
+    if rep is not None and rep.failed:
+        # the worker logs are the only account of what a failed run's processes did
+        for w in started:
+            lines = w.log_text().splitlines()
+            print(f"\n===== {w.log_path.name} (last 120 of {len(lines)} lines) =====")
+            print("\n".join(lines[-120:]))
 
 
 # --------------------------------------------------------------------------------- data helpers

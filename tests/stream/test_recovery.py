@@ -88,19 +88,24 @@ def reference(
 TOL_KWH = 0.02
 
 
-def assert_close(got: Any, want: Any, path: str = "") -> None:
+def differences(got: Any, want: Any, path: str = "") -> list[str]:
+    """Every leaf where ``got`` differs from ``want`` (floats within TOL_KWH are equal)."""
     if isinstance(want, dict):
-        assert isinstance(got, dict) and set(got) == set(want), path
-        for k in want:
-            assert_close(got[k], want[k], f"{path}.{k}")
-    elif isinstance(want, list | tuple):
-        assert isinstance(got, list | tuple) and len(got) == len(want), path
-        for i, (g, w) in enumerate(zip(got, want, strict=True)):
-            assert_close(g, w, f"{path}[{i}]")
-    elif isinstance(want, float) and isinstance(got, int | float):
-        assert abs(got - want) <= TOL_KWH, f"{path}: {got} != {want}"
-    else:
-        assert got == want, f"{path}: {got!r} != {want!r}"
+        if not isinstance(got, dict) or set(got) != set(want):
+            return [f"{path}: keys {sorted(got) if isinstance(got, dict) else got!r} != {sorted(want)}"]
+        return [d for k in want for d in differences(got[k], want[k], f"{path}.{k}")]
+    if isinstance(want, list | tuple):
+        if not isinstance(got, list | tuple) or len(got) != len(want):
+            return [f"{path}: {got!r} != {want!r}"]
+        return [d for i, (g, w) in enumerate(zip(got, want, strict=True)) for d in differences(g, w, f"{path}[{i}]")]
+    if isinstance(want, float) and isinstance(got, int | float):
+        return [] if abs(got - want) <= TOL_KWH else [f"{path}: {got} != {want}"]
+    return [] if got == want else [f"{path}: {got!r} != {want!r}"]
+
+
+def assert_close(got: Any, want: Any, path: str = "") -> None:
+    diffs = differences(got, want, path)
+    assert not diffs, "\n".join(diffs[:40])
 
 
 def alert_key(a: Alert) -> dict[str, Any]:
@@ -135,6 +140,28 @@ async def wait_until_final(
     return result
 
 
+async def where_readings_went(s: Settings, kafka_consume: Any, readings: list[dict[str, Any]]) -> list[str]:
+    """Diagnostics for a mismatch: readings never re-keyed, and what the dead-letter topic holds."""
+    import json
+    from collections import Counter
+
+    published = {(r["meter_id"], r["ts"]) for r in readings}
+    recs = await kafka_consume(f"{s.app_id}-by-customer", 10 * len(readings), timeout_s=5)
+    seen: Counter[tuple[str, str]] = Counter()
+    for rec in recs:
+        env = json.loads(rec.value)
+        if env.get("kind") == "reading":
+            r = env["reading"]
+            seen[(r["meter_id"], MeterReading.model_validate(r).ts.isoformat())] += 1
+    missing = sorted(published - set(seen))
+    dlq = await kafka_consume(s.topic_dlq, 10 * len(readings), timeout_s=3)
+    reasons = Counter(json.loads(d.value)["error"]["code"] for d in dlq)
+    return [
+        f"diagnostics: {len(recs)} by-customer records, {sum(seen.values())} readings, "
+        f"{len(missing)} published readings never re-keyed (first: {missing[:5]}), dead letters {dict(reasons)}"
+    ]
+
+
 async def test_kill_9_mid_stream_then_restart_gives_exactly_the_uninterrupted_result(
     mw_settings: Settings, worker_factory: Any, kafka_producer: Any, kafka_consume: Any, redis_client: Any
 ) -> None:
@@ -161,8 +188,10 @@ async def test_kill_9_mid_stream_then_restart_gives_exactly_the_uninterrupted_re
     second = worker_factory(s, "w1")
 
     got_snaps = await wait_until_final(redis_client, keys, want_snaps, timeout_s=50)
-    for cid, want in want_snaps.items():
-        assert_close(snap_key(got_snaps[cid]), snap_key(want), cid)
+    diffs = [d for cid, w in want_snaps.items() for d in differences(snap_key(got_snaps[cid]), snap_key(w), cid)]
+    if diffs:
+        diffs += await where_readings_went(s, kafka_consume, readings)
+    assert not diffs, "\n".join(diffs[:60])
 
     recs = await kafka_consume(s.topic_alerts, len(want_alerts) + 5, timeout_s=4)
     got = [Alert.model_validate_json(r.value) for r in recs]
@@ -188,8 +217,8 @@ async def test_two_workers_share_the_partitions_and_agree_with_one(
     await publish(kafka_producer, s.topic_readings, [(r["meter_id"], r) for r in readings])
 
     got_snaps = await wait_until_final(redis_client, keys, want_snaps, timeout_s=55)
-    for cid, want in want_snaps.items():
-        assert_close(snap_key(got_snaps[cid]), snap_key(want), cid)
+    diffs = [d for cid, w in want_snaps.items() for d in differences(snap_key(got_snaps[cid]), snap_key(w), cid)]
+    assert not diffs, "\n".join(diffs[:40])
     recs = await kafka_consume(s.topic_alerts, len(want_alerts) + 5, timeout_s=4)
     got = [Alert.model_validate_json(r.value) for r in recs]
     assert {a.alert_id for a in got} == set(want_alerts)
