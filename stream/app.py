@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import time
 import weakref
 from collections import defaultdict, deque
@@ -54,7 +55,7 @@ from meterwatch.settings import Settings
 from stream.decode import decode_customer, decode_history, decode_reading, make_dead_letter
 from stream.envelope import Envelope, FeaturesEvent, Source
 from stream.metrics import MetricsServer, WorkerMetrics
-from stream.produce import BatchProducer
+from stream.produce import BatchProducer, DeliveryFailed
 from stream.readmodel import ReadModelWriter
 from stream.registry import MeterIndex, RegistryFollower
 
@@ -277,6 +278,21 @@ class Pipeline:
             raw = env.dumps()
         self._dead_letter(DeadLetterError(code=code, message=message, field=field), raw, src.t, src.p, src.o)
 
+    async def _deliver(self) -> None:
+        """Deliver every batched output; a worker that cannot deliver stops at once.
+
+        Stopping hard matters: Faust acknowledges a batch from ``take_events`` even when
+        the agent raises, and a graceful stop commits acknowledged offsets, so the
+        outputs of the failed batch would be lost. Exiting without a commit lets the
+        replacement process redo the batch from the last committed offsets.
+        """
+        try:
+            await self.out.flush()
+        except DeliveryFailed:
+            log.critical("outputs could not be delivered; exiting without committing", exc_info=True)
+            logging.shutdown()
+            os._exit(75)  # EX_TEMPFAIL: a supervisor restarts the worker
+
     def _track(self, event: Event) -> None:
         m = event.message
         self._positions[m.tp] = m.offset + 1
@@ -289,7 +305,7 @@ class Pipeline:
         await self.registry.ready.wait()
         async for events in stream.take_events(self.batch_max, within=self.batch_within_s):
             self._ingest_batch(events)
-            await self.out.flush()  # queued on the producer before the batch is acknowledged
+            await self._deliver()  # delivered before the batch is acknowledged
             yield None
 
     def _ingest_batch(self, events: Sequence[Event]) -> None:
@@ -351,7 +367,7 @@ class Pipeline:
         A parked event is acknowledged only after what it produced is queued on the producer.
         """
         if not self._parked:
-            await self.out.flush()
+            await self._deliver()
             return
         done: list[Event] = []
         now = time.time()
@@ -375,7 +391,7 @@ class Pipeline:
             done.append(event)
         self._parked = keep
         self.metrics.set_gauge("parked_readings", len(keep))
-        await self.out.flush()
+        await self._deliver()
         for event in done:
             event.ack()
 
@@ -384,7 +400,7 @@ class Pipeline:
         async for events in stream.take_events(self.batch_max, within=self.batch_within_s):
             for event in events:
                 self._customer_event(event)
-            await self.out.flush()
+            await self._deliver()
             yield None
 
     def _customer_event(self, event: Event) -> None:
@@ -430,7 +446,7 @@ class Pipeline:
                 run.append(row)
             if run:
                 self._forward(Envelope(kind="history", customer_id=run[-1].customer_id, history=run))
-            await self.out.flush()
+            await self._deliver()
             yield None
 
     async def _segments_agent(self, stream: Any) -> AsyncIterator[None]:
@@ -442,7 +458,7 @@ class Pipeline:
                 log.error("undecodable segment assignment at %s@%d", event.message.tp, event.message.offset)
                 continue
             self._forward(Envelope(kind="segment", customer_id=a.customer_id, segment=a))
-            await self.out.flush()
+            await self._deliver()
             yield None
 
     # ------------------------------------------------------------------ profiles (the core)
@@ -453,7 +469,7 @@ class Pipeline:
                 by_part[event.message.partition].append(event)
             for partition, evs in by_part.items():
                 self._profiles_partition(partition, evs)
-            await self.out.flush()  # changelog, features: queued before the batch is acknowledged
+            await self._deliver()  # changelog, features: delivered before the batch is acknowledged
             yield None
 
     def _state(self, partition: int, cid: str) -> CustomerState:

@@ -187,7 +187,7 @@ async def test_kill_9_mid_stream_then_restart_gives_exactly_the_uninterrupted_re
     # a fresh instance (empty RocksDB directory): the state must come back from the changelogs
     second = worker_factory(s, "w1")
 
-    got_snaps = await wait_until_final(redis_client, keys, want_snaps, timeout_s=50)
+    got_snaps = await wait_until_final(redis_client, keys, want_snaps, timeout_s=90)
     diffs = [d for cid, w in want_snaps.items() for d in differences(snap_key(got_snaps[cid]), snap_key(w), cid)]
     if diffs:
         diffs += await where_readings_went(s, kafka_consume, readings)
@@ -216,7 +216,7 @@ async def test_two_workers_share_the_partitions_and_agree_with_one(
     w1 = worker_factory(s, "w1")
     await publish(kafka_producer, s.topic_readings, [(r["meter_id"], r) for r in readings])
 
-    got_snaps = await wait_until_final(redis_client, keys, want_snaps, timeout_s=55)
+    got_snaps = await wait_until_final(redis_client, keys, want_snaps, timeout_s=90)
     diffs = [d for cid, w in want_snaps.items() for d in differences(snap_key(got_snaps[cid]), snap_key(w), cid)]
     assert not diffs, "\n".join(diffs[:40])
     recs = await kafka_consume(s.topic_alerts, len(want_alerts) + 5, timeout_s=4)
