@@ -47,7 +47,9 @@ async def test_flush_waits_for_records_a_concurrent_flush_took(
         assert len(out) == 0, "the first flush took the pending records"
         await out.flush()  # "agent A": nothing pending of its own any more
         # everything the other flush took was handed over, and the broker acknowledged it
-        assert out.records == 2000, "flush returned while the records it depends on were still being handed over"
+        assert out.records == 2000, (
+            "flush returned while the records it depends on were still being handed over"
+        )
         assert out.undelivered() == 0, "flush returned before the records it depends on were delivered"
         await first
         recs = await kafka_consume(topic, 2000, timeout_s=10)

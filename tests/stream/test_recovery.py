@@ -97,7 +97,11 @@ def differences(got: Any, want: Any, path: str = "") -> list[str]:
     if isinstance(want, list | tuple):
         if not isinstance(got, list | tuple) or len(got) != len(want):
             return [f"{path}: {got!r} != {want!r}"]
-        return [d for i, (g, w) in enumerate(zip(got, want, strict=True)) for d in differences(g, w, f"{path}[{i}]")]
+        return [
+            d
+            for i, (g, w) in enumerate(zip(got, want, strict=True))
+            for d in differences(g, w, f"{path}[{i}]")
+        ]
     if isinstance(want, float) and isinstance(got, int | float):
         return [] if abs(got - want) <= TOL_KWH else [f"{path}: {got} != {want}"]
     return [] if got == want else [f"{path}: {got!r} != {want!r}"]
@@ -158,7 +162,8 @@ async def where_readings_went(s: Settings, kafka_consume: Any, readings: list[di
     reasons = Counter(json.loads(d.value)["error"]["code"] for d in dlq)
     return [
         f"diagnostics: {len(recs)} by-customer records, {sum(seen.values())} readings, "
-        f"{len(missing)} published readings never re-keyed (first: {missing[:5]}), dead letters {dict(reasons)}"
+        f"{len(missing)} published readings never re-keyed (first: {missing[:5]}), "
+        f"dead letters {dict(reasons)}"
     ]
 
 
@@ -188,7 +193,9 @@ async def test_kill_9_mid_stream_then_restart_gives_exactly_the_uninterrupted_re
     second = worker_factory(s, "w1")
 
     got_snaps = await wait_until_final(redis_client, keys, want_snaps, timeout_s=90)
-    diffs = [d for cid, w in want_snaps.items() for d in differences(snap_key(got_snaps[cid]), snap_key(w), cid)]
+    diffs = [
+        d for cid, w in want_snaps.items() for d in differences(snap_key(got_snaps[cid]), snap_key(w), cid)
+    ]
     if diffs:
         diffs += await where_readings_went(s, kafka_consume, readings)
     assert not diffs, "\n".join(diffs[:60])
@@ -217,7 +224,9 @@ async def test_two_workers_share_the_partitions_and_agree_with_one(
     await publish(kafka_producer, s.topic_readings, [(r["meter_id"], r) for r in readings])
 
     got_snaps = await wait_until_final(redis_client, keys, want_snaps, timeout_s=90)
-    diffs = [d for cid, w in want_snaps.items() for d in differences(snap_key(got_snaps[cid]), snap_key(w), cid)]
+    diffs = [
+        d for cid, w in want_snaps.items() for d in differences(snap_key(got_snaps[cid]), snap_key(w), cid)
+    ]
     assert not diffs, "\n".join(diffs[:40])
     recs = await kafka_consume(s.topic_alerts, len(want_alerts) + 5, timeout_s=4)
     got = [Alert.model_validate_json(r.value) for r in recs]
