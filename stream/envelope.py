@@ -47,6 +47,9 @@ class Envelope(BaseModel):
     segment: SegmentAssignment | None = None
     src: Source | None = None
     raw: str | None = None  # the original text, kept while a reading waits for its meter
+    # True on a reading that waited for its meter: it comes after later readings of its source
+    # partition, so the per-partition redelivery watermark does not apply to it
+    parked: bool | None = None
 
     def dumps(self) -> bytes:
         """Compact JSON (unset fields left out).

@@ -94,13 +94,17 @@ class BatchProducer:
                 await self._flush()
             waiting = [f for f in self._inflight if not f.done()]
             done = [f for f in self._inflight if f.done()]
-            self._inflight = waiting
-        for f in done:
-            _check(f)
-        if waiting:
-            await asyncio.wait(waiting)
-            for f in waiting:
-                _check(f)
+            self._inflight = list(waiting)  # a copy: later flushes append to it
+        for f in done + waiting:
+            try:
+                await f
+            except asyncio.CancelledError:
+                if f.cancelled():
+                    raise DeliveryFailed("a record batch was cancelled before delivery") from None
+                raise  # this task itself is being cancelled
+            except Exception as exc:
+                msg = f"a record batch was not delivered: {type(exc).__name__}: {exc}"
+                raise DeliveryFailed(msg) from exc
 
     async def _flush(self) -> None:
         pending, self._pending = self._pending, defaultdict(list)
@@ -119,10 +123,3 @@ class BatchProducer:
                 self.batches += 1
             self.records += len(records)
 
-
-def _check(fut: asyncio.Future[Any]) -> None:
-    if fut.cancelled():
-        raise DeliveryFailed("a record batch was cancelled before delivery")
-    exc = fut.exception()
-    if exc is not None:
-        raise DeliveryFailed(f"a record batch was not delivered: {type(exc).__name__}: {exc}") from exc
