@@ -154,8 +154,10 @@ async def where_readings_went(s: Settings, kafka_consume: Any, readings: list[di
     seen: Counter[tuple[str, str]] = Counter()
     for rec in recs:
         env = json.loads(rec.value)
-        if env.get("kind") == "reading":
-            r = env["reading"]
+        group = [env["reading"]] if env.get("kind") == "reading" else []
+        if env.get("kind") == "readings":
+            group = [item[3] for item in env["items"]]
+        for r in group:
             seen[(r["meter_id"], MeterReading.model_validate(r).ts.isoformat())] += 1
     missing = sorted(published - set(seen))
     dlq = await kafka_consume(s.topic_dlq, 10 * len(readings), timeout_s=3)
