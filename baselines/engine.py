@@ -1244,9 +1244,7 @@ class Engine:
             Reason(code=str(v[0]), message=k, numbers=dict(v[1])) for k, v in sorted(p.reasons.items())
         ]
         open_alerts = [
-            alert_id(p.customer_id, rule, _d(start))
-            for rule in (*RULES, ESCALATION)
-            if p.fired.get(rule) == start
+            alert_id(p.customer_id, rule, _d(start)) for rule in RULES if p.fired.get(rule) == start
         ]
         return BaselineSnapshot(
             customer_id=p.customer_id,

@@ -21,7 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from meterwatch.contracts import Severity
 
-RULES = ("same_period_reached", "projected_over_same_period", "sudden_increase", "sustained_drop")
+RULES = (
+    "same_period_reached",
+    "projected_over_same_period",
+    "sudden_increase",
+    "sudden_increase_escalation",  # part of sudden_increase's parameters (escalation, escalation_factor)
+    "sustained_drop",
+)
 
 
 class _Rule(BaseModel):

@@ -40,7 +40,6 @@ import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from baselines.backtest import run_table  # noqa: E402
-from baselines.engine import ESCALATION  # noqa: E402
 from baselines.rules import RULES, RulesConfig  # noqa: E402
 
 MULTIPLIERS = (1.5, 2.0, 3.0, 4.0, 6.0)
@@ -184,7 +183,7 @@ def evaluate(
     }
     untouched_set = set(untouched)
     misses: list[dict[str, Any]] = []
-    for rule in (*RULES, ESCALATION, "customer_facing"):
+    for rule in (*RULES, "customer_facing"):
         rec7: dict[float, list[bool]] = defaultdict(list)
         rec_any: dict[float, list[bool]] = defaultdict(list)
         delays: dict[float, list[int]] = defaultdict(list)
