@@ -61,6 +61,9 @@ DAILY_GRAN = 86400
 REGISTER_GRAN = 0
 NIGHT_END_S = 7 * 3600
 CUSTOMER_FACING_KEY = "_customer"
+# the recent daily level (Wh) behind the first customer-facing alert of the cycle (CUSTOMER_FACING_KEY)
+CUSTOMER_LEVEL_KEY = "_customer_wh"
+ESCALATION = "sudden_increase_escalation"
 _EMPTY_SEG = SegmentRef()
 
 
@@ -871,7 +874,18 @@ class Engine:
         rule = "sudden_increase"
         cfg = rs.sudden_increase
         c = p.copen[ci]
-        if p.fired.get(rule) == c.start:
+        fired_here = p.fired.get(rule) == c.start
+        # escalation: the customer was already alerted this cycle (by this or another rule); a new,
+        # sudden excursion clearly above the level of that alert may be told once more
+        prev_level = None
+        if (
+            cfg.escalation
+            and p.fired.get(CUSTOMER_FACING_KEY) == c.start
+            and p.fired.get(ESCALATION) != c.start
+            and CUSTOMER_LEVEL_KEY in p.fired
+        ):
+            prev_level = p.fired[CUSTOMER_LEVEL_KEY] / 1000.0
+        if fired_here and prev_level is None:
             return
         med = p.base_med
         if med is None or p.base_n < cfg.min_baseline_days:
@@ -941,31 +955,28 @@ class Engine:
                 if prior_ratio is not None and prior_ratio < cfg.prior_min_jump:
                     return  # not sudden: the level was already about as high the week before
         sev = "critical" if ratio >= cfg.critical_factor else cfg.severity
-        self._fire(
-            p,
-            rule,
-            sev,
-            cfg.customer_facing,
-            c,
-            cust,
-            seg,
-            ts,
-            alerts,
-            Observed(
-                cycle_to_date_kwh=round(self._ctd(p, ci), 3),
-                baseline_daily_kwh=round(med, 3),
-                recent_daily_kwh=round(recent, 3),
-                ratio=round(ratio, 3),
-            ),
-            {"recent": recent, "baseline": med, "ratio": ratio},
-            {
-                "z": round(z, 2),
-                "expected_kwh": round(expected, 3),
-                "window_days": cfg.window_days,
-                "prior_ratio": None if prior_ratio is None else round(prior_ratio, 3),
-                "season_factor": round(season, 3),
-            },
+        observed = Observed(
+            cycle_to_date_kwh=round(self._ctd(p, ci), 3),
+            baseline_daily_kwh=round(med, 3),
+            recent_daily_kwh=round(recent, 3),
+            ratio=round(ratio, 3),
         )
+        extra: dict[str, float | int | str | None] = {
+            "z": round(z, 2),
+            "expected_kwh": round(expected, 3),
+            "window_days": cfg.window_days,
+            "prior_ratio": None if prior_ratio is None else round(prior_ratio, 3),
+            "season_factor": round(season, 3),
+        }
+        expl = {"recent": recent, "baseline": med, "ratio": ratio}
+        if not fired_here:
+            self._fire(p, rule, sev, cfg.customer_facing, c, cust, seg, ts, alerts, observed, expl, extra)
+        if prev_level is not None and cfg.customer_facing and recent >= cfg.escalation_factor * prev_level:
+            expl["previous"] = prev_level
+            extra["previous_alert_daily_kwh"] = round(prev_level, 3)
+            self._fire(
+                p, ESCALATION, sev, True, c, cust, seg, ts, alerts, observed, expl, extra, escalation=True
+            )
 
     def _season_factor(self, p: Profile, as_of: int) -> float:
         """How much this customer's daily use rose last year from the baseline weeks to these days.
@@ -1068,10 +1079,21 @@ class Engine:
         observed: Observed,
         expl_numbers: dict[str, float],
         extra: dict[str, float | int | str | None],
+        *,
+        escalation: bool = False,
     ) -> None:
         p.fired[rule] = c.start
         moderation: list[Reason] = []
-        if customer_facing:
+        if escalation:
+            # the one exception to one customer-facing alert per cycle: at most one escalation
+            moderation.append(
+                Reason(
+                    code="baselines.moderation.escalation",
+                    message="a new excursion clearly above the level of this cycle's earlier alert",
+                    numbers={"previous_alert_daily_kwh": extra.get("previous_alert_daily_kwh")},
+                )
+            )
+        elif customer_facing:
             if p.fired.get(CUSTOMER_FACING_KEY) == c.start:
                 # moderation: at most one customer-facing alert per customer and cycle
                 customer_facing = False
@@ -1083,6 +1105,10 @@ class Engine:
                 )
             else:
                 p.fired[CUSTOMER_FACING_KEY] = c.start
+                if observed.recent_daily_kwh is not None:
+                    p.fired[CUSTOMER_LEVEL_KEY] = round(observed.recent_daily_kwh * 1000)
+                else:
+                    p.fired.pop(CUSTOMER_LEVEL_KEY, None)
         start = _d(c.start)
         trig = dt.datetime.fromtimestamp(ts, dt.UTC)
         text = explain(rule, dict(expl_numbers))

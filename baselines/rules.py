@@ -21,7 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from meterwatch.contracts import Severity
 
-RULES = ("same_period_reached", "projected_over_same_period", "sudden_increase", "sustained_drop")
+RULES = (
+    "same_period_reached",
+    "projected_over_same_period",
+    "sudden_increase",
+    "sudden_increase_escalation",  # part of sudden_increase's parameters (escalation, escalation_factor)
+    "sustained_drop",
+)
 
 
 class _Rule(BaseModel):
@@ -91,6 +97,14 @@ class SuddenIncrease(_Rule):
     and lowered to the household's level of the week before the window when
     that is lower than its 8-week median, but not below ``recent_floor`` x the
     median (a jump from a quiet week counts; a return from a holiday does not).
+
+    ``escalation``: when the customer already had a customer-facing alert this
+    cycle (from any rule), a new excursion that meets every condition above
+    (so it is sudden against the week before it) and whose level is at least
+    ``escalation_factor`` x the recent daily level behind that earlier alert
+    fires ``sudden_increase_escalation`` (its own alert id, customer-facing, at
+    most once per cycle): a small alert early in the cycle must not silence a
+    much larger surge later in it.
     """
 
     customer_facing: bool = True
@@ -107,6 +121,8 @@ class SuddenIncrease(_Rule):
     prior_days: int = Field(7, ge=0, le=28)
     prior_min_jump: float = Field(1.7, gt=1)
     recent_floor: float = Field(0.6, gt=0, le=1)
+    escalation: bool = True
+    escalation_factor: float = Field(2.0, gt=1)
 
 
 class SustainedDrop(_Rule):
@@ -214,6 +230,15 @@ def explain(rule: str, n: dict[str, float | None]) -> dict[Lang, str]:
             f"this customer’s usual {f('baseline')} kWh per day.",
             "zh-CN": f"近几天日均用电 {f('recent')} 千瓦时，是该户平时每天 {f('baseline')} 千瓦时的 "
             f"{f('ratio')} 倍。",
+        }
+    if rule == "sudden_increase_escalation":
+        return {
+            "en": f"Daily use has risen again, to {f('recent')} kWh over the last days: {f('ratio')} times "
+            f"this customer’s usual {f('baseline')} kWh per day and well above the {f('previous')} kWh "
+            "of the earlier alert this cycle.",
+            "zh-CN": f"近几天日均用电再次上升至 {f('recent')} 千瓦时，"
+            f"是该户平时每天 {f('baseline')} 千瓦时的 {f('ratio')} 倍，"
+            f"明显高于本周期上次提醒时的 {f('previous')} 千瓦时。",
         }
     if rule == "sustained_drop":
         return {

@@ -103,7 +103,13 @@ class Reason(BaseModel):
     numbers: dict[str, float | int | str | None] = Field(default_factory=dict)
 
 
-Rule = Literal["same_period_reached", "projected_over_same_period", "sudden_increase", "sustained_drop"]
+Rule = Literal[
+    "same_period_reached",
+    "projected_over_same_period",
+    "sudden_increase",
+    "sudden_increase_escalation",
+    "sustained_drop",
+]
 Severity = Literal["info", "warning", "critical"]
 
 

@@ -284,3 +284,49 @@ def test_segment_features_are_named_and_bounded() -> None:
     assert f["weekend_ratio"] > 1.5
     assert f["rented"] == 1.0 and f["arrears_count"] == 2.0
     assert abs(f["trend"]) < 0.05
+
+
+def test_sudden_increase_escalation_after_a_small_alert_in_the_same_cycle() -> None:
+    eng = Engine()
+    cust = CustomerConfig("c1", timezone=UTC)
+    base = [6.0 + (i % 5) * 0.5 for i in range(60)]  # 2023-01-01 .. 2023-03-01
+    p, alerts = feed_daily(eng, cust, D0, base)
+    assert alerts == []
+    # early in the March cycle: a modest excursion (guests), alerted once
+    small = [20.0] * 4 + [6.5] * 9
+    p, alerts = feed_daily(eng, cust, D0 + dt.timedelta(days=60), small, p)
+    assert [(a.rule, a.customer_facing) for a in alerts] == [("sudden_increase", True)]
+    first = alerts[0]
+    # later in the same cycle: a new surge at 3x the level of that alert
+    big = [60.0] * 6
+    start = D0 + dt.timedelta(days=60 + len(small))
+    p2, alerts = feed_daily(eng, cust, start, big, p)
+    assert [(a.rule, a.customer_facing) for a in alerts] == [("sudden_increase_escalation", True)]
+    esc = alerts[0]
+    assert esc.alert_id == alert_id("c1", "sudden_increase_escalation", dt.date(2023, 3, 1))
+    assert esc.alert_id != first.alert_id and esc.cycle == first.cycle
+    assert [r.code for r in esc.reasons] == [
+        "baselines.rules.sudden_increase_escalation",
+        "baselines.moderation.escalation",
+    ]
+    assert esc.reasons[0].numbers["previous_alert_daily_kwh"] == pytest.approx(20.0)
+    assert "earlier alert" in esc.explanation.en
+    # at most one escalation per cycle; a replay of the same days gives nothing new
+    _, more = feed_daily(eng, cust, start + dt.timedelta(days=len(big)), [6.5] * 3 + [200.0] * 5, p2)
+    assert more == []
+    _, again = feed_daily(eng, cust, start, big, p2)
+    assert again == []
+
+
+def test_no_escalation_for_a_second_excursion_of_the_same_size() -> None:
+    eng = Engine()
+    cust = CustomerConfig("c1", timezone=UTC)
+    p, _ = feed_daily(eng, cust, D0, [6.0 + (i % 5) * 0.5 for i in range(60)])
+    p, alerts = feed_daily(eng, cust, D0 + dt.timedelta(days=60), [20.0] * 4 + [6.5] * 9, p)
+    assert len(alerts) == 1
+    _, alerts = feed_daily(eng, cust, D0 + dt.timedelta(days=73), [30.0] * 6, p)
+    assert alerts == []  # 1.5x the earlier alert's level: not an escalation
+    off = Engine(RulesConfig.model_validate({"default": {"sudden_increase": {"escalation": False}}}))
+    q, _ = feed_daily(off, cust, D0, [6.0 + (i % 5) * 0.5 for i in range(60)])
+    q, alerts = feed_daily(off, cust, D0 + dt.timedelta(days=60), [20.0] * 4 + [6.5] * 9 + [60.0] * 6, q)
+    assert [a.rule for a in alerts] == ["sudden_increase"]

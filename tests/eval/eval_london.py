@@ -62,8 +62,36 @@ def load(sample: float, seed: int) -> Any:
     return t
 
 
-def inject(table: Any, share: float, seed: int) -> tuple[Any, dict[str, dict[str, Any]]]:
-    """Multiply a surge into a random share of households; return the new table and the truth."""
+ONSETS = ("habit", "any")
+HABIT_WEEK_SHARE = 0.5  # the week before the onset >= this share of the 8-week median
+
+
+def habit_onset(before: list[float], week_before: list[float]) -> bool:
+    """Is the household living its usual habit at the onset (pre-onset data only)?
+
+    ``before``: the known days of the 8 weeks before the onset; ``week_before``: those of the
+    last 7 days before it. A surge is measured against the habit at the onset, so an onset
+    inside an absence (the week before far below the household's 8-week median) is not a
+    surge of the named size: x3 of a holiday week is a return from holiday.
+
+    >>> habit_onset([10.0] * 56, [9.0] * 7), habit_onset([10.0] * 56, [3.0] * 7)
+    (True, False)
+    """
+    if len(week_before) < 5 or len(before) < 40:
+        return False
+    return float(np.median(week_before)) >= HABIT_WEEK_SHARE * float(np.median(before))
+
+
+def inject(
+    table: Any, share: float, seed: int, onset: str = "habit"
+) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """Multiply a surge into a random share of households; return the new table and the truth.
+
+    ``onset="habit"`` (default) also requires that the household lives its usual habit at the
+    onset (``habit_onset``); ``onset="any"`` is the earlier definition (live household only).
+    """
+    if onset not in ONSETS:
+        raise ValueError(f"onset must be one of {ONSETS}, not {onset!r}")
     rng = np.random.default_rng(seed)
     ids_col = table.column("LCLid").cast(pa.string()).to_numpy(zero_copy_only=False)
     days = table.column("day").cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -87,17 +115,35 @@ def inject(table: Any, share: float, seed: int) -> tuple[Any, dict[str, dict[str
             if not 8 <= (EPOCH + dt.timedelta(days=x)).day <= 22:
                 continue
             before = [by_day[y] for y in range(x - 28, x) if y in by_day]
-            if len(before) >= 20 and float(np.median(before)) >= 0.5:
-                cands.append(x)
+            if len(before) < 20 or float(np.median(before)) < 0.5:
+                continue
+            if onset == "habit":
+                weeks8 = [by_day[y] for y in range(x - 56, x) if y in by_day]
+                week = [by_day[y] for y in range(x - 7, x) if y in by_day]
+                if not habit_onset(weeks8, week):
+                    continue
+            cands.append(x)
         if not cands:
             continue
-        onset = int(rng.choice(cands))
+        x0 = int(rng.choice(cands))
         mult = MULTIPLIERS[k % len(MULTIPLIERS)]
         dur = int(rng.integers(7, 61))
-        sel = rows[(d >= onset) & (d < onset + dur)]
+        sel = rows[(d >= x0) & (d < x0 + dur)]
         kwh[sel] *= mult
-        # same-period rules can only judge with a same-period cycle a year before
-        truth[cid] = {"onset": onset, "mult": mult, "dur": dur, "has_year": onset - first >= 400}
+        pre8 = [by_day[y] for y in range(x0 - 56, x0) if y in by_day]
+        pre1 = [by_day[y] for y in range(x0 - 7, x0) if y in by_day]
+        week_share = (
+            round(float(np.median(pre1)) / float(np.median(pre8)), 3)
+            if pre1 and pre8 and float(np.median(pre8)) > 0
+            else None
+        )
+        truth[cid] = {
+            "onset": x0,
+            "mult": mult,
+            "dur": dur,
+            "has_year": x0 - first >= 400,  # same-period rules need a cycle a year before
+            "week_share": week_share,
+        }
     new = table.set_column(
         table.column_names.index("energy_sum"), "energy_sum", pa.array(kwh, type=pa.float64())
     )
@@ -105,11 +151,16 @@ def inject(table: Any, share: float, seed: int) -> tuple[Any, dict[str, dict[str
 
 
 def evaluate(
-    sample: float, share: float, seed: int, rules: RulesConfig | None, quiet: bool
+    sample: float,
+    share: float,
+    seed: int,
+    rules: RulesConfig | None,
+    quiet: bool,
+    onset: str = "habit",
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
     table = load(sample, seed)
-    table, truth = inject(table, share, seed)
+    table, truth = inject(table, share, seed, onset)
     res = run_table(table, rules=rules)
     elapsed = time.perf_counter() - t0
     by_cust: dict[str, list[tuple[str, int, bool]]] = defaultdict(list)
@@ -121,6 +172,7 @@ def evaluate(
     out: dict[str, Any] = {
         "seed": seed,
         "share": share,
+        "onset": onset,
         "sample": sample,
         "households": res.customers,
         "injected": len(truth),
@@ -130,6 +182,7 @@ def evaluate(
         "rules": {},
     }
     untouched_set = set(untouched)
+    misses: list[dict[str, Any]] = []
     for rule in (*RULES, "customer_facing"):
         rec7: dict[float, list[bool]] = defaultdict(list)
         rec_any: dict[float, list[bool]] = defaultdict(list)
@@ -144,6 +197,20 @@ def evaluate(
                 and tr["onset"] <= day < tr["onset"] + tr["dur"]
             ]
             first = min(hits) if hits else None
+            if rule == "customer_facing" and tr["mult"] >= 3 and (first is None or first > 7):
+                misses.append(
+                    {
+                        "customer_id": cid,
+                        **tr,
+                        "onset_day": (EPOCH + dt.timedelta(days=tr["onset"])).isoformat(),
+                        "first_alert_day": first,
+                        "alerts_near": sorted(
+                            (r, day - tr["onset"], cf)
+                            for r, day, cf in by_cust.get(cid, [])
+                            if tr["onset"] - 31 <= day < tr["onset"] + tr["dur"]
+                        ),
+                    }
+                )
             rec7[tr["mult"]].append(first is not None and first <= 7)
             rec_any[tr["mult"]].append(first is not None)
             if first is not None:
@@ -163,6 +230,7 @@ def evaluate(
             },
             "false_per_100_cycles": round(100.0 * false / max(1, cc_untouched), 2),
         }
+    out["misses_x3_up"] = sorted(misses, key=lambda m: (m["mult"], m["customer_id"]))
     if not quiet:
         print(markdown(out))
     return out
@@ -175,7 +243,8 @@ def _share(xs: list[bool]) -> float | None:
 def markdown(out: dict[str, Any]) -> str:
     ms = [f"x{m:g}" for m in MULTIPLIERS]
     lines = [
-        f"seed {out['seed']}, {out['households']} households ({out['injected']} with a surge), "
+        f"seed {out['seed']}, onset {out['onset']}, share {out['share']:g}, "
+        f"{out['households']} households ({out['injected']} with a surge), "
         f"{out['untouched_customer_cycles']} untouched customer-cycles, {out['rows']:,} rows, "
         f"{out['seconds']} s",
         "",
@@ -201,6 +270,15 @@ def markdown(out: dict[str, Any]) -> str:
         lines.append(
             f"households per multiplier ({rule}): " + ", ".join(f"x{m:g}: {n[m]}" for m in MULTIPLIERS)
         )
+    misses = out.get("misses_x3_up", [])
+    if misses:
+        lines += ["", "x3 and above without a customer-facing alert within 7 days:"]
+        for m in misses:
+            near = ", ".join(f"{r}@{d:+d}{'*' if cf else ''}" for r, d, cf in m["alerts_near"]) or "-"
+            lines.append(
+                f"  {m['customer_id']} x{m['mult']:g} onset {m['onset_day']} ({m['dur']} d), week before "
+                f"{m['week_share']}x the 8-week median; alerts (day vs onset, * customer-facing): {near}"
+            )
     return "\n".join(lines)
 
 
@@ -209,11 +287,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=20261123)
     ap.add_argument("--share", type=float, default=0.05, help="share of households with an injected surge")
     ap.add_argument("--sample", type=float, default=1.0, help="share of households to use (1 = all)")
+    ap.add_argument(
+        "--onset",
+        choices=ONSETS,
+        default="habit",
+        help="habit: onsets only where the household lives its usual habit (the week before >= half "
+        "its 8-week median; pre-onset data only); any: the earlier definition (live household only)",
+    )
     ap.add_argument("--rules", type=Path, help="RulesConfig JSON")
     ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
     a = ap.parse_args(argv)
     rules = RulesConfig.model_validate_json(a.rules.read_bytes()) if a.rules else None
-    out = evaluate(a.sample, a.share, a.seed, rules, quiet=False)
+    out = evaluate(a.sample, a.share, a.seed, rules, quiet=False, onset=a.onset)
     if a.json:
         a.json.write_text(json.dumps(out, indent=2, default=str))
     return 0
