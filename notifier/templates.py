@@ -80,7 +80,7 @@ def _facts_zh(a: Alert) -> str:
         return f"本期已用电{ctd}度，已达去年同期全期{sp}度"
     if a.rule == "projected_over_same_period":
         return f"本期已用电{ctd}度，预计全期{fmt_kwh(o.projected_cycle_kwh)}度，去年同期{sp}度"
-    if a.rule == "sudden_increase":
+    if a.rule in ("sudden_increase", "sudden_increase_escalation"):
         return f"近日日均用电{fmt_kwh(o.recent_daily_kwh)}度，约为平时{fmt_ratio(o.ratio)}倍，本期已用{ctd}度"
     if a.rule == "sustained_drop":
         return f"近期用电明显偏低，日均{fmt_kwh(o.recent_daily_kwh)}度，本期已用{ctd}度"
@@ -99,7 +99,7 @@ def _facts_en(a: Alert) -> str:
             f"you have used {ctd} kWh this cycle, on course for {fmt_kwh(o.projected_cycle_kwh)} kWh "
             f"vs {sp} kWh in the same cycle last year"
         )
-    if a.rule == "sudden_increase":
+    if a.rule in ("sudden_increase", "sudden_increase_escalation"):
         return (
             f"your use is {fmt_kwh(o.recent_daily_kwh)} kWh/day, {fmt_ratio(o.ratio)}x your usual; "
             f"{ctd} kWh this cycle"
