@@ -4,7 +4,10 @@ Data flow (one process may run every agent; several processes share the partitio
 
     meter-readings ─ingest─┬─> meter-readings.dlq            (invalid JSON/schema, unknown meter)
      (key meter)           ├─> <app>-parked ─parked─> ...     (unknown meter, policy "wait")
-                           └─> <app>-by-customer              (re-keyed by customer)
+                           └─> <app>-by-customer              (re-keyed: one message per
+                                                               partition and batch)
+    (ingest is a plain aiokafka consumer, group <app>-ingest: stream/ingest.py; the
+    other stages are Faust agents of group <app>)
     customers ────customers_in─> <app>-by-customer            (records and tombstones)
     history ──────history_in──> <app>-by-customer             (bootstrap rows)
     segment-assignments ─segments_in─> <app>-by-customer
@@ -16,11 +19,12 @@ Data flow (one process may run every agent; several processes share the partitio
 Every customer's state lives on exactly one partition of ``<app>-by-customer``;
 the tables are co-partitioned with it. The profile agent consumes in batches
 (``take_events``), keeps decoded state in memory between batches (dropped on
-rebalance), and writes each changed customer once per batch, before the batch
-is acknowledged; Faust flushes the producer (changelog included) before it
-commits offsets. Processing is idempotent (the domain profile dedupes readings
-and remembers fired alerts; alert ids are deterministic), so redelivery after
-a crash or rebalance changes nothing.
+rebalance), and writes each changed customer once per batch; every stage waits
+until its batch's outputs (re-keyed readings, changelog, dead letters) are
+delivered before it acknowledges or commits the batch. Processing is idempotent
+(a per-partition source watermark and the domain's own de-duplication recognise
+redelivered readings; fired alerts are remembered; alert ids are deterministic),
+so redelivery after a crash or rebalance changes nothing.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from meterwatch.keys import Keys
 from meterwatch.settings import Settings
 from stream.decode import decode_customer, decode_history, decode_reading, make_dead_letter
 from stream.envelope import Envelope, FeaturesEvent, Source
+from stream.ingest import RawIngest
 from stream.metrics import MetricsServer, WorkerMetrics
 from stream.produce import BatchProducer, DeliveryFailed, partition_for
 from stream.readmodel import ReadModelWriter
@@ -151,11 +156,16 @@ class Pipeline:
         self.out = BatchProducer(self.app)
         self._by_customer_name = self.by_customer.get_topic_name()
         self._readings_name = self.readings_topic.get_topic_name()
+        self._parked_name = self.parked_topic.get_topic_name()
+        self._dlq_name = settings.topic_dlq
+        self._dlq_partitions = 1  # looked up at start
+        self.ingest: RawIngest | None = None
         self._profiles_changelog = self.profiles_table.changelog_topic.get_topic_name()
         self._customers_changelog = self.customers_table.changelog_topic.get_topic_name()
         self._features_name = settings.topic_features
         self.out.set_partitions(self._by_customer_name, settings.readings_partitions)
         self.out.set_partitions(self._features_name, 1)
+        self.out.set_partitions(self._parked_name, settings.readings_partitions)
 
     # ------------------------------------------------------------------ app & topics
     def _build_app(self) -> faust.App:
@@ -212,7 +222,6 @@ class Pipeline:
         self.profiles_table = app.Table("profiles", partitions=parts, **table_kw)
         self.segmenter_table = app.Table("segmenter", partitions=1, **table_kw)
 
-        app.agent(self.readings_topic, name="ingest")(self._ingest_agent)
         app.agent(self.parked_topic, name="parked")(self._parked_agent)
         app.agent(self.customers_topic, name="customers_in")(self._customers_agent)
         app.agent(self.history_topic, name="history_in")(self._history_agent)
@@ -238,6 +247,19 @@ class Pipeline:
         self.readmodel = ReadModelWriter(self._redis, self.keys, self.settings.readmodel_flush_ms)
         await self.readmodel.start()
         await self.registry.start()
+        self._dlq_partitions = await self.out.partitions(self._dlq_name)
+        s = self.settings
+        self.ingest = RawIngest(
+            bootstrap=s.kafka_bootstrap,
+            topic=s.topic_readings,
+            group_id=f"{s.app_id}-ingest",
+            client_id=f"{s.app_id}-ingest-{self.instance}",
+            process=self._ingest_batch,
+            deliver=self._deliver,
+            ready=self.registry.ready,
+            batch_max=self.batch_max,
+        )
+        await self.ingest.start()
         if self.metrics_port:
             self.metrics_server = MetricsServer(self.settings, self.metrics, self.instance, self.metrics_port)
             try:
@@ -247,6 +269,8 @@ class Pipeline:
                 self.metrics_server = None
 
     async def _shutdown(self, *args: Any, **kwargs: Any) -> None:
+        if self.ingest is not None:
+            await self.ingest.stop()  # its last batch delivered and committed, the group left
         await self.registry.stop()
         if self.readmodel is not None:
             await self.readmodel.stop()
@@ -271,7 +295,8 @@ class Pipeline:
         self, error: DeadLetterError, raw: bytes | None, topic: str, partition: int, offset: int
     ) -> None:
         dl = make_dead_letter(error, raw, topic, partition, offset)
-        self.dlq_topic.send_soon(value=dl.model_dump_json().encode())
+        # batched with the other outputs: delivered before the source offset is acknowledged
+        self.out.add(self._dlq_name, offset % self._dlq_partitions, None, dl.model_dump_json().encode())
         self.metrics.inc_labelled("dlq", error.code)
 
     def _dead_letter_env(self, env: Envelope, code: str, message: str, field: str | None = None) -> None:
@@ -308,14 +333,7 @@ class Pipeline:
         self.out.add_keyed(self._by_customer_name, env.customer_id.encode(), env.dumps())
 
     # ------------------------------------------------------------------ ingest
-    async def _ingest_agent(self, stream: Any) -> AsyncIterator[None]:
-        await self.registry.ready.wait()
-        async for events in stream.take_events(self.batch_max, within=self.batch_within_s):
-            self._ingest_batch(events)
-            await self._deliver()  # delivered before the batch is acknowledged
-            yield None
-
-    def _ingest_batch(self, events: Sequence[Event]) -> None:
+    def _ingest_batch(self, records: Sequence[Any]) -> None:
         """Validate, resolve the customer and re-key a batch of readings.
 
         The readings of one batch that belong to one partition of ``<app>-by-customer`` travel
@@ -326,11 +344,9 @@ class Pipeline:
         wait = self.settings.unknown_meter_policy == "wait"
         nparts = self.settings.readings_partitions
         groups: dict[int, list[bytes]] = defaultdict(list)
-        for event in events:
-            m = event.message
-            self._track(event)
+        for m in records:  # aiokafka ConsumerRecords of meter-readings (see stream.ingest)
             self.metrics.inc("readings_in")
-            raw: bytes | None = event.value
+            raw: bytes | None = m.value
             try:
                 r = decode_reading(raw)
                 if isinstance(r, DeadLetterError):
@@ -341,7 +357,7 @@ class Pipeline:
                     if wait:
                         src = Source(t=m.topic, p=m.partition, o=m.offset)
                         park = Envelope(kind="reading", customer_id="", reading=r, src=src, raw=raw_str(raw))
-                        self.parked_topic.send_soon(key=r.meter_id.encode(), value=park.dumps())
+                        self.out.add_keyed(self._parked_name, r.meter_id.encode(), park.dumps())
                         self.metrics.inc("parked")
                     else:
                         self._dead_letter(unknown_error(r), raw, m.topic, m.partition, m.offset)
@@ -842,8 +858,9 @@ class Pipeline:
         await self._retry_parked()
         lag_in = lag_internal = 0
         consumer = self.app.consumer
-        readings = self.settings.topic_readings
         internal = self.by_customer.get_topic_name()
+        if self.ingest is not None:
+            lag_in = self.ingest.lag()
         for tp, pos in list(self._positions.items()):
             try:
                 hw = consumer.highwater(tp)
@@ -851,9 +868,7 @@ class Pipeline:
                 hw = None
             if hw is None:
                 continue
-            if tp.topic == readings:
-                lag_in += max(hw - pos, 0)
-            elif tp.topic == internal:
+            if tp.topic == internal:
                 lag_internal += max(hw - pos, 0)
         self.metrics.set_gauge("consumer_lag", lag_in)
         self.metrics.set_gauge("internal_lag", lag_internal)
