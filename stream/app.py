@@ -649,6 +649,7 @@ class Pipeline:
             assert env.customer is not None
             st = self._state(partition, cid)
             st.record = env.customer
+            self.metrics.inc("customers_applied")
             st.config = CustomerConfig.from_record(env.customer)
             body = env.customer.model_dump_json().encode()
             self._table_put(self.customers_table, self._customers_changelog, partition, cid.encode(), body)

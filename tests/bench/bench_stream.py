@@ -4,12 +4,15 @@
 
 Phases (all in one run, on private topics / Redis prefix of the running local stack):
 
-1. setup: ``--customers`` registry records, ``--probes`` extra customers with 40 days of
-   bootstrap history, and ``customers x slots`` half-hourly readings, pre-produced.
-2. reference: a raw aiokafka consumer (``getmany``, no processing) reads the readings topic.
-3. worker: one ``meterwatch worker`` process consumes the same readings (decode, re-key,
-   profile update in RocksDB + changelog, rules, read model). Sustained rate = readings
-   processed between the first and last progress sample / elapsed.
+1. setup: ``--customers`` registry records and ``--probes`` extra customers with 40 days
+   of bootstrap history.
+2. worker: one ``meterwatch worker`` process starts and applies the registry and the
+   history (timed); then ``customers x slots`` half-hourly readings are produced as fast
+   as the broker takes them, and the worker consumes them (decode, re-key, profile update
+   in RocksDB + changelog, rules, read model). Sustained rate = readings processed between
+   10 % and 100 % of the work / elapsed.
+3. reference: a raw aiokafka consumer (``getmany``, no processing) reads the same readings
+   topic, after the worker is done (so the two do not share the cores).
 4. latency: at half the sustained rate, background readings plus surge readings of the
    probe customers; p50/p99 from producing the reading that triggers an alert (known from
    the domain engine in-process) to receiving that alert on the alerts topic.
@@ -200,6 +203,11 @@ def progress(r: redis.Redis, keys: Keys) -> int:
     return int(v) if v else 0
 
 
+def metric(r: redis.Redis, keys: Keys, name: str) -> int:
+    v = r.hget(keys.metrics("worker"), name)
+    return int(v) if v is not None else 0  # type: ignore[arg-type]
+
+
 def dead_lettered(r: redis.Redis, keys: Keys) -> int:
     return sum(int(v) for k, v in r.hgetall(keys.metrics("worker")).items() if k.startswith(b"dlq:"))
 
@@ -262,23 +270,6 @@ async def main() -> int:
             for row in probe_history(j):
                 hp.add(row.customer_id.encode(), row.model_dump_json().encode())
         await hp.flush()
-        rnd = random.Random(7)
-        rp = FastProducer(prod, s.topic_readings, s.readings_partitions)
-        n = 0
-        t_prod = time.perf_counter()
-        for slot in range(args.slots):
-            for i in range(args.customers):
-                k, v = background_slot(i, slot, rnd)
-                rp.add(k, v)
-                n += 1
-            await rp.flush()
-        t_prod = time.perf_counter() - t_prod
-        print(f"pre-produced {n} readings in {t_prod:.1f} s ({n / t_prod:,.0f}/s)")
-
-        # ---- phase 2: raw consumer reference
-        raw_rate, raw_el = await raw_consumer_rate(s, n)
-        print(f"raw aiokafka consumer (getmany, no processing): {raw_rate:,.0f} readings/s ({raw_el:.1f} s)")
-
         # ---- phase 3: one worker process
         cmd = [sys.executable]
         if args.profile:
@@ -296,6 +287,30 @@ async def main() -> int:
         ]
         t_start = time.perf_counter()
         worker = start_worker(cmd, settings_env(s), tmp / "worker.log")
+        # the registry and the history are digested first: the figure is the readings rate
+        n_customers = args.customers + args.probes
+        while metric(rds, keys, "customers_applied") < n_customers:
+            await asyncio.sleep(0.5)
+            if worker.poll() is not None:
+                raise RuntimeError(f"worker exited: see {tmp / 'worker.log'}")
+            if time.perf_counter() - t_start > args.timeout:
+                print("worker did not apply the registry in time")
+                return 1
+        t_ready = time.perf_counter() - t_start
+        print(f"worker: start-up and registry of {n_customers:,} customers applied in {t_ready:.1f} s")
+        rnd = random.Random(7)
+        rp = FastProducer(prod, s.topic_readings, s.readings_partitions)
+        n = 0
+        t_prod = time.perf_counter()
+        for slot in range(args.slots):
+            for i in range(args.customers):
+                k, v = background_slot(i, slot, rnd)
+                rp.add(k, v)
+                n += 1
+            await rp.flush()
+        t_prod = time.perf_counter() - t_prod
+        print(f"produced {n} readings in {t_prod:.1f} s ({n / t_prod:,.0f}/s) while the worker consumed")
+        t_start = time.perf_counter()
         samples: list[tuple[float, int]] = []
         deadline = time.perf_counter() + args.timeout
         while time.perf_counter() < deadline:
@@ -317,9 +332,12 @@ async def main() -> int:
         # sustained: between 10 % and 100 % of the work (skips start-up and recovery)
         t10 = next((t, d) for t, d in samples if d >= n * 0.1)
         sustained = (last[1] - t10[1]) / (last[0] - t10[0])
+        # the reference, now that the worker is done: the same topic, nothing else running
+        raw_rate, raw_el = await raw_consumer_rate(s, n)
+        print(f"raw aiokafka consumer (getmany, no processing): {raw_rate:,.0f} readings/s ({raw_el:.1f} s)")
         print(
-            f"worker: {n} readings processed; start-up {first[0] - t_start:.1f} s; sustained "
-            f"{sustained:,.0f} readings/s; ratio to raw consumer {sustained / raw_rate:.3f}"
+            f"worker: {n} readings processed; sustained {sustained:,.0f} readings/s; "
+            f"ratio to raw consumer {sustained / raw_rate:.3f}"
         )
         print(f"aim: >= 30,000 readings/s and >= 0.3 of raw; reached {sustained / 30000:.2f} of the rate aim")
 
