@@ -147,6 +147,7 @@ class Pipeline:
         self._redis: Redis | None = None
         self._cache: dict[int, dict[str, CustomerState]] = defaultdict(dict)
         self._parked: deque[tuple[Event, Envelope, float]] = deque()
+        self._parked_retried = 0.0
         self._positions: dict[TP, int] = {}
         self._segmenter: Any = None
         self._segments_written = 0.0
@@ -397,7 +398,15 @@ class Pipeline:
                 continue
             deadline = event.message.timestamp + self.settings.unknown_meter_wait_s
             self._parked.append((event, env, deadline))
-            await self._retry_parked()
+            # Retry at once only when this reading can leave now, and at most every 50 ms (each
+            # retry waits for its outputs' delivery); the rest goes with the next retry or the
+            # 1 s housekeeping.
+            r = env.reading
+            now = time.monotonic()
+            if r is not None and self.index.resolve(r.meter_id, r.customer_id) is not None:
+                if now - self._parked_retried >= 0.05:
+                    self._parked_retried = now
+                    await self._retry_parked()
             yield None
 
     async def _retry_parked(self) -> None:
@@ -489,14 +498,17 @@ class Pipeline:
             yield None
 
     async def _segments_agent(self, stream: Any) -> AsyncIterator[None]:
-        async for event in stream.events():
-            self._track(event)
-            try:
-                a = SegmentAssignment.model_validate_json(event.value or b"")
-            except ValidationError:
-                log.error("undecodable segment assignment at %s@%d", event.message.tp, event.message.offset)
-                continue
-            self._forward(Envelope(kind="segment", customer_id=a.customer_id, segment=a))
+        # batched: delivery is awaited once per batch (one round trip), not once per assignment
+        async for events in stream.take_events(self.batch_max, within=self.batch_within_s):
+            for event in events:
+                self._track(event)
+                try:
+                    a = SegmentAssignment.model_validate_json(event.value or b"")
+                except ValidationError:
+                    m = event.message
+                    log.error("undecodable segment assignment at %s@%d", m.tp, m.offset)
+                    continue
+                self._forward(Envelope(kind="segment", customer_id=a.customer_id, segment=a))
             await self._deliver()
             yield None
 

@@ -77,7 +77,13 @@ async def test_segments_reach_customer_state_read_model_and_alerts(
         snap = BaselineSnapshot.model_validate_json(raw) if raw else None
         return snap if snap is not None and snap.segment.id is not None else None
 
-    snap = await wait_for(segmented, 20, "the customer's snapshot to carry its segment")
+    try:
+        snap = await wait_for(segmented, 20, "the customer's snapshot to carry its segment")
+    except AssertionError as exc:  # what happened to s000's assignment, for the report
+        recs = await kafka_consume(s.topic_segments, 2000, timeout_s=3)
+        assigned = [r.value for r in recs if r.key == b"s000"]
+        snap_now = await redis_client.get(keys.baseline("s000"))
+        raise AssertionError(f"{exc}; s000 assignments: {assigned}; snapshot: {snap_now!r}") from None
     assert snap.segment.id in {x.id for x in segs}
 
     # a surge now: the alert carries the customer's segment
