@@ -113,6 +113,7 @@ class Engine:
         self.rules = rules if rules is not None else RulesConfig()
         self._clock = clock
         self._daycache: dict[str, tuple[float, float, int]] = {}
+        self._rulesets: dict[tuple[str, int | None], RuleSet] = {}
 
     # ------------------------------------------------------------------ helpers
     def _locate(self, epoch: float, tz: ZoneInfo) -> tuple[int, float, float]:
@@ -456,7 +457,10 @@ class Engine:
         assert newest is not None
         as_of = newest if (complete and day == newest) else newest - 1
         alerts: list[Alert] = []
-        rs = self.rules.resolve(cust.tariff, seg.id if seg is not None else None)
+        rkey = (cust.tariff, seg.id if seg is not None else None)
+        rs = self._rulesets.get(rkey)
+        if rs is None:
+            rs = self._rulesets[rkey] = self.rules.resolve(*rkey)
         if p.eval_day is None or as_of > p.eval_day:
             p.eval_day = as_of
             self._evaluate(p, as_of, rs, cust, seg, r.ts, alerts)
@@ -606,24 +610,36 @@ class Engine:
                 total += acc.kwh
         return total
 
-    def _day(self, p: Profile, d: int) -> float | None:
-        acc = p.open.get(d)
-        if acc is not None:
-            cov = acc.covered_s / DAILY_GRAN
-            return acc.kwh if cov >= self.rules.min_day_coverage else None
-        if p.dstart is not None:
-            i = d - p.dstart
-            if 0 <= i < len(p.days):
-                return p.days[i]
-        return None
+    def _days(self, p: Profile, lo: int, hi: int) -> list[float | None]:
+        """``_day`` for every day in ``[lo, hi)``: ring days by slice, open days by lookup."""
+        out: list[float | None] = []
+        ds = p.dstart
+        opened = p.open
+        d = lo
+        if ds is not None and not opened:
+            i0, i1 = lo - ds, hi - ds
+            if i0 >= 0 and i1 <= len(p.days):
+                return p.days[i0:i1]
+        days = p.days
+        nd = len(days)
+        mincov = self.rules.min_day_coverage
+        while d < hi:
+            acc = opened.get(d)
+            if acc is not None:
+                out.append(acc.kwh if acc.covered_s / DAILY_GRAN >= mincov else None)
+            elif ds is not None and 0 <= d - ds < nd:
+                out.append(days[d - ds])
+            else:
+                out.append(None)
+            d += 1
+        return out
 
     def _level(self, p: Profile, as_of: int, n: int = 7) -> tuple[float, int] | None:
         """Median of the last n complete days, divided by the weekday factor."""
-        xs = []
-        for d in range(as_of - n + 1, as_of + 1):
-            v = self._day(p, d)
-            if v is not None:
-                xs.append(v / p.wf[_dow(d)])
+        lo = as_of - n + 1
+        wf = p.wf
+        w0 = _dow(lo)
+        xs = [v / wf[(w0 + i) % 7] for i, v in enumerate(self._days(p, lo, as_of + 1)) if v is not None]
         if len(xs) < max(1, n - 2):
             return None
         return median(xs), len(xs)
@@ -900,10 +916,11 @@ class Engine:
         # possible trigger, fewer than ignore_top + 1 days of the window can be high
         floor = cfg.factor * cfg.tolerance * med * min(p.wf) * min(1.0, cfg.recent_floor)
         misses = cfg.window_days - cfg.ignore_top - 1
-        if misses >= 0:
+        lo = as_of - cfg.window_days + 1
+        window = self._days(p, lo, as_of + 1)
+        if 0 <= misses < len(window):
             low = 0
-            for d in range(as_of - misses, as_of + 1):
-                v = self._day(p, d)
+            for v in window[len(window) - misses - 1 :]:
                 if v is None or v >= floor:
                     break
                 low += 1
@@ -912,11 +929,12 @@ class Engine:
                 return
         xs: list[float] = []
         wsum = 0.0
-        for d in range(as_of - cfg.window_days + 1, as_of + 1):
-            v = self._day(p, d)
+        wf = p.wf
+        w0 = _dow(lo)
+        for i, v in enumerate(window):
             if v is not None:
                 xs.append(v)
-                wsum += p.wf[_dow(d)]
+                wsum += wf[(w0 + i) % 7]
         if len(xs) <= cfg.ignore_top or len(xs) < cfg.window_days - 1:
             self._skip(p, rule, "baselines.sufficiency.recent_days_missing", present=len(xs))
             return
@@ -924,9 +942,10 @@ class Engine:
         xs.sort(reverse=True)
         recent = xs[cfg.ignore_top]
         level_factor = 1.0
+        # the household's level of the days before the window
+        lvp = self._level(p, as_of - cfg.window_days, cfg.prior_days) if cfg.prior_days else None
         if cfg.recent_floor < 1.0 and cfg.prior_days:
-            # the household's level of the week before, when lower than its 8-week median
-            lvp = self._level(p, as_of - cfg.window_days, cfg.prior_days)
+            # ... lowers the expected level when lower than its 8-week median
             if lvp is not None:
                 level_factor = max(cfg.recent_floor, min(1.0, lvp[0] / med))
         expected = med * level_factor * wsum / len(xs)
@@ -949,7 +968,7 @@ class Engine:
             return
         prior_ratio = None
         if cfg.prior_days:
-            lv = self._level(p, as_of - cfg.window_days, cfg.prior_days)
+            lv = lvp
             if lv is not None:
                 prior_ratio = recent / (lv[0] * wsum / len(xs)) if lv[0] > 0 else None
                 if prior_ratio is not None and prior_ratio < cfg.prior_min_jump:
@@ -1028,14 +1047,13 @@ class Engine:
         thr = max(cfg.near_zero_kwh, cfg.fraction * med)
         # cheap exit: more recent high days than exceptions allowed
         high_days = 0
-        for d in range(as_of - cfg.exception_days, as_of + 1):
-            v = self._day(p, d)
+        for v in self._days(p, as_of - cfg.exception_days, as_of + 1):
             if v is not None and v > thr:
                 high_days += 1
         if high_days > cfg.exception_days:
             p.reasons.pop(rule, None)
             return
-        xs = [v for d in range(as_of - cfg.days + 1, as_of + 1) if (v := self._day(p, d)) is not None]
+        xs = [v for v in self._days(p, as_of - cfg.days + 1, as_of + 1) if v is not None]
         if len(xs) < cfg.min_present:
             self._skip(p, rule, "baselines.sufficiency.recent_days_missing", present=len(xs))
             return

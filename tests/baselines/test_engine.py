@@ -330,3 +330,25 @@ def test_no_escalation_for_a_second_excursion_of_the_same_size() -> None:
     q, _ = feed_daily(off, cust, D0, [6.0 + (i % 5) * 0.5 for i in range(60)])
     q, alerts = feed_daily(off, cust, D0 + dt.timedelta(days=60), [20.0] * 4 + [6.5] * 9 + [60.0] * 6, q)
     assert [a.rule for a in alerts] == ["sudden_increase"]
+
+
+def test_day_values_across_the_ring_and_the_late_window() -> None:
+    """The rules read days from the finalised ring and from the still-open late window alike;
+    a day below the coverage threshold and a day without data read as unknown."""
+    eng = Engine()
+    cust = CustomerConfig("c1", timezone=UTC)
+    values = [float(i + 1) for i in range(40)]
+    p, _ = feed_daily(eng, cust, D0, values)
+    p = eng.process(p, Reading.daily(D0 + dt.timedelta(days=41), 9.0, coverage=0.5), cust).profile
+    first = D0.toordinal()
+    assert p.dstart is not None and p.open  # some days finalised, the newest still open
+    assert min(p.open) > p.dstart
+    lo, hi = first - 2, first + 42
+    got = eng._days(p, lo, hi)
+    assert len(got) == hi - lo
+    assert got[:2] == [None, None]  # before the first reading
+    assert got[2:42] == values  # ring and open days, in order
+    assert got[42] is None  # day 40 has no reading (a gap)
+    assert got[43] is None  # day 41 is only half covered
+    # a range inside the ring
+    assert eng._days(p, first, first + 5) == values[:5]

@@ -137,12 +137,23 @@ def inject(
             if pre1 and pre8 and float(np.median(pre8)) > 0
             else None
         )
+        # the level the injected series reached in its first week, against the household's habit:
+        # multiplying real days also multiplies the quiet days that follow an onset (a household
+        # that goes away the day after shows "x3" of almost nothing); for reporting only, never
+        # for choosing onsets
+        post = [by_day[y] * mult for y in range(x0, x0 + 7) if y in by_day]
+        realised = (
+            round(float(np.median(post)) / float(np.median(pre8)), 3)
+            if len(post) >= 4 and pre8 and float(np.median(pre8)) > 0
+            else None  # fewer than 4 days of data in the surge's first week
+        )
         truth[cid] = {
             "onset": x0,
             "mult": mult,
             "dur": dur,
             "has_year": x0 - first >= 400,  # same-period rules need a cycle a year before
             "week_share": week_share,
+            "realised": realised,
         }
     new = table.set_column(
         table.column_names.index("energy_sum"), "energy_sum", pa.array(kwh, type=pa.float64())
@@ -158,93 +169,168 @@ def evaluate(
     quiet: bool,
     onset: str = "habit",
 ) -> dict[str, Any]:
+    """One seed's evaluation (``evaluate_seeds`` pools several)."""
+    return evaluate_seeds(sample, share, [seed], rules, quiet, onset)
+
+
+def _cycle_key(day: int) -> tuple[int, int]:
+    """The billing cycle of an epoch day (read day 1, monthly: the calendar month)."""
+    d = EPOCH + dt.timedelta(days=day)
+    return d.year, d.month
+
+
+FELL_BELOW = 2.0  # a surge whose injected first week stayed below 2x the habit "fell"
+MISS_CLASSES = ("no_data", "fell", "already", "detector")
+
+
+def evaluate_seeds(
+    sample: float,
+    share: float,
+    seeds: list[int],
+    rules: RulesConfig | None,
+    quiet: bool,
+    onset: str = "habit",
+) -> dict[str, Any]:
+    """Inject, backtest and score for each seed; the figures pool all seeds' households.
+
+    Besides the recall per rule, each customer-facing miss of a surge is put in one class:
+    ``no_data`` (fewer than 4 days of readings in the surge's first week), ``fell`` (the
+    injected series stayed below 2x the household's habit in its first week: its own use fell
+    after the onset), ``already`` (the customer already had a customer-facing alert earlier in
+    the onset's billing cycle, so moderation allows only an escalation), or ``detector`` (the
+    rules missed a surge that was there to see).
+    """
     t0 = time.perf_counter()
-    table = load(sample, seed)
-    table, truth = inject(table, share, seed, onset)
-    res = run_table(table, rules=rules)
-    elapsed = time.perf_counter() - t0
-    by_cust: dict[str, list[tuple[str, int, bool]]] = defaultdict(list)
-    for a in res.alerts:
-        day = (a.triggered_by.date() - dt.timedelta(days=1) - EPOCH).days
-        by_cust[a.customer_id].append((a.rule, day, a.customer_facing))
-    untouched = [c for c in res.cycles_by_customer if c not in truth]
-    cc_untouched = sum(res.cycles_by_customer[c] for c in untouched)
+    rule_names = (*RULES, "customer_facing")
+    hits7: dict[str, dict[float, int]] = {r: defaultdict(int) for r in rule_names}
+    hits_any: dict[str, dict[float, int]] = {r: defaultdict(int) for r in rule_names}
+    n: dict[str, dict[float, int]] = {r: defaultdict(int) for r in rule_names}
+    delays: dict[str, dict[float, list[int]]] = {r: defaultdict(list) for r in rule_names}
+    false: dict[str, int] = defaultdict(int)
+    classes: dict[str, dict[float, int]] = {c: defaultdict(int) for c in MISS_CLASSES}
+    misses: list[dict[str, Any]] = []
+    cc_untouched = households = injected = rows = 0
+    for seed in seeds:
+        table = load(sample, seed)
+        table, truth = inject(table, share, seed, onset)
+        res = run_table(table, rules=rules)
+        households += res.customers
+        injected += len(truth)
+        rows += res.rows
+        by_cust: dict[str, list[tuple[str, int, bool]]] = defaultdict(list)
+        for a in res.alerts:
+            day = (a.triggered_by.date() - dt.timedelta(days=1) - EPOCH).days
+            by_cust[a.customer_id].append((a.rule, day, a.customer_facing))
+        untouched = [c for c in res.cycles_by_customer if c not in truth]
+        cc_untouched += sum(res.cycles_by_customer[c] for c in untouched)
+        for rule in rule_names:
+            false[rule] += sum(
+                1
+                for cid in untouched
+                for r, _, cf in by_cust.get(cid, [])
+                if r == rule or (rule == "customer_facing" and cf)
+            )
+            for cid, tr in truth.items():
+                if rule in SAME_PERIOD_RULES and not tr["has_year"]:
+                    continue
+                m = tr["mult"]
+                hits = [
+                    day - tr["onset"]
+                    for r, day, cf in by_cust.get(cid, [])
+                    if (r == rule or (rule == "customer_facing" and cf))
+                    and tr["onset"] <= day < tr["onset"] + tr["dur"]
+                ]
+                first = min(hits) if hits else None
+                n[rule][m] += 1
+                hits7[rule][m] += first is not None and first <= 7
+                hits_any[rule][m] += first is not None
+                if first is not None:
+                    delays[rule][m].append(first)
+                if rule != "customer_facing" or (first is not None and first <= 7):
+                    continue
+                realised = tr.get("realised")
+                onset_cycle = _cycle_key(tr["onset"])
+                if realised is None:
+                    cls = "no_data"
+                elif realised < FELL_BELOW:
+                    cls = "fell"
+                elif any(
+                    cf and d < tr["onset"] and _cycle_key(d) == onset_cycle
+                    for _, d, cf in by_cust.get(cid, [])
+                ):
+                    cls = "already"
+                else:
+                    cls = "detector"
+                classes[cls][m] += 1
+                if m >= 3:
+                    misses.append(
+                        {
+                            "customer_id": cid,
+                            "seed": seed,
+                            "class": cls,
+                            **tr,
+                            "onset_day": (EPOCH + dt.timedelta(days=tr["onset"])).isoformat(),
+                            "first_alert_day": first,
+                            "alerts_near": sorted(
+                                (r, day - tr["onset"], cf)
+                                for r, day, cf in by_cust.get(cid, [])
+                                if tr["onset"] - 31 <= day < tr["onset"] + tr["dur"]
+                            ),
+                        }
+                    )
     out: dict[str, Any] = {
-        "seed": seed,
+        "seeds": list(seeds),
+        "seed": seeds[0],
         "share": share,
         "onset": onset,
         "sample": sample,
-        "households": res.customers,
-        "injected": len(truth),
+        "households": households,
+        "injected": injected,
         "untouched_customer_cycles": cc_untouched,
-        "rows": res.rows,
-        "seconds": round(elapsed, 1),
+        "rows": rows,
+        "seconds": round(time.perf_counter() - t0, 1),
         "rules": {},
     }
-    untouched_set = set(untouched)
-    misses: list[dict[str, Any]] = []
-    for rule in (*RULES, "customer_facing"):
-        rec7: dict[float, list[bool]] = defaultdict(list)
-        rec_any: dict[float, list[bool]] = defaultdict(list)
-        delays: dict[float, list[int]] = defaultdict(list)
-        for cid, tr in truth.items():
-            if rule in SAME_PERIOD_RULES and not tr["has_year"]:
-                continue
-            hits = [
-                day - tr["onset"]
-                for r, day, cf in by_cust.get(cid, [])
-                if (r == rule or (rule == "customer_facing" and cf))
-                and tr["onset"] <= day < tr["onset"] + tr["dur"]
-            ]
-            first = min(hits) if hits else None
-            if rule == "customer_facing" and tr["mult"] >= 3 and (first is None or first > 7):
-                misses.append(
-                    {
-                        "customer_id": cid,
-                        **tr,
-                        "onset_day": (EPOCH + dt.timedelta(days=tr["onset"])).isoformat(),
-                        "first_alert_day": first,
-                        "alerts_near": sorted(
-                            (r, day - tr["onset"], cf)
-                            for r, day, cf in by_cust.get(cid, [])
-                            if tr["onset"] - 31 <= day < tr["onset"] + tr["dur"]
-                        ),
-                    }
-                )
-            rec7[tr["mult"]].append(first is not None and first <= 7)
-            rec_any[tr["mult"]].append(first is not None)
-            if first is not None:
-                delays[tr["mult"]].append(first)
-        false = sum(
-            1
-            for cid in untouched_set
-            for r, _, cf in by_cust.get(cid, [])
-            if r == rule or (rule == "customer_facing" and cf)
-        )
+    for rule in rule_names:
         out["rules"][rule] = {
-            "recall_7d": {m: _share(rec7[m]) for m in MULTIPLIERS},
-            "recall_any": {m: _share(rec_any[m]) for m in MULTIPLIERS},
-            "n": {m: len(rec7[m]) for m in MULTIPLIERS},
+            "recall_7d": {m: _pct(hits7[rule][m], n[rule][m]) for m in MULTIPLIERS},
+            "recall_any": {m: _pct(hits_any[rule][m], n[rule][m]) for m in MULTIPLIERS},
+            "n": {m: n[rule][m] for m in MULTIPLIERS},
             "median_delay_days": {
-                m: (statistics.median(delays[m]) if delays[m] else None) for m in MULTIPLIERS
+                m: (statistics.median(delays[rule][m]) if delays[rule][m] else None) for m in MULTIPLIERS
             },
-            "false_per_100_cycles": round(100.0 * false / max(1, cc_untouched), 2),
+            "false_per_100_cycles": round(100.0 * false[rule] / max(1, cc_untouched), 2),
         }
-    out["misses_x3_up"] = sorted(misses, key=lambda m: (m["mult"], m["customer_id"]))
+    cf_n = n["customer_facing"]
+    cf_hits = hits7["customer_facing"]
+    out["customer_facing_misses"] = {
+        "classes": {c: {m: classes[c][m] for m in MULTIPLIERS} for c in classes},
+        "recall_7d_detectable": {
+            m: _pct(cf_hits[m], cf_n[m] - classes["no_data"][m] - classes["fell"][m] - classes["already"][m])
+            for m in MULTIPLIERS
+        },
+    }
+    out["misses_x3_up"] = sorted(misses, key=lambda m: (m["mult"], m["class"], m["seed"], m["customer_id"]))
     if not quiet:
         print(markdown(out))
     return out
 
 
-def _share(xs: list[bool]) -> float | None:
-    return round(100.0 * sum(xs) / len(xs), 1) if xs else None
+def _pct(k: int, total: int) -> float | None:
+    """A share in percent, one decimal; None of nothing.
+
+    >>> _pct(33, 35), _pct(0, 0)
+    (94.3, None)
+    """
+    return round(100.0 * k / total, 1) if total else None
 
 
 def markdown(out: dict[str, Any]) -> str:
     ms = [f"x{m:g}" for m in MULTIPLIERS]
+    seeds = out.get("seeds", [out["seed"]])
     lines = [
-        f"seed {out['seed']}, onset {out['onset']}, share {out['share']:g}, "
-        f"{out['households']} households ({out['injected']} with a surge), "
+        f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}, onset {out['onset']}, "
+        f"share {out['share']:g}, {out['households']} household-runs ({out['injected']} with a surge), "
         f"{out['untouched_customer_cycles']} untouched customer-cycles, {out['rows']:,} rows, "
         f"{out['seconds']} s",
         "",
@@ -266,18 +352,49 @@ def markdown(out: dict[str, Any]) -> str:
         lines.append(f"| {rule} | " + " | ".join(cells) + f" | {dl} | {r['false_per_100_cycles']:.2f} |")
     lines.append("")
     for rule in ("sudden_increase", "projected_over_same_period"):
-        n = out["rules"][rule]["n"]
+        nn = out["rules"][rule]["n"]
         lines.append(
-            f"households per multiplier ({rule}): " + ", ".join(f"x{m:g}: {n[m]}" for m in MULTIPLIERS)
+            f"households per multiplier ({rule}): " + ", ".join(f"x{m:g}: {nn[m]}" for m in MULTIPLIERS)
         )
+    cm = out.get("customer_facing_misses")
+    if cm:
+        cf = out["rules"]["customer_facing"]
+        lines += [
+            "",
+            "Surges without a customer-facing alert within 7 days, by cause:",
+            "",
+            "| | " + " | ".join(ms) + " |",
+            "|---|" + "---|" * len(ms),
+            "| surges | " + " | ".join(str(cf["n"][m]) for m in MULTIPLIERS) + " |",
+            "| no data: fewer than 4 days of readings in the surge's first week | "
+            + " | ".join(str(cm["classes"]["no_data"][m]) for m in MULTIPLIERS)
+            + " |",
+            "| own use fell: the injected first week stayed below 2x the habit | "
+            + " | ".join(str(cm["classes"]["fell"][m]) for m in MULTIPLIERS)
+            + " |",
+            "| customer already alerted earlier in that cycle (moderation) | "
+            + " | ".join(str(cm["classes"]["already"][m]) for m in MULTIPLIERS)
+            + " |",
+            "| missed by the rules | "
+            + " | ".join(str(cm["classes"]["detector"][m]) for m in MULTIPLIERS)
+            + " |",
+            "| recall within 7 days where the surge was there to see | "
+            + " | ".join(
+                "-" if cm["recall_7d_detectable"][m] is None else f"{cm['recall_7d_detectable'][m]:.0f}%"
+                for m in MULTIPLIERS
+            )
+            + " |",
+        ]
     misses = out.get("misses_x3_up", [])
     if misses:
         lines += ["", "x3 and above without a customer-facing alert within 7 days:"]
         for m in misses:
             near = ", ".join(f"{r}@{d:+d}{'*' if cf else ''}" for r, d, cf in m["alerts_near"]) or "-"
             lines.append(
-                f"  {m['customer_id']} x{m['mult']:g} onset {m['onset_day']} ({m['dur']} d), week before "
-                f"{m['week_share']}x the 8-week median; alerts (day vs onset, * customer-facing): {near}"
+                f"  [{m['class']}] {m['customer_id']} (seed {m['seed']}) x{m['mult']:g} "
+                f"onset {m['onset_day']} "
+                f"({m['dur']} d), week before {m['week_share']}x and first week {m['realised']}x the 8-week "
+                f"median; alerts (day vs onset, * customer-facing): {near}"
             )
     return "\n".join(lines)
 
@@ -285,6 +402,11 @@ def markdown(out: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=20261123)
+    ap.add_argument(
+        "--seeds",
+        type=lambda v: [int(x) for x in v.split(",") if x.strip()],
+        help="comma-separated seeds; their runs are pooled (overrides --seed)",
+    )
     ap.add_argument("--share", type=float, default=0.05, help="share of households with an injected surge")
     ap.add_argument("--sample", type=float, default=1.0, help="share of households to use (1 = all)")
     ap.add_argument(
@@ -298,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
     a = ap.parse_args(argv)
     rules = RulesConfig.model_validate_json(a.rules.read_bytes()) if a.rules else None
-    out = evaluate(a.sample, a.share, a.seed, rules, quiet=False, onset=a.onset)
+    out = evaluate_seeds(a.sample, a.share, a.seeds or [a.seed], rules, quiet=False, onset=a.onset)
     if a.json:
         a.json.write_text(json.dumps(out, indent=2, default=str))
     return 0

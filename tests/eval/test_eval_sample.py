@@ -33,5 +33,21 @@ def test_eval_on_a_sample_finds_big_surges_and_stays_moderate() -> None:
     # moderation on the untouched households
     assert out["rules"]["customer_facing"]["false_per_100_cycles"] <= 3.5
     assert out["rules"]["sudden_increase"]["false_per_100_cycles"] <= 2.5
+    # every customer-facing miss is put in exactly one class, and the classes mean what they say
+    cf = out["rules"]["customer_facing"]
+    cm = out["customer_facing_misses"]
+    for m in (1.5, 2.0, 3.0, 4.0, 6.0):
+        missed = round(cf["n"][m] * (100.0 - cf["recall_7d"][m]) / 100.0)
+        assert sum(cm["classes"][c][m] for c in ev.MISS_CLASSES) == missed, m
+        if cm["recall_7d_detectable"][m] is not None:
+            assert cm["recall_7d_detectable"][m] >= cf["recall_7d"][m]
+    for miss in out["misses_x3_up"]:
+        assert miss["first_alert_day"] is None or miss["first_alert_day"] > 7
+        fell = miss["realised"] is not None and miss["realised"] < ev.FELL_BELOW
+        assert (miss["class"] == "fell") == fell
+        assert (miss["class"] == "no_data") == (miss["realised"] is None)
+    # a x1.5 surge rarely doubles the household's level: most of its misses are "own use fell"
+    assert cm["classes"]["fell"][1.5] >= cm["classes"]["detector"][1.5]
     table = ev.markdown(out)
     assert "| sudden_increase |" in table and "x6" in table
+    assert "| missed by the rules |" in table
