@@ -7,8 +7,10 @@
 #   bash deploy/demo.sh status   what runs
 #   bash deploy/demo.sh stop     stop the services and the stack (nothing left running)
 # Logs: $MW_DATA_DIR/stack/logs/  (default ~/.local/share/meterwatch/stack/logs)
-# Demo size: MW_DEMO_CUSTOMERS (default 100), MW_DEMO_DAYS (default 3); MW_DEMO_WAIT_S
-# (default 90): how long to wait for the first segments from the API (0: do not wait).
+# Demo size: MW_DEMO_CUSTOMERS (default 100), MW_DEMO_DAYS (default 7: the sudden-increase
+# rule needs 4 high days of 5, so a surge needs a few days to be told); MW_DEMO_WAIT_S
+# (default 90): how long to wait for the first segments, and then for the surged households'
+# alerts, from the API (0: do not wait).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 action="${1:-up}"
@@ -103,8 +105,8 @@ case "$action" in
       (umask 077; meterwatch token create --role ops --label demo > "$RUN_DIR/ops-token")
     fi
     if has_command simulate; then
-      echo "== demo data: meterwatch simulate --customers ${MW_DEMO_CUSTOMERS:-100} --days ${MW_DEMO_DAYS:-3}"
-      meterwatch simulate --customers "${MW_DEMO_CUSTOMERS:-100}" --days "${MW_DEMO_DAYS:-3}" \
+      echo "== demo data: meterwatch simulate --customers ${MW_DEMO_CUSTOMERS:-100} --days ${MW_DEMO_DAYS:-7}"
+      meterwatch simulate --customers "${MW_DEMO_CUSTOMERS:-100}" --days "${MW_DEMO_DAYS:-7}" \
         --surge-share 0.1 >"$LOG_DIR/simulate.log" 2>&1 \
         && tail -n 15 "$LOG_DIR/simulate.log" \
         || echo "  simulate failed; see $LOG_DIR/simulate.log"
@@ -130,6 +132,43 @@ while time.time() < deadline:
     time.sleep(3)
 sys.exit(1)
 PY
+      echo "== waiting for the surged households' alerts (up to $wait_s s)"
+      python - "http://127.0.0.1:$api_port" "$RUN_DIR/ops-token" "$wait_s" "$LOG_DIR/simulate.log" <<'PY' || echo "  no alerts yet; see $LOG_DIR/worker.log"
+import json, re, sys, time, urllib.request
+base, token, wait_s, log = sys.argv[1], open(sys.argv[2]).read().strip(), float(sys.argv[3]), sys.argv[4]
+surged = {}
+for line in open(log, encoding="utf-8"):
+    m = re.match(r"^  (\S+) x([0-9.]+) from (\S+)$", line.rstrip("\n"))
+    if m:
+        surged[m.group(1)] = float(m.group(2))
+if not surged:
+    print("  (no surges injected)")
+    sys.exit(0)
+deadline = time.time() + wait_s
+found = {}
+while True:
+    for cid in surged:
+        if cid in found:
+            continue
+        req = urllib.request.Request(f"{base}/v1/customers/{cid}/alerts", headers={"Authorization": f"Bearer {token}"})
+        try:
+            body = json.load(urllib.request.urlopen(req, timeout=5))
+        except Exception:
+            continue
+        hits = [a for a in body.get("alerts", []) if str(a.get("rule", "")).startswith("sudden_increase")]
+        if hits:
+            found[cid] = hits[0]
+    if len(found) == len(surged) or time.time() >= deadline:
+        break
+    time.sleep(3)
+for cid in sorted(found):
+    a = found[cid]
+    to = "manager + customer SMS (if consented)" if a.get("customer_facing") else "manager only"
+    en = a.get("explanation", {}).get("en")
+    print(f"  {cid} (injected x{surged[cid]:.1f}): {a['rule']}, {a.get('severity')}, {to}: {en}")
+print(f"  sudden-increase alerts for {len(found)} of {len(surged)} surged households")
+sys.exit(0 if found else 1)
+PY
     fi
     echo
     echo "meterwatch demo is running."
@@ -137,6 +176,8 @@ PY
          "  Redis: $(python -c 'from meterwatch.settings import Settings; print(Settings().redis_url)')"
     svc_pid api >/dev/null && echo "  Ops API:  http://127.0.0.1:$api_port (GET /v1/customers/{id}/baseline, /v1/segments; OpenAPI at /openapi.json with a token)"
     svc_pid notifier >/dev/null && echo "  Notifier: http://127.0.0.1:$notifier_port (GET /v1/managers/{id}/inbox; OpenAPI at /openapi.json with a token)"
+    svc_pid api >/dev/null && [ -s "$RUN_DIR/ops-token" ] && echo "  a surged household's alerts:" \
+      && echo "    curl -H \"Authorization: Bearer \$(cat $RUN_DIR/ops-token)\" http://127.0.0.1:$api_port/v1/customers/<id>/alerts"
     [ -s "$RUN_DIR/ops-token" ] && echo "  ops token (file, mode 600): $RUN_DIR/ops-token" \
       && echo "    curl -H \"Authorization: Bearer \$(cat $RUN_DIR/ops-token)\" http://127.0.0.1:$api_port/v1/segments"
     echo "  logs: $LOG_DIR"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 from pathlib import Path
@@ -53,9 +54,9 @@ def test_demo_script_runs_the_system_and_stop_leaves_nothing(tmp_path: Path) -> 
         MW_NOTIFIER_PORT=str(ports["notifier"]),
         MW_WORKER_METRICS_PORT=str(ports["metrics"]),
         MW_WORKER_WEB_PORT=str(ports["web"]),
-        MW_DEMO_CUSTOMERS="10",
-        MW_DEMO_DAYS="2",
-        MW_DEMO_WAIT_S="0",
+        MW_DEMO_CUSTOMERS="20",
+        MW_DEMO_DAYS="5",
+        MW_DEMO_WAIT_S="90",
     )
     try:
         up = subprocess.run(
@@ -64,13 +65,18 @@ def test_demo_script_runs_the_system_and_stop_leaves_nothing(tmp_path: Path) -> 
             env=env,
             capture_output=True,
             text=True,
-            timeout=240,
+            timeout=420,
             check=False,
         )
         out = up.stdout + up.stderr
         assert up.returncode == 0, out
         assert f"Kafka bootstrap: 127.0.0.1:{ports['kafka']}" in out
         assert "meterwatch demo is running." in out
+        # the demo shows the headline feature: the injected surges are told (the simulator
+        # surges 10 % of the households at 3-6x from an onset with at least 3 whole days after it)
+        told = re.search(r"sudden-increase alerts for (\d+) of (\d+) surged households", out)
+        assert told is not None, out
+        assert int(told.group(2)) == 2 and int(told.group(1)) >= 1, out
         assert port_open("127.0.0.1", ports["kafka"]) and port_open("127.0.0.1", ports["redis"])
         # every service the project has by now was started and answers
         if "api: started" in out:
