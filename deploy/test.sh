@@ -3,7 +3,7 @@
 # ruff, mypy and the whole pytest suite against the real Kafka and Redis.
 # Exits non-zero if any of them fails. A stack this script started is stopped
 # at the end (set MW_KEEP_STACK=1 to keep it); a running one is reused and left alone.
-# Extra arguments go to pytest, e.g.  bash deploy/test.sh -x tests/platform
+# Extra arguments go to pytest, e.g.  bash deploy/test.sh -x tests/integration/cli
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -11,7 +11,7 @@ dropped without a versioned path.
 >>> MeterReading.model_validate({"meter_id": "m1", "ts": "2024-01-01T00:30:00"})
 Traceback (most recent call last):
 ...
-pydantic_core._pydantic_core.ValidationError: 2 validation errors for MeterReading
+pydantic_core._pydantic_core.ValidationError: 1 validation error for MeterReading
 ...
 """
 

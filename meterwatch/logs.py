@@ -5,7 +5,7 @@
 >>> mask_phone(None)
 '-'
 >>> mask_text("call +447700900123 now")
-'call +44*****0123 now'
+'call +44******0123 now'
 """
 
 from __future__ import annotations

@@ -798,7 +798,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------ segmenter (single partition)
     def _load_segmenter(self) -> Any:
-        from stream.segments import Segmenter, SegmenterConfig
+        from baselines.segments import Segmenter, SegmenterConfig
 
         raw = self.segmenter_table.get(b"model")
         if raw is not None:

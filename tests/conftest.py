@@ -1,7 +1,7 @@
 """Shared fixtures: the real local stack (Kafka + Redis) and per-test isolation on it.
 
 * ``stack`` (session): makes sure the local Kafka and Redis run. It reuses a
-  stack whose ports answer, otherwise starts one with ``meterwatch.stack.up``
+  stack whose ports answer, otherwise starts one with ``meterwatch.cli.devstack.up``
   (the same code as ``meterwatch dev up``). A stack that cannot be started fails
   every test that needs it, with the reason; it is never skipped (``CI=true``
   additionally stops the session at once). The fixture does not stop the stack
@@ -27,9 +27,9 @@ from typing import Any
 
 import pytest
 
+from meterwatch.cli.devstack import StackError, port_open, run_async
+from meterwatch.cli.devstack import up as stack_up
 from meterwatch.settings import Settings
-from meterwatch.stack import StackError, port_open, run_async
-from meterwatch.stack import up as stack_up
 from meterwatch.topics import delete_topics, ensure_topics, list_topics
 
 TOPIC_FIELDS = (

@@ -1,0 +1,144 @@
+"""Benchmarks of the domain engine and the backtest (prints figures; asserts nothing).
+
+    python bench/bench_backtest.py            # interval stream + full London daily backtest
+    python bench/bench_backtest.py --quick    # 100k readings, 10 % of the daily file
+
+Figures are reported with a reference measured in the same run on the same
+machine, because the machine is shared and absolute numbers drift:
+
+* interval stream: real half-hourly London readings (lcl_london_halfhourly_2013;
+  its naive ``tstp`` is taken as the UTC start of the half-hour) through
+  ``Engine.process`` (copy per reading) and ``Engine.process_inplace``;
+  reference = ``MeterReading.model_validate_json`` of the same messages (the
+  parse the worker does for every message anyway).
+* daily backtest: ``run_table`` over lcl_daily_kwh.parquet; reference = reading
+  the same file with pyarrow and walking its rows as Python values.
+* profile size: JSON bytes per customer after the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+from baselines.backtest import run_table  # noqa: E402
+from baselines.customer import CustomerConfig  # noqa: E402
+from baselines.engine import Engine  # noqa: E402
+from baselines.profile import Profile  # noqa: E402
+from baselines.readings import Reading  # noqa: E402
+from meterwatch.contracts import MeterReading  # noqa: E402
+
+
+def shared_data() -> Path:
+    env = os.environ.get("MW_SHARED_DATA")
+    return Path(env) if env else ROOT.parent / "shared" / "data"
+
+
+def machine() -> str:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    return (
+        f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, "
+        f"load average {load[0]:.1f} (shared machine)"
+    )
+
+
+def bench_interval(n: int) -> None:
+    t = pq.read_table(shared_data() / "lcl_london_halfhourly_2013" / "lcl_hh_2013.parquet")
+    t = t.slice(0, n)
+    ids = t.column("LCLid").cast(pa.string()).to_pylist()
+    ts = t.column("tstp").to_pylist()
+    kwh = t.column("kwh").cast(pa.float64()).to_pylist()
+    msgs = []
+    for i, s, v in zip(ids, ts, kwh, strict=True):
+        if v is None or v != v:
+            continue
+        stamp = s if isinstance(s, dt.datetime) else dt.datetime.fromisoformat(str(s))
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=dt.UTC)
+        # tstp is the start of the half-hour; the contract's ts is the end
+        end = stamp + dt.timedelta(minutes=30)
+        msgs.append(json.dumps({"meter_id": i, "ts": end.isoformat(), "kwh": v}).encode())
+    # reference: parse + validate every message
+    t0 = time.perf_counter()
+    parsed = [MeterReading.model_validate_json(m) for m in msgs]
+    ref = time.perf_counter() - t0
+    readings = [Reading.from_contract(r) for r in parsed]
+    eng = Engine()
+    custs = {c: CustomerConfig(c, timezone="Europe/London") for c in set(ids)}
+    for mode in ("process", "process_inplace"):
+        profiles = {c: Profile.new(c) for c in custs}
+        alerts = 0
+        t0 = time.perf_counter()
+        if mode == "process":
+            for r, cid in zip(readings, (m.meter_id for m in parsed), strict=True):
+                res = eng.process(profiles[cid], r, custs[cid])
+                profiles[cid] = res.profile
+                alerts += len(res.alerts)
+        else:
+            for r, cid in zip(readings, (m.meter_id for m in parsed), strict=True):
+                alerts += len(eng.process_inplace(profiles[cid], r, custs[cid]).alerts)
+        el = time.perf_counter() - t0
+        print(
+            f"interval {mode:<16} {len(readings):>9,} readings {el:7.2f} s  {len(readings) / el:>10,.0f} /s  "
+            f"= {el / ref:5.2f} x the parse+validate reference ({len(readings) / ref:,.0f} /s); "
+            f"{alerts} alerts"
+        )
+    size = sum(len(json.dumps(p.to_dict(), separators=(",", ":"))) for p in profiles.values()) / len(profiles)
+    print(f"interval profile size: {size:,.0f} bytes per customer (JSON, {len(profiles)} customers)")
+
+
+def bench_daily(sample: float) -> None:
+    path = shared_data() / "lcl_london_daily" / "lcl_daily_kwh.parquet"
+    t0 = time.perf_counter()
+    t = pq.read_table(path)
+    if sample < 1.0:
+        ids = sorted(set(t.column("LCLid").combine_chunks().dictionary.to_pylist()))
+        keep = ids[: max(1, int(len(ids) * sample))]
+        t = t.filter(pc.is_in(t.column("LCLid").cast(pa.string()), value_set=pa.array(keep)))
+    n = 0
+    for i, d, v in zip(
+        t.column("LCLid").to_pylist(),
+        t.column("day").to_pylist(),
+        t.column("energy_sum").to_pylist(),
+        strict=True,
+    ):
+        n += 1 if (i and d and v is not None) else 0
+    ref = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    res = run_table(t)
+    el = time.perf_counter() - t1
+    print(
+        f"daily backtest {res.rows:>12,} rows {res.customers:,} customers {el:7.2f} s  "
+        f"{res.rows / el:>10,.0f} rows/s "
+        f"= {el / ref:5.2f} x the read-and-walk reference ({ref:.2f} s); {len(res.alerts)} alerts"
+    )
+    print(f"daily profile size: {res.profiles_bytes / max(1, res.customers):,.0f} bytes per customer (JSON)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--readings", type=int, default=None, help="interval readings to use (default 400k)")
+    a = ap.parse_args(argv)
+    print(machine())
+    bench_interval(a.readings or (100_000 if a.quick else 400_000))
+    bench_daily(0.1 if a.quick else 1.0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
