@@ -35,6 +35,8 @@ echo "== ruff check"
 ruff check . || failed+=(ruff)
 echo "== mypy (strict: baselines, meterwatch)"
 mypy || failed+=(mypy)
+echo "== lint-imports (the layers of docs/INTERFACES.md, contracts in pyproject.toml)"
+lint-imports || failed+=(lint-imports)
 echo "== pytest"
 pytest --durations=15 "$@"
 rc=$?
