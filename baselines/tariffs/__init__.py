@@ -34,7 +34,7 @@ from baselines.tariffs.cycle import (
     same_period_cost_then,
     tier_kwh_before,
 )
-from baselines.tariffs.figures import BillFigures, bill_figures, money_from_figures
+from baselines.tariffs.figures import BillFigures, bill_figures, money_from_figures, same_period_figures
 from baselines.tariffs.fmt import format_amount, money_clause
 from baselines.tariffs.tiers import (
     NextTier,
@@ -76,6 +76,7 @@ __all__ = [
     "projected_cycle_cost",
     "same_period_cost_at_today_prices",
     "same_period_cost_then",
+    "same_period_figures",
     "split_intervals",
     "tier_crossing_in_cycle",
     "tier_kwh_before",

@@ -50,10 +50,11 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from baselines.tariffs.compiled import (
     A_PER_EU_MICRO,
@@ -174,7 +175,24 @@ def day_wh(days: Sequence[DayUse]) -> tuple[list[int], list[dict[str, int] | Non
 
     >>> day_wh([1.5, None, {"peak": 1.0, "valley": 0.25}])
     ([1500, 0, 1250], [None, None, {'peak': 1000, 'valley': 250}])
+    >>> day_wh([1.0, -2.0])
+    Traceback (most recent call last):
+    ...
+    ValueError: kWh must be a finite number >= 0, got -2.0
     """
+    try:  # fast path: plain numbers (daily data)
+        totals = [round(x * 1000) for x in cast("Sequence[float]", days)]
+    except TypeError:
+        return _day_wh_mixed(days)
+    except (ValueError, OverflowError):
+        bad = next(x for x in cast("Sequence[float]", days) if not math.isfinite(x))
+        raise ValueError(f"kWh must be a finite number >= 0, got {bad!r}") from None
+    if totals and min(totals) <= 0 and min(cast("Sequence[float]", days)) < 0:
+        raise ValueError(f"kWh must be a finite number >= 0, got {min(cast('Sequence[float]', days))!r}")
+    return totals, None
+
+
+def _day_wh_mixed(days: Sequence[DayUse]) -> tuple[list[int], list[dict[str, int] | None] | None]:
     totals: list[int] = []
     split: list[dict[str, int] | None] | None = None
     for i, d in enumerate(days):
@@ -257,7 +275,8 @@ def _tiers(acc: _Acc, v: CompiledVersion, before: int, wh: int, scale: int, tier
         lo = hi
 
 
-def _cuts(cp: CompiledPlan, start: int, end: int, fixed_prices: bool) -> list[int]:
+def cut_days(cp: CompiledPlan, start: int, end: int, fixed_prices: bool) -> list[int]:
+    """``start``, ``end`` and the days between where a price version or a tariff year starts."""
     cuts = {start, end}
     if not fixed_prices:
         cuts.update(s for s in cp.starts if start < s < end)
@@ -287,12 +306,11 @@ def bill_wh(
     end = start + len(wh)
     fixed = cp.versions[cp.version_index(prices_on)] if prices_on is not None else None
     acc = _Acc()
-    ntiers = max(len(v.tier_limits) for v in cp.versions)
-    tier_wh = [0] * ntiers
+    tier_wh = [0] * cp.ntiers
     c = tier_before_wh
     scale = cycle_months if cp.tier_period == "cycle" else 1
     estimated = 0
-    cuts = _cuts(cp, start, end, fixed is not None)
+    cuts = cut_days(cp, start, end, fixed is not None)
     for a, b in itertools.pairwise(cuts):
         v = fixed or cp.versions[cp.version_index(a)]
         if cp.tier_period == "year" and cp.year_start_of(a) == a:

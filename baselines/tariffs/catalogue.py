@@ -25,12 +25,12 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from decimal import Decimal
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from baselines.tariffs.compiled import CompiledPlan, compile_plan
 
@@ -190,7 +190,6 @@ class Plan(_Model):
     source: Annotated[str, StringConstraints(min_length=1)]
     notes: str = ""
     versions: list[PriceVersion] = Field(min_length=1)
-    _compiled: CompiledPlan = PrivateAttr()
 
     @model_validator(mode="after")
     def _versions(self) -> Plan:
@@ -206,12 +205,12 @@ class Plan(_Model):
         return self
 
     def model_post_init(self, context: object, /) -> None:
-        self._compiled = compile_plan(self)
+        _ = self.compiled  # compiled once, at validation
 
-    @property
+    @cached_property
     def compiled(self) -> CompiledPlan:
-        """The integer form the bill maths uses (built once, at validation)."""
-        return self._compiled
+        """The integer form the bill maths uses (a plain attribute after the first access)."""
+        return compile_plan(self)
 
     def version_on(self, day: dt.date) -> PriceVersion:
         """The version in force on ``day``.
@@ -220,7 +219,7 @@ class Plan(_Model):
         >>> p.version_on(dt.date(2013, 6, 1)).effective_from
         datetime.date(2012, 11, 1)
         """
-        return self.versions[self._compiled.version_index(day.toordinal())]
+        return self.versions[self.compiled.version_index(day.toordinal())]
 
 
 class Catalogue(_Model):

@@ -24,6 +24,7 @@ import bisect
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ class CompiledPlan:
     year_start: tuple[int, int]  # (month, day) of the tariff year start
     versions: tuple[CompiledVersion, ...]
     starts: tuple[int, ...]
+    ntiers: int  # the most tiers of any version
 
     def version_index(self, ordinal: int) -> int:
         """Index of the version in force on the day ``ordinal`` (NoPriceError before the first)."""
@@ -120,15 +122,25 @@ class CompiledPlan:
 
     def year_start_of(self, ordinal: int) -> int:
         """Ordinal of the first day of the tariff year containing the day ``ordinal``."""
-        d = dt.date.fromordinal(ordinal)
-        m, dd = self.year_start
-        s = dt.date(d.year, m, dd)
-        return (s if s <= d else dt.date(d.year - 1, m, dd)).toordinal()
+        return _year_start(ordinal, self.year_start)
 
     def next_year_start(self, ordinal: int) -> int:
         """Ordinal of the first tariff-year start strictly after the day ``ordinal``."""
-        s = dt.date.fromordinal(self.year_start_of(ordinal))
-        return dt.date(s.year + 1, s.month, s.day).toordinal()
+        return _next_year_start(_year_start(ordinal, self.year_start))
+
+
+@lru_cache(maxsize=1024)
+def _next_year_start(year_start: int) -> int:
+    s = dt.date.fromordinal(year_start)
+    return dt.date(s.year + 1, s.month, s.day).toordinal()
+
+
+@lru_cache(maxsize=8192)
+def _year_start(ordinal: int, month_day: tuple[int, int]) -> int:
+    d = dt.date.fromordinal(ordinal)
+    m, dd = month_day
+    s = dt.date(d.year, m, dd)
+    return (s if s <= d else dt.date(d.year - 1, m, dd)).toordinal()
 
 
 def _compile_version(v: PriceVersion) -> CompiledVersion:
@@ -174,4 +186,5 @@ def compile_plan(plan: Plan) -> CompiledPlan:
         year_start=(month, day),
         versions=versions,
         starts=tuple(v.start for v in versions),
+        ntiers=max(len(v.tier_limits) for v in versions),
     )

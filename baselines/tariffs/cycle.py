@@ -65,9 +65,10 @@ def kwh_between(
     lo, hi = ordinal(a), ordinal(b)
     wh = 0
     for s, e, kwh in cycles:
-        so, eo = ordinal(s), ordinal(e)
-        x, y = max(lo, so), min(hi, eo)
-        if x < y:
+        so = s if type(s) is int else s.toordinal()  # type: ignore[union-attr]
+        eo = e if type(e) is int else e.toordinal()  # type: ignore[union-attr]
+        if so < hi and eo > lo:
+            x, y = max(lo, so), min(hi, eo)
             wh += _part_wh(kwh_to_wh(kwh), eo - so, x - so, y - so)
     if open_start is not None and open_days:
         o = ordinal(open_start)
@@ -151,18 +152,40 @@ def projected_cycle_cost(
     which take the TOU shares measured so far (else the plan's fallback).
     """
     start, end = ordinal(cycle_start), ordinal(cycle_end)
-    n, k = end - start, len(days_so_far)
+    wh, split = day_wh(days_so_far)
+    rest = projected_rest(start, end, wh, projected_kwh)
+    return projected_bill_wh(plan, start, wh, split, rest, kwh_to_wh(tier_kwh_before), cycle_months)
+
+
+def projected_rest(start: int, end: int, wh: Sequence[int], projected_kwh: float) -> list[int]:
+    """Wh of each remaining day of the cycle ``[start, end)`` after the days ``wh``.
+
+    >>> projected_rest(0, 5, [3000, 3000], 10.0)
+    [1333, 1333, 1334]
+    """
+    n, k = end - start, len(wh)
     if k > n:
         raise ValueError(f"{k} days so far do not fit in a cycle of {n} days")
-    wh, split = day_wh(days_so_far)
-    rest = spread_wh(max(kwh_to_wh(projected_kwh) - sum(wh), 0), n - k) if n > k else []
+    return spread_wh(max(kwh_to_wh(projected_kwh) - sum(wh), 0), n - k) if n > k else []
+
+
+def projected_bill_wh(
+    plan: Plan,
+    start: int,
+    wh: list[int],
+    split: list[dict[str, int] | None] | None,
+    rest: list[int],
+    tier_before_wh: int,
+    cycle_months: int,
+) -> Bill:
+    """:func:`projected_cycle_cost` on integer input (days so far, then the remaining days' Wh)."""
     full_split = None if split is None else [*split, *_projected_split(split, rest)]
     return bill_wh(
         plan.compiled,
         start,
         [*wh, *rest],
         full_split,
-        tier_before_wh=kwh_to_wh(tier_kwh_before),
+        tier_before_wh=tier_before_wh,
         cycle_months=cycle_months,
     )
 

@@ -31,13 +31,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from baselines.tariffs.bill import Bill, Day, DayUse, ordinal
-from baselines.tariffs.compiled import NoPriceError
+from baselines.tariffs.bill import Bill, Day, DayUse, bill_wh, day_wh, ordinal
+from baselines.tariffs.compiled import NoPriceError, kwh_to_wh
 from baselines.tariffs.cycle import (
     Cycle,
     as_of_day,
-    cost_to_date,
-    projected_cycle_cost,
+    projected_bill_wh,
+    projected_rest,
     same_period_cost_at_today_prices,
     same_period_cost_then,
     tier_kwh_before,
@@ -46,8 +46,8 @@ from baselines.tariffs.tiers import (
     NextTier,
     TierCrossing,
     TierStatus,
-    next_tier,
-    tier_crossing_in_cycle,
+    crossing_in_rest,
+    next_from_status,
     tier_status,
 )
 from meterwatch.contracts import Money, MoneyTier
@@ -79,6 +79,34 @@ def _pace(so_far_kwh: float, elapsed: int, remaining: int, projected_kwh: float 
     return so_far_kwh / elapsed if elapsed else 0.0
 
 
+def same_period_figures(
+    plan: Plan,
+    same_period: Cycle,
+    today: Day,
+    closed_cycles: Iterable[Cycle] = (),
+    *,
+    cycle_months: int = 1,
+) -> tuple[Bill | None, Bill]:
+    """Last year's cycle as billed then (None: the plan had no price then) and at ``today``'s prices.
+
+    Both depend only on the cycle, the history and the price version of
+    ``today``: a caller may compute them once per cycle (and again when a new
+    price version starts).
+    """
+    s, e, kwh = same_period
+    before = tier_kwh_before(plan, s, closed_cycles)
+    try:
+        then: Bill | None = same_period_cost_then(
+            plan, s, e, kwh, tier_kwh_before=before, cycle_months=cycle_months
+        )
+    except NoPriceError:
+        then = None  # the plan had no price then: no "as billed" figure
+    now = same_period_cost_at_today_prices(
+        plan, s, e, kwh, today, tier_kwh_before=before, cycle_months=cycle_months
+    )
+    return then, now
+
+
 def bill_figures(
     plan: Plan,
     *,
@@ -89,6 +117,8 @@ def bill_figures(
     closed_cycles: Iterable[Cycle] = (),
     same_period: Cycle | None = None,
     cycle_months: int = 1,
+    tier_kwh_before_cycle: float | None = None,
+    same_period_bills: tuple[Bill | None, Bill] | None = None,
 ) -> BillFigures:
     """Every bill figure of the open cycle ``[cycle_start, cycle_end)`` after ``days_so_far``.
 
@@ -97,50 +127,38 @@ def bill_figures(
     ``same_period``: last year's same-period cycle ``(start, end, kWh)``.
     The pace (for the next tier's date) is that of the projection over the
     remaining days, or without a projection the average so far.
+
+    What stays the same for the whole cycle may be passed in instead of being
+    recomputed every day: ``tier_kwh_before_cycle`` (:func:`tier_kwh_before`
+    of the cycle start) and ``same_period_bills`` (:func:`same_period_figures`).
     """
-    cycles = list(closed_cycles)
-    as_of = as_of_day(cycle_start, days_so_far)
-    before = tier_kwh_before(plan, cycle_start, cycles)
-    to_date = cost_to_date(plan, cycle_start, days_so_far, tier_kwh_before=before, cycle_months=cycle_months)
+    cp = plan.compiled
+    start, end = ordinal(cycle_start), ordinal(cycle_end)
+    as_of = as_of_day(start, days_so_far)
+    cycles = closed_cycles if isinstance(closed_cycles, list | tuple) else list(closed_cycles)
+    before = tier_kwh_before(plan, start, cycles) if tier_kwh_before_cycle is None else tier_kwh_before_cycle
+    before_wh = kwh_to_wh(before)
+    wh, split = day_wh(days_so_far)
+    to_date = bill_wh(cp, start, wh, split, tier_before_wh=before_wh, cycle_months=cycle_months)
     projected = crossing = None
     if projected_kwh is not None:
-        projected = projected_cycle_cost(
-            plan,
-            cycle_start,
-            cycle_end,
-            days_so_far,
-            projected_kwh,
-            tier_kwh_before=before,
-            cycle_months=cycle_months,
-        )
-        crossing = tier_crossing_in_cycle(
-            plan,
-            cycle_start,
-            cycle_end,
-            days_so_far,
-            projected_kwh,
-            tier_kwh_before=before,
-            cycle_months=cycle_months,
-        )
+        rest = projected_rest(start, end, wh, projected_kwh)
+        projected = projected_bill_wh(plan, start, wh, split, rest, before_wh, cycle_months)
+        crossing = crossing_in_rest(plan, start + len(wh), rest, to_date.tier_period_wh_end, cycle_months)
     then = today = None
-    if same_period is not None:
-        s, e, kwh = same_period
-        sp_before = tier_kwh_before(plan, s, cycles)
-        try:
-            then = same_period_cost_then(
-                plan, s, e, kwh, tier_kwh_before=sp_before, cycle_months=cycle_months
-            )
-        except NoPriceError:
-            then = None  # the plan had no price then: no "as billed" figure
-        today = same_period_cost_at_today_prices(
-            plan, s, e, kwh, as_of, tier_kwh_before=sp_before, cycle_months=cycle_months
-        )
+    if same_period_bills is not None:
+        then, today = same_period_bills
+    elif same_period is not None:
+        then, today = same_period_figures(plan, same_period, as_of, cycles, cycle_months=cycle_months)
     period_kwh = to_date.tier_period_wh_end / 1000
-    bounds = {"period_start": cycle_start, "period_end": cycle_end, "cycle_months": cycle_months}
-    elapsed = len(days_so_far)
-    pace = _pace(
-        to_date.wh / 1000, elapsed, ordinal(cycle_end) - ordinal(cycle_start) - elapsed, projected_kwh
-    )
+    elapsed = len(wh)
+    pace = _pace(to_date.wh / 1000, elapsed, end - start - elapsed, projected_kwh)
+    tier = nxt = None
+    if cp.tier_period != "none":
+        tier = tier_status(
+            plan, as_of, period_kwh, period_start=start, period_end=end, cycle_months=cycle_months
+        )
+        nxt = None if tier is None else next_from_status(tier, as_of, period_kwh, pace)
     return BillFigures(
         plan_id=plan.id,
         currency=plan.currency,
@@ -149,8 +167,8 @@ def bill_figures(
         projected=projected,
         same_period_then=then,
         same_period_today_prices=today,
-        tier=tier_status(plan, as_of, period_kwh, **bounds),  # type: ignore[arg-type]
-        next_tier=next_tier(plan, as_of, period_kwh, pace, **bounds),  # type: ignore[arg-type]
+        tier=tier,
+        next_tier=nxt,
         crossing=crossing,
         pace_kwh_per_day=pace,
     )

@@ -20,14 +20,15 @@ the price version in force on the day asked about.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
-from baselines.tariffs.bill import Day, DayUse, bill_wh, day_wh, ordinal, units_decimal
+from baselines.tariffs.bill import Day, DayUse, bill_wh, cut_days, day_wh, ordinal, units_decimal
 from baselines.tariffs.compiled import CompiledPlan, CompiledVersion, kwh_to_wh
-from baselines.tariffs.cycle import spread_wh
+from baselines.tariffs.cycle import projected_rest
 
 if TYPE_CHECKING:
     from baselines.tariffs.catalogue import Plan
@@ -145,7 +146,12 @@ def next_tier(
     st = tier_status(
         plan, on, period_kwh, period_start=period_start, period_end=period_end, cycle_months=cycle_months
     )
-    if st is None or st.next_at_kwh is None or st.price_step is None:
+    return None if st is None else next_from_status(st, on, period_kwh, pace_kwh_per_day)
+
+
+def next_from_status(st: TierStatus, on: Day, period_kwh: float, pace_kwh_per_day: float) -> NextTier | None:
+    """:func:`next_tier` from a :class:`TierStatus` already computed for ``on`` and ``period_kwh``."""
+    if st.next_at_kwh is None or st.price_step is None:
         return None
     limit_wh, now_wh, pace = (
         kwh_to_wh(float(st.next_at_kwh)),
@@ -195,29 +201,45 @@ def tier_crossing_in_cycle(
         return None
     start, end = ordinal(cycle_start), ordinal(cycle_end)
     wh, split = day_wh(days_so_far)
-    k0 = len(wh)
     so_far = bill_wh(
         cp, start, wh, split, tier_before_wh=kwh_to_wh(tier_kwh_before), cycle_months=cycle_months
     )
-    c = so_far.tier_period_wh_end
+    rest = projected_rest(start, end, wh, projected_kwh)
+    return crossing_in_rest(plan, start + len(wh), rest, so_far.tier_period_wh_end, cycle_months)
+
+
+def crossing_in_rest(
+    plan: Plan, first: int, rest: Sequence[int], period_wh: int, cycle_months: int
+) -> TierCrossing | None:
+    """The first tier passage on the days ``first, first + 1, ...`` adding ``rest`` Wh to ``period_wh``."""
+    cp = plan.compiled
+    if cp.tier_period == "none":
+        return None
+    c = period_wh
     scale = cycle_months if cp.tier_period == "cycle" else 1
-    rest = spread_wh(max(kwh_to_wh(projected_kwh) - sum(wh), 0), end - start - k0) if end - start > k0 else []
-    for i, w in enumerate(rest):
-        o = start + k0 + i
-        if cp.tier_period == "year" and cp.year_start_of(o) == o:
+    cuts = cut_days(cp, first, first + len(rest), False)
+    for a, b in itertools.pairwise(cuts):
+        v = cp.versions[cp.version_index(a)]
+        if cp.tier_period == "year" and cp.year_start_of(a) == a:
             c = 0
-        v = cp.versions[cp.version_index(o)]
-        k_before, k_after = _tier_of(v, c, scale), _tier_of(v, c + w, scale)
-        c += w
-        if k_after > k_before:
-            limit = v.tier_limits[k_after - 1]
-            assert limit is not None  # a tier below the top one has a limit
-            return TierCrossing(
-                period=cp.tier_period,  # type: ignore[arg-type]
-                from_tier=k_before + 1,
-                to_tier=k_after + 1,
-                at_kwh=units_decimal(limit * scale, -3),
-                on=dt.date.fromordinal(o),
-                price_step=units_decimal(v.tier_surcharges[k_after] - v.tier_surcharges[k_before], -6),
-            )
+        k_before = _tier_of(v, c, scale)
+        limit = v.tier_limits[k_before]
+        if limit is None:  # top tier: nothing to cross in this segment
+            c += sum(rest[a - first : b - first])
+            continue
+        hi = limit * scale
+        for o in range(a, b):
+            c += rest[o - first]
+            if c > hi:
+                k_after = _tier_of(v, c, scale)
+                top = v.tier_limits[k_after - 1]
+                assert top is not None  # a tier below the top one has a limit
+                return TierCrossing(
+                    period=cp.tier_period,  # type: ignore[arg-type]
+                    from_tier=k_before + 1,
+                    to_tier=k_after + 1,
+                    at_kwh=units_decimal(top * scale, -3),
+                    on=dt.date.fromordinal(o),
+                    price_step=units_decimal(v.tier_surcharges[k_after] - v.tier_surcharges[k_before], -6),
+                )
     return None
