@@ -32,6 +32,7 @@ from baselines.tariffs.cycle import (
     projected_cycle_cost,
     same_period_cost_at_today_prices,
     same_period_cost_then,
+    tariff_year_kwh,
     tier_kwh_before,
 )
 from baselines.tariffs.figures import BillFigures, bill_figures, money_from_figures, same_period_figures
@@ -78,6 +79,7 @@ __all__ = [
     "same_period_cost_then",
     "same_period_figures",
     "split_intervals",
+    "tariff_year_kwh",
     "tier_crossing_in_cycle",
     "tier_kwh_before",
     "tier_status",

@@ -97,6 +97,29 @@ def tier_kwh_before(plan: Plan, day: Day, cycles: Iterable[Cycle] = ()) -> float
     return kwh_between(cp.year_start_of(o), o, cycles)
 
 
+def tariff_year_kwh(
+    plan: Plan,
+    on: Day,
+    cycles: Iterable[Cycle] = (),
+    open_start: Day | None = None,
+    open_days: Sequence[DayUse] = (),
+) -> tuple[dt.date, float]:
+    """The start of the tariff year containing ``on``, and its consumption up to ``on`` included.
+
+    Closed cycles count pro rata of their days in the year, open days as they are.
+
+    >>> import datetime as dt
+    >>> from baselines.tariffs.catalogue import default_catalogue
+    >>> js = default_catalogue().plan("cn-js-residential")
+    >>> tariff_year_kwh(js, dt.date(2024, 1, 20), [(dt.date(2023, 12, 15), dt.date(2024, 1, 15), 310.0)],
+    ...                 dt.date(2024, 1, 15), [10.0] * 6)
+    (datetime.date(2024, 1, 1), 200.0)
+    """
+    o = ordinal(on)
+    ys = plan.compiled.year_start_of(o)
+    return dt.date.fromordinal(ys), kwh_between(ys, o + 1, cycles, open_start, open_days)
+
+
 def cost_to_date(
     plan: Plan,
     cycle_start: Day,

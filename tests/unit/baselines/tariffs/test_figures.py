@@ -16,6 +16,7 @@ from baselines.tariffs import (
     projected_cycle_cost,
     same_period_cost_at_today_prices,
     same_period_cost_then,
+    tariff_year_kwh,
     tier_crossing_in_cycle,
     tier_kwh_before,
     tier_status,
@@ -211,3 +212,12 @@ def test_bill_figures_without_projection_or_same_period_and_before_the_plan_exis
     m = money_from_figures(f)
     assert (m.to_date, m.projected, m.same_period, m.extra_vs_same_period) == (D("3.34"), None, None, None)
     assert f.pace_kwh_per_day == 5.0
+
+
+def test_tariff_year_kwh_counts_only_the_open_days_of_the_new_year() -> None:
+    # open cycle from 2023-12-15, 20 days so far (to 2024-01-03): 3 of them are in tariff year 2024
+    days = [float(i) for i in range(1, 21)]  # 1..20 kWh; 2024-01-01..03 are 18, 19, 20
+    start, kwh = tariff_year_kwh(JS, dt.date(2024, 1, 3), [], dt.date(2023, 12, 15), days)
+    assert (start, kwh) == (dt.date(2024, 1, 1), 57.0)
+    start, kwh = tariff_year_kwh(JS, dt.date(2023, 12, 31), [], dt.date(2023, 12, 15), days)
+    assert (start, kwh) == (dt.date(2023, 1, 1), 153.0)  # 1 + ... + 17
