@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -211,6 +212,12 @@ class Plan(_Model):
     def compiled(self) -> CompiledPlan:
         """The integer form the bill maths uses (a plain attribute after the first access)."""
         return compile_plan(self)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy whose integer form is rebuilt from its own fields (not the original's)."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__dict__.pop("compiled", None)
+        return copy
 
     def version_on(self, day: dt.date) -> PriceVersion:
         """The version in force on ``day``.

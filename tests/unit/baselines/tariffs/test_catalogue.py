@@ -243,3 +243,12 @@ def test_the_catalogue_is_package_data_of_a_non_editable_build(tmp_path: Path) -
     assert (out / "baselines" / "tariffs" / "catalogue.py").is_file()
     built = out / "baselines" / "tariffs" / DEFAULT_CATALOGUE
     assert json.loads(built.read_bytes()) == json.loads(SHIPPED.read_bytes())
+
+
+def test_a_copied_plan_is_priced_with_its_own_versions() -> None:
+    uk = default_catalogue().plan("uk-london-standard")
+    assert uk.compiled.versions[-1].flat_price == 154_000  # the original's integer form is built
+    first_only = uk.model_copy(update={"versions": uk.versions[:1]})
+    assert len(first_only.compiled.versions) == 1
+    assert first_only.version_on(dt.date(2014, 1, 1)).effective_from == dt.date(2011, 10, 1)
+    assert len(uk.compiled.versions) == 3
