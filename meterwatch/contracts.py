@@ -18,9 +18,18 @@ pydantic_core._pydantic_core.ValidationError: 1 validation error for MeterReadin
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    model_validator,
+)
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 MAX_READING_BYTES = 64 * 1024
@@ -136,6 +145,60 @@ class Alert(BaseModel):
 
     def to_json(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()
+
+
+#: an amount as bills show it: exact, 0.01 of the currency; a JSON number on the wire
+Amount = Annotated[
+    Decimal,
+    Field(decimal_places=2, allow_inf_nan=False),
+    PlainSerializer(float, return_type=float, when_used="json"),
+]
+#: a price per kWh (up to 6 decimals); a JSON number on the wire
+UnitPrice = Annotated[
+    Decimal,
+    Field(decimal_places=6, allow_inf_nan=False),
+    PlainSerializer(float, return_type=float, when_used="json"),
+]
+
+
+class MoneyTier(BaseModel):
+    """Where the customer stands in the tiers of the plan (Alert.money.tier)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    index: Annotated[int, Field(ge=1)]  # the tier the customer is in (1 = the lowest)
+    count: Annotated[int, Field(ge=1)]
+    period: Literal["cycle", "year"]  # what the tier consumption counts: the billing cycle or tariff year
+    period_kwh: float  # consumption of the tier period so far
+    next_at_kwh: float | None = None  # period consumption where the next tier starts (None: top tier)
+    next_on: dt.date | None = None  # the day the next tier is reached at the current pace
+    price_step: UnitPrice | None = None  # the next tier's extra price per kWh
+
+
+class Money(BaseModel):
+    """The bill figures of an alert (CONTRACTS.md: Alert.money), in the plan's currency.
+
+    Amounts are rounded as bills round (0.01, see docs/money.md). ``same_period``
+    is last year's same-period cycle as billed then (the prices in force then);
+    ``extra_vs_same_period`` is ``projected - same_period``;
+    ``same_period_at_current_prices`` prices last year's kWh like-for-like with
+    today's prices (the change due to consumption alone is
+    ``projected - same_period_at_current_prices``).
+
+    >>> m = Money(currency="CNY", to_date=Decimal("52.00"), projected=Decimal("160.35"))
+    >>> m.model_dump_json(exclude_none=True)
+    '{"currency":"CNY","to_date":52.0,"projected":160.35}'
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    to_date: Amount
+    projected: Amount | None = None
+    same_period: Amount | None = None
+    extra_vs_same_period: Amount | None = None
+    tier: MoneyTier | None = None
+    same_period_at_current_prices: Amount | None = None
 
 
 class DeadLetterError(BaseModel):

@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     readmodel_flush_ms: int = 200
     max_segments: int = 7
     rules_file: Path | None = None  # JSON of baselines.rules.RulesConfig (per tariff / segment thresholds)
+    tariffs_file: Path | None = None  # JSON tariff catalogue replacing the shipped one (docs/money.md)
 
     # --- HTTP services --------------------------------------------------------------
     api_host: str = "127.0.0.1"

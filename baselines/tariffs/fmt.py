@@ -1,0 +1,100 @@
+"""Amounts as customers read them, formatted with Babel (CLDR data), in zh-CN and en.
+
+* zh-CN, yuan: the amount and 元, as a Chinese SMS writes it: ``52.00元``,
+  or with ``whole=True`` (the SMS's "约52元") ``52元``; grouping from CLDR
+  (``1,234.50元``). Other currencies in zh-CN: CLDR's zh_CN currency format
+  (``£12.34``).
+* en: CLDR's English currency format: ``£12.34``, ``CN¥52.00`` (the symbol
+  that tells yuan from yen); ``whole=True`` gives ``£12``.
+
+Rounding: amounts are rounded half up (as bills round) to 0.01, or to a whole
+unit with ``whole=True``, before Babel formats them.
+
+>>> from decimal import Decimal
+>>> format_amount(Decimal("52"), "CNY", "zh-CN"), format_amount(Decimal("51.5"), "CNY", "zh-CN", whole=True)
+('52.00元', '52元')
+>>> format_amount(Decimal("12.345"), "GBP", "en"), format_amount(Decimal("52"), "CNY", "en")
+('£12.35', 'CN¥52.00')
+>>> format_amount(Decimal("1234.5"), "CNY", "zh-CN"), format_amount(Decimal("12.5"), "GBP", "en", whole=True)
+('1,234.50元', '£13')
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
+
+from babel import Locale
+from babel.numbers import NumberPattern, parse_pattern
+
+if TYPE_CHECKING:
+    from meterwatch.contracts import Money
+
+_LOCALES = {"zh-CN": "zh_CN", "en": "en"}
+_CENT = Decimal("0.01")
+_ONE = Decimal(1)
+# Babel parses a locale and a pattern on every format_* call (~0.5 ms); parse once, apply many times
+_PARSED: dict[str, Locale] = {}
+_YUAN = (parse_pattern("#,##0.00"), parse_pattern("#,##0"))
+_WHOLE_CURRENCY = parse_pattern("¤#,##0")
+
+
+def _locale(language: str) -> Locale:
+    loc = _PARSED.get(language)
+    if loc is None:
+        try:
+            loc = _PARSED[language] = Locale.parse(_LOCALES[language])
+        except KeyError:
+            raise ValueError(f"unsupported language {language!r}; use one of {sorted(_LOCALES)}") from None
+    return loc
+
+
+def _standard_currency(loc: Locale) -> NumberPattern:
+    pattern = loc.currency_formats["standard"]
+    assert isinstance(pattern, NumberPattern)
+    return pattern
+
+
+def format_amount(
+    amount: Decimal | float, currency: str, language: str = "zh-CN", *, whole: bool = False
+) -> str:
+    """``amount`` of ``currency`` for a reader of ``language`` (``zh-CN`` or ``en``); see the module doc."""
+    loc = _locale(language)
+    q = Decimal(str(amount)) if isinstance(amount, float) else amount
+    q = q.quantize(_ONE if whole else _CENT, rounding=ROUND_HALF_UP)
+    if language == "zh-CN" and currency == "CNY":
+        return str(_YUAN[whole].apply(q, loc)) + "元"
+    if whole:
+        return str(_WHOLE_CURRENCY.apply(q, loc, currency=currency, currency_digits=False))
+    return str(_standard_currency(loc).apply(q, loc, currency=currency))
+
+
+def money_clause(money: Money, language: str = "zh-CN") -> str:
+    """The money part of a customer text (whole units, approximate), money first.
+
+    >>> from decimal import Decimal
+    >>> from meterwatch.contracts import Money
+    >>> m = Money(currency="CNY", to_date=Decimal("51.80"), projected=Decimal("160.35"),
+    ...           same_period=Decimal("48.20"))
+    >>> money_clause(m, "zh-CN")
+    '本期已用电约52元，按当前用量预计约160元，去年同期约48元'
+    >>> money_clause(m.model_copy(update={"currency": "GBP", "same_period": None}), "en")
+    'so far this cycle about £52, at this pace about £160 for the cycle'
+    """
+
+    def f(x: Decimal) -> str:
+        return format_amount(x, money.currency, language, whole=True)
+
+    if _locale(language).language == "zh":
+        parts = [f"本期已用电约{f(money.to_date)}"]
+        if money.projected is not None:
+            parts.append(f"按当前用量预计约{f(money.projected)}")
+        if money.same_period is not None:
+            parts.append(f"去年同期约{f(money.same_period)}")
+        return "，".join(parts)
+    parts = [f"so far this cycle about {f(money.to_date)}"]
+    if money.projected is not None:
+        parts.append(f"at this pace about {f(money.projected)} for the cycle")
+    if money.same_period is not None:
+        parts.append(f"same period last year about {f(money.same_period)}")
+    return ", ".join(parts)
