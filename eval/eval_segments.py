@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from baselines.segments import Segmenter, SegmenterConfig  # noqa: E402
-from meterwatch.cli.segment_features import london_features  # noqa: E402
+from meterwatch.cli.segment_features import london_engine_features  # noqa: E402
 
 
 def _next_month(d: dt.date) -> dt.date:
@@ -42,41 +42,6 @@ def _next_month(d: dt.date) -> dt.date:
     # last day of the next month
     first_after = dt.date(y + 1, 1, 1) if m == 12 else dt.date(y, m + 1, 1)
     return first_after - dt.timedelta(days=1)
-
-
-def engine_features(
-    as_of1: dt.date, as_of2: dt.date, limit: int | None
-) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
-    """Features through the domain engine: history up to as_of1, then one more month to as_of2."""
-    import numpy as np
-
-    from baselines.customer import CustomerConfig
-    from baselines.engine import Engine
-    from baselines.profile import Profile
-    from meterwatch.cli.segment_features import iter_london_households
-
-    eng = Engine()
-    f1: dict[str, dict[str, float]] = {}
-    f2: dict[str, dict[str, float]] = {}
-    e1, e2 = np.datetime64(as_of1, "D"), np.datetime64(as_of2, "D")
-    for cid, days, kwh in iter_london_households(limit=limit):
-        ok = np.isfinite(kwh)
-        first = ok & (days <= e1) & (days > e1 - np.timedelta64(730, "D"))
-        if int(first.sum()) < 60:
-            continue
-        cust = CustomerConfig(cid, timezone="Europe/London")
-
-        def rows(mask: np.ndarray, cid: str = cid) -> list[dict[str, object]]:
-            return [
-                {"customer_id": cid, "day": str(d), "kwh": float(k)}
-                for d, k in zip(days[mask], kwh[mask], strict=True)
-            ]
-
-        p = eng.load_history(Profile.new(cid), rows(first), cust)
-        f1[cid] = eng.segment_features(p, cust)
-        p = eng.load_history(p, rows(ok & (days > e1) & (days <= e2)), cust)
-        f2[cid] = eng.segment_features(p, cust)
-    return f1, f2
 
 
 def run_passes(
@@ -153,21 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=None, help="only the first N households")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
-    ap.add_argument(
-        "--features",
-        choices=("engine", "fast"),
-        default="engine",
-        help="engine: baselines.engine.Engine.segment_features (default; ~3 min for all households); "
-        "fast: meterwatch.cli.segment_features (vectorised, seconds)",
-    )
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
-    if args.features == "engine":
-        f1, f2 = engine_features(args.as_of, _next_month(args.as_of), args.limit)
-    else:
-        f1 = london_features(args.as_of, limit=args.limit)
-        f2 = london_features(_next_month(args.as_of), limit=args.limit)
+    f1, f2 = london_engine_features([args.as_of, _next_month(args.as_of)], limit=args.limit)
     t_feat = time.perf_counter() - t0
 
     cfg = SegmenterConfig(seed=args.seed)
@@ -182,7 +136,6 @@ def main(argv: list[str] | None = None) -> int:
     ok = len(shares) <= 7 and all(0.05 <= s <= 0.40 for s in shares.values())
     summary = {
         "households": len(f1),
-        "features": args.features,
         "as_of": args.as_of.isoformat(),
         "segments": [
             {
@@ -210,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if ok else 1
     print(
         f"London households: {summary['households']} (features as of {summary['as_of']}, "
-        f"{args.features} features: {', '.join(sorted(next(iter(f1.values()))))})"
+        f"engine features: {', '.join(sorted(next(iter(f1.values()))))})"
     )
     print(f"{'id':>3} {'share':>6} {'size':>5}  label")
     for s in summary["segments"]:
