@@ -201,7 +201,13 @@ class BalancedKMeans(base.Clusterer):
 
     def penalised_vector(self, v: list[float]) -> dict[int, float]:
         n = sum(self.sizes.values())
-        return {k: d2(v, c) * self._factor(k, n) + TINY for k, c in self.centres.items()}
+        out = {}
+        for k, c in self.centres.items():
+            total = 0.0
+            for a, b in zip(v, c, strict=True):
+                total += (a - b) * (a - b)
+            out[k] = total * self._factor(k, n) + TINY
+        return out
 
     def choose(self, dists: Mapping[int, float], current: int | None = None) -> int:
         """The closest cluster, or the live cluster ``current`` stands for while within ``margin``.

@@ -19,6 +19,7 @@ The segmenter's pipeline is ``FeatureSpace() | ClampedStandardScaler() | Balance
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -27,6 +28,7 @@ from river import base, preprocessing
 LIMIT = 1e6  # |value| bound of a non-level feature after the transform
 
 
+@functools.lru_cache(maxsize=1024)
 def is_level_feature(name: str) -> bool:
     """Level-like (heavy-tailed, non-negative) features get a log transform.
 

@@ -110,6 +110,7 @@ class Segmenter:
         self.n_learned = 0
         self.labels: dict[int, Label] = {}
         self.labels_key: list[int] = []
+        self.kinds: dict[int, str] = {}  # derived from the centres with the labels (not persisted)
 
     # ---- the worker's API --------------------------------------------------------------------
 
@@ -141,17 +142,18 @@ class Segmenter:
         Usually 0 or 1; during the warm-up 0; when the model is first fitted, one per buffered
         customer. ``current`` is the segment the caller believes the customer is in.
         """
+        x = self._known(features)
         if not self.fitted:
             repeat = customer_id in self.buffer
-            self.learn(features)
-            self.buffer[customer_id] = self.space.transform_one(self._known(features))
+            self._learn(x)
+            self.buffer[customer_id] = self.space.transform_one(x)
             cfg = self.config
             if len(self.buffer) >= cfg.warmup or (repeat and len(self.buffer) >= cfg.min_fit):
                 return self._fit_buffer()
             return []
-        self.learn(features)
+        z = self._learn(x)
         before = self.members.get(customer_id)
-        ref = self.assign(customer_id, features, current)
+        ref = self._assign(customer_id, z, current)
         # the caller's ``current`` may be stale (an earlier assignment still in flight): hand the
         # assignment out again whenever the model's own record of the customer changed
         moved = self.members.get(customer_id) != before
@@ -160,13 +162,11 @@ class Segmenter:
         return [Assignment(customer_id, ref, self.model_version)]
 
     def learn(self, features: Mapping[str, float]) -> None:
-        """Update the scaler and (once fitted) move the winning centre towards ``features``."""
-        x = self._known(features)
-        if self.fitted:
-            self.model.learn_one(x)
-        else:
-            self.preprocess.learn_one(x)
-        self.n_learned += 1
+        """Update the scaler and (once fitted) move the winning centre towards ``features``.
+
+        The same as ``self.model.learn_one(features)`` (before the fit: the scaler only).
+        """
+        self._learn(self._known(features))
 
     def assign(
         self, customer_id: str, features: Mapping[str, float], current: int | None = None
@@ -179,11 +179,26 @@ class Segmenter:
         """
         if not self.fitted:
             return SegmentRef(id=None, label=None)
+        return self._assign(
+            customer_id, self._scaled(self.space.transform_one(self._known(features))), current
+        )
+
+    def _learn(self, x: dict[str, float]) -> dict[str, float]:
+        """``self.model.learn_one(x)`` step by step (the clusterer only once fitted); returns
+        the standardised features, so that the assignment does not compute them again."""
+        xt = self.space.transform_one(x)
+        self.scaler.learn_one(xt)
+        z = self._scaled(xt)
+        if self.fitted:
+            self.clusterer.learn_one(z)
+        self.n_learned += 1
+        return z
+
+    def _assign(self, customer_id: str, z: dict[str, float], current: int | None) -> SegmentRef:
         resolve = self.clusterer.resolve
         prev = self.membership.counted_in(customer_id, current, resolve)
         held = prev if prev is not None else resolve(current)
-        dists = self.clusterer.penalised(self.preprocess.transform_one(self._known(features)))
-        chosen = self.clusterer.choose(dists, held)
+        chosen = self.clusterer.choose(self.clusterer.penalised(z), held)
         if held is not None and chosen != held:  # closer by the margin: a vote for the move
             if not self.membership.vote(customer_id, chosen):
                 chosen = held
@@ -248,11 +263,16 @@ class Segmenter:
     def _describe(self, segment_id: int) -> Label:
         if segment_id not in self.clusterer.centres:
             return "unknown segment", "未知客户群", []
+        self._refresh_labels()
+        return self.labels[segment_id]
+
+    def _refresh_labels(self) -> None:
+        """Labels (and kinds) of all segments, recomputed when the model moved on."""
         key = [self.model_version, self.clusterer.n_learned // LABEL_REFRESH, *sorted(self.clusterer.centres)]
         if key != self.labels_key or set(self.labels) != set(self.clusterer.centres):
             self.labels = unique_labels({k: self.zcentre(k) for k in self.clusterer.centres})
             self.labels_key = key
-        return self.labels[segment_id]
+            self.kinds = {}
 
     def label_of(self, segment_id: int) -> str:
         """Human label (en)."""
@@ -265,7 +285,13 @@ class Segmenter:
 
     def kind_of(self, segment_id: int) -> str:
         """ordinary | premium | potential | sensitive | risk (see :func:`labels.kind_of`)."""
-        return kind_of(self.zcentre(segment_id)) if segment_id in self.clusterer.centres else "ordinary"
+        if segment_id not in self.clusterer.centres:
+            return "ordinary"
+        self._refresh_labels()
+        kind = self.kinds.get(segment_id)
+        if kind is None:
+            kind = self.kinds[segment_id] = kind_of(self.zcentre(segment_id))
+        return kind
 
     def summaries(self) -> list[SegmentSummary]:
         """One entry per live segment, for ``GET /v1/segments``."""
