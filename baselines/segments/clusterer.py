@@ -365,7 +365,7 @@ class BalancedKMeans(base.Clusterer):
 
     def _split_crowded(self, n: float) -> bool:
         big = [k for k in self.centres if self.sizes.get(k, 0.0) > self.max_share * n]
-        if not big or len(self.centres) >= self.n_clusters:
+        if not big or len(self.centres) >= self.n_clusters or not self.features:
             return False
         k = max(big, key=lambda j: (self.sizes.get(j, 0.0), -j))
         c, spread = self.centres[k], self.spreads[k]

@@ -135,6 +135,10 @@ class ClampedStandardScaler(preprocessing.StandardScaler):
     def learn_one(self, x: dict[Any, float]) -> None:
         super().learn_one(self.clamp(x))  # type: ignore[no-untyped-call]  # River's method is untyped
 
+    def learn_many(self, X: Any) -> None:
+        """Not supported: the clamping depends on the statistics learned so far (``learn_one`` per row)."""
+        raise NotImplementedError("ClampedStandardScaler learns row by row (learn_one)")
+
     def state(self) -> dict[str, dict[str, float]]:
         """The running statistics as plain JSON (``counts``, ``means``, ``vars``)."""
         return {

@@ -81,7 +81,10 @@ def test_plain_kmeans_would_be_unbalanced_here(london: dict[str, dict[str, float
     plain = Counter(
         _run(Segmenter(SegmenterConfig(seed=0, balance=0.0, rebalance_every=10**9)), london).values()
     )
-    spread = lambda c: max(c.values()) / max(min(c.values()), 1)  # noqa: E731
+
+    def spread(c: Counter[int | None]) -> float:
+        return max(c.values()) / max(min(c.values()), 1)
+
     assert spread(balanced) < spread(plain)
 
 
@@ -183,7 +186,8 @@ def test_deterministic_with_seed() -> None:
 def test_recovers_known_groups_and_labels_them() -> None:
     feats = _synthetic(600, seed=2)
     seg = Segmenter(SegmenterConfig(seed=0, warmup=200, min_segments=3, max_segments=5))
-    current = _run(seg, feats)
+    current = {c: k for c, k in _run(seg, feats).items() if k is not None}
+    assert len(current) == len(feats)
     labels = {s.id: s.label for s in seg.summaries()}
     assert len(set(labels.values())) == len(labels)  # unique labels
     # the very high users (25 kWh/day) share a segment labelled as high use
