@@ -103,6 +103,33 @@ def upgrade(d: Mapping[str, Any]) -> dict[str, Any]:
 
     cfg = SegmenterConfig(**d["config"])
     names = [str(n) for n in d["feature_names"]]
+    clusterer = _clusterer(cfg.clusterer(), d, names)
+    n_learned = int(d["n_learned"])
+    labels = d.get("labels", [])
+    out: dict[str, Any] = {
+        "state_version": STATE_VERSION,
+        "config": asdict(cfg),
+        "feature_names": names,
+        "scaler": {k: dict(d["scaler"][k]) for k in ("counts", "means", "vars")},
+        "clusterer": clusterer.to_dict(),
+        "buffer": {str(c): dict(zip(names, vec, strict=True)) for c, vec in d["buffer"].items()},
+        "pending": list(d.get("pending", [])),
+        "n_learned": n_learned,
+        "labels": {
+            # valid until the model moves on (the same key the loaded model computes)
+            "key": [clusterer.version, n_learned // LABEL_REFRESH, *sorted(clusterer.centres)]
+            if labels
+            else [],
+            "labels": labels,
+        },
+    }
+    if "members" in d:
+        out["members"] = dict(d["members"])
+    return out
+
+
+def _clusterer(clusterer: BalancedKMeans, d: Mapping[str, Any], names: list[str]) -> BalancedKMeans:
+    """The version-1/2 centres (model space) as ``clusterer`` state (standard units, sorted features)."""
     sc = d["scaler"]
     means = [float(sc["means"].get(n, 0.0)) for n in names]
     variances = [float(sc["vars"].get(n, 0.0)) for n in names]
@@ -115,7 +142,6 @@ def upgrade(d: Mapping[str, Any]) -> dict[str, Any]:
     def zspread(spread: list[float]) -> list[float]:
         return [float(spread[i]) / variances[i] if sds[i] > 0 else 0.0 for i in order]
 
-    clusterer = cfg.clusterer()
     clusterer.features = [names[i] for i in order]
     clusterer.centres = {int(k): z(c["pos"]) for k, c in d["centres"].items()}
     clusterer.spreads = {int(k): zspread(c["spread"]) for k, c in d["centres"].items()}
@@ -125,24 +151,4 @@ def upgrade(d: Mapping[str, Any]) -> dict[str, Any]:
     clusterer.next_id = int(d["next_id"])
     clusterer.version = int(d["model_version"])
     clusterer.n_learned = int(d["n_learned"])
-    n_learned = int(d["n_learned"])
-    live = sorted(clusterer.centres)
-    labels = d.get("labels", [])
-    out: dict[str, Any] = {
-        "state_version": STATE_VERSION,
-        "config": asdict(cfg),
-        "feature_names": names,
-        "scaler": {k: dict(sc[k]) for k in ("counts", "means", "vars")},
-        "clusterer": clusterer.to_dict(),
-        "buffer": {str(c): dict(zip(names, vec, strict=True)) for c, vec in d["buffer"].items()},
-        "pending": list(d.get("pending", [])),
-        "n_learned": n_learned,
-        "labels": {
-            # valid until the model moves on (the same key the loaded model computes)
-            "key": [clusterer.version, n_learned // LABEL_REFRESH, *live] if labels else [],
-            "labels": labels,
-        },
-    }
-    if "members" in d:
-        out["members"] = dict(d["members"])
-    return out
+    return clusterer
