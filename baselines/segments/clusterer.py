@@ -156,7 +156,14 @@ class BalancedKMeans(base.Clusterer):
         return bool(self.centres)
 
     def learn_one(self, x: dict[Any, Any]) -> None:
-        """Buffer ``x`` until ``warmup`` points are known (then fit), else move the winning centre."""
+        """Buffer ``x`` until ``warmup`` points are known (then fit), else move the winning centre.
+
+        >>> m = BalancedKMeans(n_clusters=2, min_clusters=2, warmup=2, seed=0)
+        >>> m.learn_one({"a": 0.0}); m.fitted, len(m.buffer)
+        (False, 1)
+        >>> m.learn_one({"a": 2.0}); m.learn_one({"a": 1.8}); m.fitted, m.centres, m.sizes
+        (True, {0: [0.0], 1: [1.9]}, {0: 1.0, 1: 2.0})
+        """
         x = self._clean(x)
         self._grow(x)
         if not self.centres:
@@ -177,6 +184,12 @@ class BalancedKMeans(base.Clusterer):
         """The cluster of ``x``; with ``current``, that one unless another is closer by ``margin``.
 
         Before the batch fit every point is in cluster 0.
+
+        >>> m = BalancedKMeans(n_clusters=2, min_clusters=2, warmup=2, seed=0)
+        >>> m.predict_one({"a": 5.0})
+        0
+        >>> m.learn_one({"a": 0.0}); m.learn_one({"a": 2.0}); m.predict_one({"a": 1.9})
+        1
         """
         if not self.centres:
             return 0
@@ -212,11 +225,13 @@ class BalancedKMeans(base.Clusterer):
     def choose(self, dists: Mapping[int, float], current: int | None = None) -> int:
         """The closest cluster, or the live cluster ``current`` stands for while within ``margin``.
 
-        >>> BalancedKMeans().choose({0: 1.0, 1: 0.9}, current=0), BalancedKMeans().choose({0: 1.0, 1: 0.5}, 0)
-        (0, 1)
+        >>> m = BalancedKMeans(margin=0.25); m.centres = {0: [0.0], 1: [1.0]}
+        >>> near, far = {0: 1.0, 1: 0.9}, {0: 1.0, 1: 0.5}
+        >>> m.choose(near, current=0), m.choose(far, current=0), m.choose(near)
+        (0, 1, 1)
         """
         best = self._best(dists)
-        cur = self.resolve(current) if self.centres else current
+        cur = self.resolve(current)
         if cur is not None and cur != best and cur in dists:
             if dists[best] >= (1.0 - self.margin) * dists[cur]:
                 return cur
@@ -264,7 +279,11 @@ class BalancedKMeans(base.Clusterer):
             self.sizes[new] = self.sizes.get(new, 0.0) + 1.0
 
     def set_sizes(self, sizes: Mapping[int, float]) -> None:
-        """Install the population of every live cluster (clusters not named get 0)."""
+        """Install the population of every live cluster (clusters not named get 0).
+
+        >>> m = BalancedKMeans(); m.centres = {0: [0.0], 1: [1.0]}; m.set_sizes({1: 4}); m.sizes
+        {0: 0.0, 1: 4.0}
+        """
         self.sizes = {k: float(sizes.get(k, 0.0)) for k in self.centres}
 
     # ---- features, vectors, learning -------------------------------------------------------------
@@ -339,7 +358,14 @@ class BalancedKMeans(base.Clusterer):
 
     def rebalance(self) -> bool:
         """Merge the smallest cluster under ``min_share / 2`` and split the largest over
-        ``max_share`` (within ``min_clusters..n_clusters``); True if the model changed."""
+        ``max_share`` (within ``min_clusters..n_clusters``); True if the model changed.
+
+        >>> m = BalancedKMeans(n_clusters=3, min_clusters=2, warmup=4, seed=0)
+        >>> for v in (0.0, 0.1, 2.0, 2.1):
+        ...     m.learn_one({"a": v})
+        >>> m.sizes = {0: 90.0, 1: 10.0}; m.rebalance(), sorted(m.centres), m.version
+        (True, [0, 1, 2], 2)
+        """
         n = sum(self.sizes.values())
         if n < self.warmup or not self.centres:
             return False
@@ -388,7 +414,11 @@ class BalancedKMeans(base.Clusterer):
     # ---- state as plain JSON (never pickle) ------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """Parameters and state as JSON-ready values (:meth:`from_dict` restores them exactly)."""
+        """Parameters and state as JSON-ready values (:meth:`from_dict` restores them exactly).
+
+        >>> d = BalancedKMeans(n_clusters=3, seed=1).to_dict(); d["params"]["n_clusters"], d["centres"]
+        (3, {})
+        """
 
         def ints(d: Mapping[int, Any]) -> dict[str, Any]:
             return {str(k): v for k, v in sorted(d.items())}

@@ -140,7 +140,11 @@ class ClampedStandardScaler(preprocessing.StandardScaler):
         raise NotImplementedError("ClampedStandardScaler learns row by row (learn_one)")
 
     def state(self) -> dict[str, dict[str, float]]:
-        """The running statistics as plain JSON (``counts``, ``means``, ``vars``)."""
+        """The running statistics as plain JSON (``counts``, ``means``, ``vars``).
+
+        >>> sc = ClampedStandardScaler(); sc.learn_one({"x": 1.0}); sc.learn_one({"x": 3.0}); sc.state()
+        {'counts': {'x': 2}, 'means': {'x': 2.0}, 'vars': {'x': 1.0}}
+        """
         return {
             "counts": {str(k): int(v) for k, v in self.counts.items()},
             "means": {str(k): float(v) for k, v in self.means.items()},
@@ -163,7 +167,12 @@ class ClampedStandardScaler(preprocessing.StandardScaler):
         self.vars.update({str(k): float(v) for k, v in d["vars"].items()})
 
     def std(self, name: str) -> float:
-        """The running standard deviation of ``name`` (0 while unknown or constant)."""
+        """The running standard deviation of ``name`` (0 while unknown or constant).
+
+        >>> sc = ClampedStandardScaler(); sc.learn_one({"x": 1.0}); sc.learn_one({"x": 3.0})
+        >>> sc.std("x"), sc.std("y")
+        (1.0, 0.0)
+        """
         var = float(self.vars.get(name, 0.0))
         return math.sqrt(var) if var > 1e-12 else 0.0
 

@@ -112,7 +112,11 @@ def kind_of(z: Mapping[str, float], threshold: float = 0.5) -> str:
 
 
 def unique_labels(zcentres: Mapping[int, Mapping[str, float]]) -> dict[int, Label]:
-    """Labels of all segments at once, in id order; a repeated label gets the segment id as a suffix."""
+    """Labels of all segments at once, in id order; a repeated label gets the segment id as a suffix.
+
+    >>> [v[0] for v in unique_labels({0: {"trend": 0.9}, 1: {"trend": 1.0}, 2: {"trend": -1.0}}).values()]
+    ['growing use', 'growing use (1)', 'declining use']
+    """
     out: dict[int, Label] = {}
     taken: set[str] = set()
     for k in sorted(zcentres):

@@ -57,7 +57,11 @@ class Membership:
         return None
 
     def set(self, customer_id: str, segment: int | None) -> None:
-        """Record ``customer_id`` in ``segment`` (None: not counted any more)."""
+        """Record ``customer_id`` in ``segment`` (None: not counted any more).
+
+        >>> m = Membership(); m.set("a", 2); m.set("b", 1); m.set("b", None); m.members, m.changes
+        ({'a': 2}, {'a': 2, 'b': None})
+        """
         if segment is None:
             self.members.pop(customer_id, None)
         else:
@@ -85,7 +89,11 @@ class Membership:
         return False
 
     def drop_vote(self, customer_id: str) -> None:
-        """The customer's updates stopped agreeing on a move."""
+        """The customer's updates stopped agreeing on a move.
+
+        >>> m = Membership(votes=2); _ = m.vote("a", 1); m.drop_vote("a"); m.pending
+        {}
+        """
         self.pending.pop(customer_id, None)
 
     def forget(self, customer_id: str | None, current: int | None, resolve: Resolve) -> int | None:
@@ -108,18 +116,30 @@ class Membership:
         return resolve(current) if self.adopt_current else None
 
     def take_changes(self) -> dict[str, int | None]:
-        """Customers whose membership changed since the last call (None: forgotten)."""
+        """Customers whose membership changed since the last call (None: forgotten).
+
+        >>> m = Membership(); m.set("a", 1); m.take_changes(), m.take_changes()
+        ({'a': 1}, {})
+        """
         out, self.changes = self.changes, {}
         return out
 
     def install(self, members: Mapping[str, int], resolve: Resolve) -> None:
-        """Replace the record (e.g. read back per customer); ids that resolve to nothing are left out."""
+        """Replace the record (e.g. read back per customer); ids that resolve to nothing are left out.
+
+        >>> m = Membership(); m.install({"a": 1, "b": 9}, lambda k: None if k == 9 else k); m.members
+        {'a': 1}
+        """
         self.members = {str(c): int(k) for c, k in members.items() if resolve(int(k)) is not None}
         self.changes = {}
         self.adopt_current = False
 
     def clear(self) -> None:
-        """Forget every member (recorded as changes), e.g. before a new batch fit."""
+        """Forget every member (recorded as changes), e.g. before a new batch fit.
+
+        >>> m = Membership(); m.set("a", 1); _ = m.take_changes(); m.clear(); m.members, m.take_changes()
+        ({}, {'a': None})
+        """
         for customer_id in list(self.members):
             self.set(customer_id, None)
         self.adopt_current = False

@@ -141,6 +141,13 @@ class Segmenter:
 
         Usually 0 or 1; during the warm-up 0; when the model is first fitted, one per buffered
         customer. ``current`` is the segment the caller believes the customer is in.
+
+        >>> seg = Segmenter(SegmenterConfig(warmup=4, min_segments=2, max_segments=2))
+        >>> _ = [seg.observe(f"c{i}", {"level_kwh_day": 2.0 + 20 * (i % 2)}) for i in range(4)]
+        >>> seg.observe("c0", {"level_kwh_day": 2.1}, current=0)  # no change: nothing to send
+        []
+        >>> [(a.customer_id, a.segment.id) for a in seg.observe("c9", {"level_kwh_day": 21.0})]
+        [('c9', 1)]
         """
         x = self._known(features)
         if not self.fitted:
@@ -165,6 +172,11 @@ class Segmenter:
         """Update the scaler and (once fitted) move the winning centre towards ``features``.
 
         The same as ``self.model.learn_one(features)`` (before the fit: the scaler only).
+
+        >>> seg = Segmenter(SegmenterConfig(warmup=4, min_segments=2, max_segments=2))
+        >>> _ = [seg.observe(f"c{i}", {"level_kwh_day": 2.0 + 20 * (i % 2)}) for i in range(4)]
+        >>> n = seg.clusterer.n_learned; seg.learn({"level_kwh_day": 3.0}); seg.clusterer.n_learned - n
+        1
         """
         self._learn(self._known(features))
 
@@ -176,6 +188,11 @@ class Segmenter:
         ``current`` is a hint only: the model counts each customer once, in the segment it last
         assigned it to, so a customer whose features arrive again before its assignment came
         back is not counted twice, and a move decrements the old segment.
+
+        >>> seg = Segmenter(SegmenterConfig(warmup=4, min_segments=2, max_segments=2))
+        >>> _ = [seg.observe(f"c{i}", {"level_kwh_day": 2.0 + 20 * (i % 2)}) for i in range(4)]
+        >>> seg.assign("new", {"level_kwh_day": 25.0}).id, seg.summaries()[1].size
+        (1, 3)
         """
         if not self.fitted:
             return SegmentRef(id=None, label=None)
@@ -211,11 +228,20 @@ class Segmenter:
         return self.ref(chosen)
 
     def ref(self, segment_id: int) -> SegmentRef:
-        """The reference carried on alerts and snapshots: id, label, kind."""
+        """The reference carried on alerts and snapshots: id, label, kind.
+
+        >>> seg = Segmenter(SegmenterConfig(warmup=4, min_segments=2, max_segments=2))
+        >>> _ = [seg.observe(f"c{i}", {"level_kwh_day": 2.0 + 20 * (i % 2)}) for i in range(4)]
+        >>> seg.ref(1)
+        SegmentRef(id=1, label='high use', kind='premium')
+        """
         return SegmentRef(id=segment_id, label=self.label_of(segment_id), kind=self.kind_of(segment_id))
 
     def resolve(self, segment_id: int | None) -> int | None:
-        """The live segment that ``segment_id`` stands for now (after merges), or None."""
+        """The live segment that ``segment_id`` stands for now (after merges), or None.
+
+        >>> Segmenter().resolve(3)  # nothing fitted yet
+        """
         return self.clusterer.resolve(segment_id)
 
     def forget(self, current: int | None, customer_id: str | None = None) -> None:
@@ -224,6 +250,11 @@ class Segmenter:
         With ``customer_id`` the model's own record decides (idempotent: forgetting twice, or
         forgetting a customer that was never assigned, changes nothing); ``current`` alone
         (the caller's belief) is only used for a version-1 state, which had no record.
+
+        >>> seg = Segmenter(SegmenterConfig(warmup=4, min_segments=2, max_segments=2))
+        >>> _ = [seg.observe(f"c{i}", {"level_kwh_day": 2.0 + 20 * (i % 2)}) for i in range(4)]
+        >>> seg.forget(1, "c1"); seg.forget(1, "c1"); [s.size for s in seg.summaries()]
+        [2, 1]
         """
         if customer_id is not None:
             self.buffer.pop(customer_id, None)
@@ -236,23 +267,48 @@ class Segmenter:
 
         For a caller that persists ``members`` itself, one record per customer (see
         ``to_dict(members=False)`` and :meth:`set_members`).
+
+        >>> seg = Segmenter(SegmenterConfig(warmup=4, min_segments=2, max_segments=2))
+        >>> _ = [seg.observe(f"c{i}", {"level_kwh_day": 2.0 + 20 * (i % 2)}) for i in range(4)]
+        >>> seg.take_member_changes()
+        {'c0': 0, 'c1': 1, 'c2': 0, 'c3': 1}
+        >>> seg.take_member_changes()
+        {}
         """
         return self.membership.take_changes()
 
     def set_members(self, members: Mapping[str, int]) -> None:
-        """Install the membership (e.g. read back per customer) and recount the sizes from it."""
+        """Install the membership (e.g. read back per customer) and recount the sizes from it.
+
+        >>> seg = Segmenter(SegmenterConfig(warmup=4, min_segments=2, max_segments=2))
+        >>> _ = [seg.observe(f"c{i}", {"level_kwh_day": 2.0 + 20 * (i % 2)}) for i in range(4)]
+        >>> seg.set_members({"c0": 0, "c1": 1, "x": 1}); [s.size for s in seg.summaries()]
+        [1, 2]
+        """
         self.membership.install(members, self.clusterer.resolve)
         self.clusterer.set_sizes(self.membership.sizes(sorted(self.clusterer.centres), self.resolve))
 
     # ---- description -------------------------------------------------------------------------
 
     def zcentre(self, segment_id: int) -> dict[str, float]:
-        """The centre of a live segment in standard units (features without spread left out)."""
+        """The centre of a live segment in standard units (features without spread left out).
+
+        >>> seg = Segmenter(SegmenterConfig(warmup=4, min_segments=2, max_segments=2))
+        >>> _ = [seg.observe(f"c{i}", {"level_kwh_day": 2.0 + 20 * (i % 2)}) for i in range(4)]
+        >>> {f: round(v, 2) for f, v in seg.zcentre(1).items()}
+        {'level_kwh_day': 1.0}
+        """
         c = self.clusterer.centres[segment_id]
         return {f: v for f, v in zip(self.clusterer.features, c, strict=True) if self.scaler.std(f) > 0}
 
     def centroid(self, segment_id: int) -> dict[str, float]:
-        """The centre of a live segment in the features' own units."""
+        """The centre of a live segment in the features' own units.
+
+        >>> seg = Segmenter(SegmenterConfig(warmup=4, min_segments=2, max_segments=2))
+        >>> _ = [seg.observe(f"c{i}", {"level_kwh_day": 2.0 + 20 * (i % 2)}) for i in range(4)]
+        >>> {f: round(v, 2) for f, v in seg.centroid(1).items()}
+        {'level_kwh_day': 22.0}
+        """
         z = dict(zip(self.clusterer.features, self.clusterer.centres[segment_id], strict=True))
         out = {}
         for f in self.feature_names:
@@ -275,7 +331,13 @@ class Segmenter:
             self.kinds = {}
 
     def label_of(self, segment_id: int) -> str:
-        """Human label (en)."""
+        """Human label (en).
+
+        >>> seg = Segmenter(SegmenterConfig(warmup=4, min_segments=2, max_segments=2))
+        >>> _ = [seg.observe(f"c{i}", {"level_kwh_day": 2.0 + 20 * (i % 2)}) for i in range(4)]
+        >>> seg.label_of(0), seg.labels_of(0), seg.kind_of(0)
+        ('low use', {'en': 'low use', 'zh-CN': '用电量小'}, 'ordinary')
+        """
         return self._describe(segment_id)[0]
 
     def labels_of(self, segment_id: int) -> dict[str, str]:
@@ -294,7 +356,13 @@ class Segmenter:
         return kind
 
     def summaries(self) -> list[SegmentSummary]:
-        """One entry per live segment, for ``GET /v1/segments``."""
+        """One entry per live segment, for ``GET /v1/segments``.
+
+        >>> seg = Segmenter(SegmenterConfig(warmup=4, min_segments=2, max_segments=2))
+        >>> _ = [seg.observe(f"c{i}", {"level_kwh_day": 2.0 + 20 * (i % 2)}) for i in range(4)]
+        >>> s = seg.summaries()[1]; s.id, s.size, s.label, s.kind, s.centroid
+        (1, 2, 'high use', 'premium', {'level_kwh_day': 22.0})
+        """
         out = []
         for k in sorted(self.clusterer.centres):
             en, zh, chars = self._describe(k)
@@ -315,7 +383,13 @@ class Segmenter:
 
     def to_dict(self, members: bool = True) -> dict[str, Any]:
         """The state as plain JSON; ``members=False`` leaves out the per-customer membership
-        (for a caller that stores it per customer: it grows with the population)."""
+        (for a caller that stores it per customer: it grows with the population).
+
+        >>> seg = Segmenter(SegmenterConfig(warmup=4, min_segments=2, max_segments=2))
+        >>> _ = [seg.observe(f"c{i}", {"level_kwh_day": 2.0 + 20 * (i % 2)}) for i in range(4)]
+        >>> d = seg.to_dict(members=False); d["state_version"], "members" in d, json.loads(json.dumps(d)) == d
+        (3, False, True)
+        """
         from baselines.segments import state
 
         return state.dump(self, members=members)
@@ -326,7 +400,13 @@ class Segmenter:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Segmenter:
-        """A segmenter from any supported state (versions 1, 2 and 3)."""
+        """A segmenter from any supported state (versions 1, 2 and 3).
+
+        >>> seg = Segmenter(SegmenterConfig(warmup=4, min_segments=2, max_segments=2))
+        >>> _ = [seg.observe(f"c{i}", {"level_kwh_day": 2.0 + 20 * (i % 2)}) for i in range(4)]
+        >>> Segmenter.from_dict(seg.to_dict()).summaries() == seg.summaries()
+        True
+        """
         from baselines.segments import state
 
         return state.load(cls, d)

@@ -35,7 +35,12 @@ STATE_VERSIONS = (1, 2, 3)  # 1: no membership; 1-2: centres in the model's spac
 
 
 def dump(seg: Segmenter, members: bool = True) -> dict[str, Any]:
-    """The state of ``seg`` (see the module docstring); ``members=False`` leaves out the membership."""
+    """The state of ``seg`` (see the module docstring); ``members=False`` leaves out the membership.
+
+    >>> from baselines.segments.segmenter import Segmenter
+    >>> d = dump(Segmenter()); d["state_version"], d["clusterer"]["params"]["n_clusters"], d["members"]
+    (3, 7, {})
+    """
     d: dict[str, Any] = {
         "state_version": STATE_VERSION,
         "config": asdict(seg.config),
@@ -57,7 +62,12 @@ def dump(seg: Segmenter, members: bool = True) -> dict[str, Any]:
 
 
 def load(cls: type[Segmenter], d: Mapping[str, Any]) -> Segmenter:
-    """A segmenter of class ``cls`` from a state of any supported version."""
+    """A segmenter of class ``cls`` from a state of any supported version.
+
+    >>> from baselines.segments.segmenter import Segmenter
+    >>> load(Segmenter, dump(Segmenter())).config.max_segments
+    7
+    """
     version = d.get("state_version")
     if version not in STATE_VERSIONS:
         raise ValueError(f"unsupported segmenter state_version {version!r}")
