@@ -1,21 +1,39 @@
-"""Evaluate the online segmenter on the 3,500 London households.
+"""Evaluate the online segmenter on the London households, against River's own clusterers.
 
-Run:  python eval/eval_segments.py [--as-of 2013-06-30] [--seed 0] [--limit N] [--json]
+    python eval/eval_segments.py                  # all ~3,500 households (a few minutes)
+    python eval/eval_segments.py --limit 600      # the first 600 households
+    python eval/eval_segments.py --cache f.json   # keep the features in f.json (reused next time)
 
-Prints: the segment-size distribution (share of customers per segment; the issue asks
-for at most 7 segments, none under 5 % or over 40 %), each segment's label and what
-characterises it, and stability:
+Features: the production ones — each household's daily readings folded by the domain engine,
+then ``Engine.segment_features`` (``meterwatch.cli.segment_features.london_engine_features``),
+as of ``--as-of`` (2013-06-30) and as of the end of the next month.
 
-* pass stability: share of customers whose segment changes on one more pass over the
-  same features (after three passes);
-* month stability: share of customers whose segment changes when their features move
-  on by one month (features as of ``as-of`` -> as of ``as-of`` + 1 month);
-* no-hysteresis reference: the same month figure with ``margin = 0`` (measured in the
-  same run), reported as a ratio, so the effect of hysteresis is visible.
+Models (every one at most 7 segments, seeded, after the same ``FeatureSpace`` — log of the
+level-like features — and a standard scaler):
 
-Also reports the throughput of ``Segmenter.observe`` (updates/s) against a reference
-loop measured in the same run (computing plain squared distances to 7 centres in Python).
-Machine: 2 cores shared with other jobs; figures are ratios within one run.
+* ``Segmenter``: the production segmenter (``BalancedKMeans`` in a River pipeline plus the
+  customers' membership: hysteresis with a 25 % margin and two agreeing updates);
+* ``Segmenter, no hysteresis``: the same with ``margin=0, votes=1``;
+* ``BalancedKMeans``: ``StandardScaler() | BalancedKMeans()`` as a plain River pipeline;
+* River's ``cluster.KMeans`` (``halflife`` 0.5, River's default, and 0.05) and
+  ``cluster.STREAMKMeans`` (chunks of 100 points), ``n_clusters=7``.
+
+Protocol, identical for all: six passes over the customers' features (a new random order
+each pass: think of a pass as a day, each customer's features arriving once); on each update
+the model learns the features (``learn_one`` / ``observe``) and the customer gets its segment
+(``predict_one``; the segmenter: its own assignment). Then two passes with the features one
+month later. Reported per model:
+
+* segments and their sizes after pass 6: the number of non-empty segments, the smallest and
+  largest share (the bound of the source documents: at most 7, each 5-40 %);
+* stability: the share of customers whose segment differs between passes 5 and 6 (the same
+  features), and between pass 6 and the first / second pass over the next month's features
+  (the segmenter moves a customer on the second agreeing update);
+* Calinski-Harabasz score of the pass-6 segments, computed with numpy in one space for all
+  models (the features after ``FeatureSpace``, standardised over the customers, clipped at
+  +-6 sd): higher = segments tighter and further apart;
+* microseconds per ``learn_one`` (the segmenter: per ``observe``, learn + assignment), the
+  fastest of passes 2-6, and its ratio to River's KMeans in the same run (shared machine).
 """
 
 from __future__ import annotations
@@ -23,213 +41,292 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import platform
 import random
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from baselines.segments import Segmenter, SegmenterConfig  # noqa: E402
-from meterwatch.cli.segment_features import london_features  # noqa: E402
+import numpy as np  # noqa: E402
+import numpy.typing as npt  # noqa: E402
+from river import cluster, compose, preprocessing  # noqa: E402
+
+from baselines.segments import BalancedKMeans, FeatureSpace, Segmenter, SegmenterConfig  # noqa: E402
+from meterwatch.cli.segment_features import london_engine_features  # noqa: E402
+
+Feats = dict[str, dict[str, float]]
+Labels = dict[str, int | None]
+BOUNDS = (0.05, 0.40)
+MAX_SEGMENTS = 7
+PASSES = 6  # over the first features; the segmenter's moves wait for a second update: let it settle
 
 
-def _next_month(d: dt.date) -> dt.date:
+# ---- the models, behind one interface ---------------------------------------------------------
+
+
+class PipelineModel:
+    """``FeatureSpace() | StandardScaler() | clusterer``: learn_one, then predict_one."""
+
+    def __init__(self, name: str, clusterer: Any) -> None:
+        self.name = name
+        self.model = compose.Pipeline(FeatureSpace(), preprocessing.StandardScaler(), clusterer)
+        self.last: Labels = {}
+        self.seconds = 0.0
+        self.calls = 0
+
+    def update(self, cid: str, x: dict[str, float]) -> None:
+        t0 = time.perf_counter()
+        self.model.learn_one(x)
+        self.seconds += time.perf_counter() - t0
+        self.calls += 1
+        self.last[cid] = int(self.model.predict_one(x))
+
+    def labels(self) -> Labels:
+        return dict(self.last)
+
+
+class SegmenterModel:
+    """The production segmenter, fed as the worker feeds it (with each customer's current segment)."""
+
+    def __init__(self, name: str, config: SegmenterConfig) -> None:
+        self.name = name
+        self.seg = Segmenter(config)
+        self.current: Labels = {}
+        self.seconds = 0.0
+        self.calls = 0
+
+    def update(self, cid: str, x: dict[str, float]) -> None:
+        t0 = time.perf_counter()
+        out = self.seg.observe(cid, x, self.current.get(cid))
+        self.seconds += time.perf_counter() - t0
+        self.calls += 1
+        for a in out:
+            self.current[a.customer_id] = a.segment.id
+
+    def labels(self) -> Labels:
+        return {c: self.seg.resolve(k) for c, k in self.current.items()}
+
+
+Model = PipelineModel | SegmenterModel
+
+
+def models(seed: int) -> list[Model]:
+    """The compared models (see the module docstring)."""
+    return [
+        SegmenterModel("Segmenter (production)", SegmenterConfig(seed=seed)),
+        SegmenterModel("Segmenter, no hysteresis", SegmenterConfig(seed=seed, margin=0.0, votes=1)),
+        PipelineModel("BalancedKMeans (plain pipeline)", BalancedKMeans(n_clusters=MAX_SEGMENTS, seed=seed)),
+        PipelineModel("River KMeans", cluster.KMeans(n_clusters=MAX_SEGMENTS, seed=seed)),
+        PipelineModel(
+            "River KMeans, halflife 0.05",
+            cluster.KMeans(n_clusters=MAX_SEGMENTS, halflife=0.05, seed=seed),
+        ),
+        PipelineModel(
+            "River STREAMKMeans",
+            cluster.STREAMKMeans(chunk_size=100, n_clusters=MAX_SEGMENTS, seed=seed),  # type: ignore[no-untyped-call]
+        ),
+    ]
+
+
+# ---- measures ----------------------------------------------------------------------------------
+
+
+def calinski_harabasz(x: npt.NDArray[np.float64], labels: npt.NDArray[np.int64]) -> float:
+    """Between- over within-cluster dispersion, each per degree of freedom (numpy).
+
+    >>> x = np.array([[0.0], [1.0], [10.0], [11.0]])
+    >>> round(calinski_harabasz(x, np.array([0, 0, 1, 1])), 1)
+    200.0
+    """
+    ks = np.unique(labels)
+    n, k = len(x), len(ks)
+    if k < 2 or n <= k:
+        return 0.0
+    mean = x.mean(axis=0)
+    between = within = 0.0
+    for j in ks:
+        members = x[labels == j]
+        centre = members.mean(axis=0)
+        between += len(members) * float(((centre - mean) ** 2).sum())
+        within += float(((members - centre) ** 2).sum())
+    if within <= 0:
+        return float("inf")
+    return (between / (k - 1)) / (within / (n - k))
+
+
+def evaluation_space(feats: Feats, ids: list[str]) -> npt.NDArray[np.float64]:
+    """The customers' features after ``FeatureSpace``, standardised over the customers, clipped at +-6."""
+    space = FeatureSpace()
+    names = sorted({n for f in feats.values() for n in f})
+    x = np.array([[space.transform_one(feats[c]).get(n, 0.0) for n in names] for c in ids])
+    sd = x.std(axis=0)
+    keep = sd > 1e-12
+    z = (x[:, keep] - x[:, keep].mean(axis=0)) / sd[keep]
+    out: npt.NDArray[np.float64] = np.clip(z, -6.0, 6.0)
+    return out
+
+
+def changed(a: Labels, b: Labels, ids: list[str]) -> float:
+    """Share of ``ids`` whose segment differs between ``a`` and ``b``."""
+    return sum(1 for c in ids if a.get(c) != b.get(c)) / max(len(ids), 1)
+
+
+@dataclass
+class Outcome:
+    name: str
+    segments: int
+    min_share: float
+    max_share: float
+    pass_change: float
+    month_change: float
+    month_change_first: float
+    ch: float
+    us_per_learn: float
+    sizes: list[int] = field(default_factory=list)
+
+    @property
+    def within_bounds(self) -> bool:
+        return self.segments <= MAX_SEGMENTS and BOUNDS[0] <= self.min_share and self.max_share <= BOUNDS[1]
+
+
+def run(model: Model, f1: Feats, f2: Feats, seed: int) -> tuple[Outcome, Labels]:
+    """The protocol of the module docstring for one model; also returns the settled labels."""
+    rng = random.Random(seed)
+    ids = sorted(f1)
+    common = [c for c in ids if c in f2]
+    snaps: list[Labels] = []
+    per_pass_us: list[float] = []
+    for p in range(PASSES + 2):
+        feats, order = (f1, list(ids)) if p < PASSES else (f2, list(common))
+        rng.shuffle(order)
+        model.seconds, model.calls = 0.0, 0
+        for c in order:
+            model.update(c, feats[c])
+        if p > 0:  # the first pass holds the warm-up fit
+            per_pass_us.append(model.seconds / max(model.calls, 1) * 1e6)
+        snaps.append(model.labels())
+    final = snaps[PASSES - 1]
+    sizes = Counter(k for c in ids if (k := final.get(c)) is not None)
+    n = sum(sizes.values())
+    shares = [v / n for v in sizes.values()] if n else [0.0]
+    x = evaluation_space(f1, ids)
+    lab = np.array([k if (k := final.get(c)) is not None else -1 for c in ids])
+    out = Outcome(
+        name=model.name,
+        segments=len(sizes),
+        min_share=min(shares),
+        max_share=max(shares),
+        pass_change=changed(snaps[PASSES - 2], final, ids),
+        month_change=changed(final, snaps[PASSES + 1], common),
+        month_change_first=changed(final, snaps[PASSES], common),
+        ch=calinski_harabasz(x[lab >= 0], lab[lab >= 0]),
+        us_per_learn=min(per_pass_us),  # the least disturbed pass (the machine is shared)
+        sizes=sorted(sizes.values(), reverse=True),
+    )
+    return out, final
+
+
+# ---- features ------------------------------------------------------------------------------------
+
+
+def next_month_end(d: dt.date) -> dt.date:
+    """The last day of the month after ``d``'s.
+
+    >>> next_month_end(dt.date(2013, 6, 30)), next_month_end(dt.date(2013, 12, 31))
+    (datetime.date(2013, 7, 31), datetime.date(2014, 1, 31))
+    """
     y, m = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
-    # last day of the next month
     first_after = dt.date(y + 1, 1, 1) if m == 12 else dt.date(y, m + 1, 1)
     return first_after - dt.timedelta(days=1)
 
 
-def engine_features(
-    as_of1: dt.date, as_of2: dt.date, limit: int | None
-) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
-    """Features through the domain engine: history up to as_of1, then one more month to as_of2."""
-    import numpy as np
-
-    from baselines.customer import CustomerConfig
-    from baselines.engine import Engine
-    from baselines.profile import Profile
-    from meterwatch.cli.segment_features import iter_london_households
-
-    eng = Engine()
-    f1: dict[str, dict[str, float]] = {}
-    f2: dict[str, dict[str, float]] = {}
-    e1, e2 = np.datetime64(as_of1, "D"), np.datetime64(as_of2, "D")
-    for cid, days, kwh in iter_london_households(limit=limit):
-        ok = np.isfinite(kwh)
-        first = ok & (days <= e1) & (days > e1 - np.timedelta64(730, "D"))
-        if int(first.sum()) < 60:
-            continue
-        cust = CustomerConfig(cid, timezone="Europe/London")
-
-        def rows(mask: np.ndarray, cid: str = cid) -> list[dict[str, object]]:
-            return [
-                {"customer_id": cid, "day": str(d), "kwh": float(k)}
-                for d, k in zip(days[mask], kwh[mask], strict=True)
-            ]
-
-        p = eng.load_history(Profile.new(cid), rows(first), cust)
-        f1[cid] = eng.segment_features(p, cust)
-        p = eng.load_history(p, rows(ok & (days > e1) & (days <= e2)), cust)
-        f2[cid] = eng.segment_features(p, cust)
-    return f1, f2
-
-
-def run_passes(
-    cfg: SegmenterConfig, feats1: dict[str, dict[str, float]], feats2: dict[str, dict[str, float]], seed: int
-) -> dict[str, object]:
-    seg = Segmenter(cfg)
-    current: dict[str, int | None] = {}
-    ids = sorted(feats1)
-    rng = random.Random(seed)
-    order = ids[:]
-    rng.shuffle(order)
-
-    def one_pass(feats: dict[str, dict[str, float]], order: list[str]) -> int:
-        changed = 0
-        for cid in order:
-            if cid not in feats:
-                continue
-            for a in seg.observe(cid, feats[cid], current.get(cid)):
-                if current.get(a.customer_id) is not None:
-                    changed += 1
-                current[a.customer_id] = seg.resolve(a.segment.id)
-        # merges: customers of a retired segment now belong to its successor
-        for cid, k in current.items():
-            current[cid] = seg.resolve(k)
-        return changed
-
+def features(as_of: dt.date, limit: int | None, cache: Path | None) -> tuple[Feats, Feats, float]:
+    """Production features as of ``as_of`` and a month later (from ``cache`` if it matches)."""
+    key = {"as_of": as_of.isoformat(), "limit": limit}
+    if cache is not None and cache.exists():
+        data = json.loads(cache.read_text())
+        if data.get("key") == key:
+            return data["f1"], data["f2"], float(data["seconds"])
     t0 = time.perf_counter()
-    one_pass(feats1, order)
-    updates = len(order)
-    elapsed = time.perf_counter() - t0
-    for _ in range(2):  # settle: moves that wait for a second vote, centres that still learn
-        rng.shuffle(order)
-        one_pass(feats1, order)
-    before = dict(current)
-    rng.shuffle(order)
-    one_pass(feats1, order)
-    pass_change = sum(1 for c in ids if current.get(c) != before.get(c)) / len(ids)
-    before = dict(current)
-    rng.shuffle(order)
-    one_pass(feats2, order)
-    common = [c for c in ids if c in feats2]
-    month_change = sum(1 for c in common if current.get(c) != before.get(c)) / max(len(common), 1)
-    rng.shuffle(order)
-    one_pass(feats2, order)  # the same new features once more: moves that waited for a second vote
-    month_settled = sum(1 for c in common if current.get(c) != before.get(c)) / max(len(common), 1)
-    sizes = Counter(v for v in current.values() if v is not None)
-    return {
-        "segmenter": seg,
-        "sizes": sizes,
-        "n": sum(sizes.values()),
-        "pass_change": pass_change,
-        "month_change": month_change,
-        "month_settled": month_settled,
-        "updates_per_s": updates / elapsed,
-    }
+    f1, f2 = london_engine_features([as_of, next_month_end(as_of)], limit=limit)
+    seconds = time.perf_counter() - t0
+    if cache is not None:
+        cache.write_text(json.dumps({"key": key, "f1": f1, "f2": f2, "seconds": seconds}))
+    return f1, f2, seconds
 
 
-def reference_rate(feats: dict[str, dict[str, float]], k: int = 7) -> float:
-    """Updates/s of a minimal loop: squared distance of each customer to k fixed centres."""
-    rows = [list(f.values()) for f in feats.values()]
-    centres = [rows[i] for i in range(k)]
-    t0 = time.perf_counter()
-    acc = 0
-    for _ in range(2):
-        for r in rows:
-            dists = [sum((a - b) ** 2 for a, b in zip(r, c, strict=True)) for c in centres]
-            acc += dists.index(min(dists))
-    return 2 * len(rows) / (time.perf_counter() - t0)
+# ---- report ----------------------------------------------------------------------------------------
+
+
+def table(outcomes: list[Outcome]) -> str:
+    """The comparison as a Markdown table (time as a ratio to River's KMeans of the same run)."""
+    ref = next((o.us_per_learn for o in outcomes if o.name == "River KMeans"), 0.0)
+    rows = [
+        "| model | segments | smallest / largest share | within 5-40 % | changed on another pass "
+        "| changed after a month (1st / 2nd update) | Calinski-Harabasz | µs per learn_one | × KMeans |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for o in outcomes:
+        ratio = o.us_per_learn / ref if ref else float("nan")
+        rows.append(
+            f"| {o.name} | {o.segments} | {o.min_share:.1%} / {o.max_share:.1%} | "
+            f"{'yes' if o.within_bounds else 'no'} | {o.pass_change:.1%} | "
+            f"{o.month_change_first:.1%} / {o.month_change:.1%} | {o.ch:.0f} | "
+            f"{o.us_per_learn:.0f} | {ratio:.1f} |"
+        )
+    return "\n".join(rows)
+
+
+def describe_segments(seg: Segmenter, labels: Labels) -> list[str]:
+    """The production segmenter's segments: share, label (en / zh-CN), kind, characteristics."""
+    sizes = Counter(k for k in labels.values() if k is not None)
+    n = max(sum(sizes.values()), 1)
+    lines = []
+    for s in seg.summaries():
+        zh = seg.labels_of(s.id)["zh-CN"]
+        lines.append(f"{s.id:>3} {sizes.get(s.id, 0) / n:>6.1%}  {s.label} / {zh}  [{s.kind}]")
+        lines += [f"{'':>12}- {c}" for c in s.characteristics]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--as-of", type=dt.date.fromisoformat, default=dt.date(2013, 6, 30))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=None, help="only the first N households")
+    ap.add_argument("--cache", type=Path, default=None, help="JSON file keeping the features between runs")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
-    ap.add_argument(
-        "--features",
-        choices=("engine", "fast"),
-        default="engine",
-        help="engine: baselines.engine.Engine.segment_features (default; ~3 min for all households); "
-        "fast: meterwatch.cli.segment_features (vectorised, seconds)",
-    )
     args = ap.parse_args(argv)
-
-    t0 = time.perf_counter()
-    if args.features == "engine":
-        f1, f2 = engine_features(args.as_of, _next_month(args.as_of), args.limit)
-    else:
-        f1 = london_features(args.as_of, limit=args.limit)
-        f2 = london_features(_next_month(args.as_of), limit=args.limit)
-    t_feat = time.perf_counter() - t0
-
-    cfg = SegmenterConfig(seed=args.seed)
-    res = run_passes(cfg, f1, f2, args.seed)
-    ref = run_passes(SegmenterConfig(seed=args.seed, margin=0.0, votes=1), f1, f2, args.seed)
-    base_rate = reference_rate(f1)
-    seg = res["segmenter"]
-    assert isinstance(seg, Segmenter)
-    sizes: Counter[int] = res["sizes"]  # type: ignore[assignment]
-    n = int(res["n"])  # type: ignore[call-overload]
-    shares = {k: sizes[k] / n for k in sorted(sizes)}
-    ok = len(shares) <= 7 and all(0.05 <= s <= 0.40 for s in shares.values())
-    summary = {
-        "households": len(f1),
-        "features": args.features,
-        "as_of": args.as_of.isoformat(),
-        "segments": [
-            {
-                "id": s.id,
-                "share": round(shares.get(s.id, 0.0), 4),
-                "size": sizes.get(s.id, 0),
-                "label": s.label,
-                "label_zh": seg.labels_of(s.id)["zh-CN"],
-                "kind": s.kind,
-                "characteristics": s.characteristics,
-            }
-            for s in seg.summaries()
-        ],
-        "size_bounds_ok": ok,
-        "pass_change_share": round(float(res["pass_change"]), 4),  # type: ignore[arg-type]
-        "month_change_share": round(float(res["month_change"]), 4),  # type: ignore[arg-type]
-        "month_change_share_settled": round(float(res["month_settled"]), 4),  # type: ignore[arg-type]
-        "month_change_share_without_hysteresis": round(float(ref["month_change"]), 4),  # type: ignore[arg-type]
-        "observe_rate_vs_reference_loop": round(float(res["updates_per_s"]) / base_rate, 3),  # type: ignore[arg-type]
-        "feature_seconds": round(t_feat, 1),
-        "model_version": seg.model_version,
-    }
+    f1, f2, feature_s = features(args.as_of, args.limit, args.cache)
+    outcomes: list[Outcome] = []
+    production: tuple[Segmenter, Labels] | None = None
+    for model in models(args.seed):
+        out, labels = run(model, f1, f2, args.seed)
+        outcomes.append(out)
+        if production is None and isinstance(model, SegmenterModel):
+            production = (model.seg, labels)
+    assert production is not None
+    ok = outcomes[0].within_bounds
     if args.json:
-        print(json.dumps(summary, ensure_ascii=False, indent=1))
+        head = {"households": len(f1), "as_of": args.as_of.isoformat(), "seed": args.seed}
+        print(json.dumps({**head, "outcomes": [o.__dict__ for o in outcomes]}, ensure_ascii=False, indent=1))
         return 0 if ok else 1
     print(
-        f"London households: {summary['households']} (features as of {summary['as_of']}, "
-        f"{args.features} features: {', '.join(sorted(next(iter(f1.values()))))})"
+        f"London households: {len(f1)} (production features as of {args.as_of}, and a month later; "
+        f"{len(next(iter(f1.values())))} features; computed in {feature_s:.0f} s); seed {args.seed}; "
+        f"{dt.date.today()}, {platform.python_implementation()} {platform.python_version()}"
     )
-    print(f"{'id':>3} {'share':>6} {'size':>5}  label")
-    for s in summary["segments"]:
-        print(
-            f"{s['id']:>3} {s['share']:>6.1%} {s['size']:>5}  {s['label']} / {s['label_zh']}  [{s['kind']}]"
-        )
-        for c in s["characteristics"]:
-            print(f"{'':>18}- {c}")
-    print(f"size bounds (<=7 segments, each 5%..40%): {'OK' if ok else 'VIOLATED'}")
-    print(f"changed segment on a 4th pass over the same features: {summary['pass_change_share']:.2%}")
-    print(
-        f"changed segment after a month more data: {summary['month_change_share']:.2%} after one update, "
-        f"{summary['month_change_share_settled']:.2%} after a second one "
-        f"(without hysteresis: {summary['month_change_share_without_hysteresis']:.2%})"
-    )
-    print(
-        f"observe() throughput vs a bare 7-centre distance loop in the same run: "
-        f"{summary['observe_rate_vs_reference_loop']:.3f}x (2 shared cores)"
-    )
+    print(f"\nThe production segmenter's segments (after pass {PASSES}):")
+    print("\n".join(describe_segments(*production)))
+    print()
+    print(table(outcomes))
     return 0 if ok else 1
 
 

@@ -1,89 +1,51 @@
-"""Segment features from daily consumption, vectorised (evaluation and benchmarks).
+"""Segment features of the London households, computed the production way (evaluation, tests).
 
-The service computes segment features with the domain's
-``baselines.engine.Engine.segment_features(profile, customer)``; this module computes
-the *consumption* features of the same kind straight from a daily table, fast enough to
-evaluate the segmenter on the 3,500 London households (``eval/eval_segments.py``)
-and in the segmentation tests.
+The service computes a customer's segment features with the domain engine: every reading
+goes through ``baselines.engine.Engine`` (the per-customer fold) and
+``Engine.segment_features(profile, customer)`` turns the profile into named floats. This
+module does exactly that for households read from the London daily file (``LCLid``,
+``day``, ``energy_sum``, ``energy_count``), so that the segmenter is evaluated and tested on
+the features it sees in production (``eval/eval_segments.py``, the segmenter's tests).
 
-``eval/eval_segments.py`` uses the engine's features by default (``--features
-fast`` selects these); the segmentation tests use these, because computing the engine's
-features for hundreds of households takes too long for the test budget.
-
-Features (all floats; names shared with the segmenter's labelling vocabulary):
-
-``level_kwh_day``  median daily kWh over the last 365 days
-``variability``    robust coefficient of variation of daily kWh (IQR / median), last 365 days
-``seasonality``    log((winter mean + 0.1) / (summer mean + 0.1)) (Dec-Feb vs Jun-Aug), 0 without both
-``trend``          log(mean of the last 90 days / mean of the same 90 days one year before), 0 if unknown
-``weekend_ratio``  log(weekend mean / weekday mean), last 365 days
-``zero_share``     share of near-zero days (< 0.1 kWh) in the last 365 days (vacancy)
+Readings go through ``Engine.process_inplace`` — the call the stream and the backtest make —
+with ``emit=False``: the rules are not evaluated, which changes no profile field that the
+features read (the fold, cycles, baseline and weekday factors are updated either way; a
+test checks that the features are identical with the rules on).
 
 >>> import datetime as dt
->>> days = np.arange(np.datetime64("2012-01-01"), np.datetime64("2013-12-31"))
->>> winter = np.isin(days.astype("datetime64[M]").astype(int) % 12, [11, 0, 1])
->>> kwh = np.where(winter, 12.0, 6.0)
->>> f = daily_features(days, kwh, dt.date(2013, 12, 31))
->>> round(f["level_kwh_day"], 1), round(f["seasonality"], 3), f["zero_share"]
-(6.0, 0.685, 0.0)
+>>> days = np.arange(np.datetime64("2012-01-01"), np.datetime64("2013-01-01"))
+>>> weekend = (days.astype(int) + 3) % 7 >= 5  # 1970-01-01 was a Thursday
+>>> h = Household("h1", days, np.where(weekend, 12.0, 6.0), np.ones(days.size))
+>>> [f] = engine_features([h], [dt.date(2012, 12, 31)])
+>>> round(f["h1"]["level_kwh_day"], 1), round(f["h1"]["weekend_ratio"], 2), f["h1"]["rented"]
+(6.0, 1.73, 0.0)
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-FEATURE_NAMES = ("level_kwh_day", "variability", "seasonality", "trend", "weekend_ratio", "zero_share")
+from baselines.customer import CustomerConfig
+from baselines.engine import Engine
+from baselines.profile import Profile
+from baselines.readings import Reading
 
 
-def _mean(a: npt.NDArray[np.float64]) -> float:
-    return float(a.mean()) if a.size else float("nan")
+@dataclass(frozen=True)
+class Household:
+    """One household's daily series (days ascending; NaN kWh = no reading that day)."""
 
-
-def daily_features(
-    days: npt.NDArray[np.datetime64], kwh: npt.NDArray[np.float64], as_of: dt.date
-) -> dict[str, float]:
-    """Features of one household from its daily series up to ``as_of`` (inclusive)."""
-    end = np.datetime64(as_of, "D")
-    days = days.astype("datetime64[D]")
-    ok = (days <= end) & np.isfinite(kwh)
-    days, kwh = days[ok], kwh[ok].astype(np.float64)
-    year = days > end - np.timedelta64(365, "D")
-    d1, k1 = days[year], kwh[year]
-    if k1.size == 0:
-        return dict.fromkeys(FEATURE_NAMES, 0.0)
-    med = float(np.median(k1))
-    q75, q25 = np.percentile(k1, [75, 25])
-    month = (d1.astype("datetime64[M]").astype(np.int64) % 12) + 1
-    winter = _mean(k1[np.isin(month, [12, 1, 2])])
-    summer = _mean(k1[np.isin(month, [6, 7, 8])])
-    seasonality = (
-        float(np.log((winter + 0.1) / (summer + 0.1))) if winter == winter and summer == summer else 0.0
-    )
-    recent = kwh[days > end - np.timedelta64(90, "D")]
-    ago = (days > end - np.timedelta64(365 + 90, "D")) & (days <= end - np.timedelta64(365, "D"))
-    trend = 0.0
-    if recent.size >= 30 and int(ago.sum()) >= 30:
-        trend = float(np.log((recent.mean() + 0.1) / (kwh[ago].mean() + 0.1)))
-    dow = (d1.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday -> Monday = 0
-    weekend = _mean(k1[dow >= 5])
-    weekday = _mean(k1[dow < 5])
-    wk = (
-        float(np.log((weekend + 0.1) / (weekday + 0.1))) if weekend == weekend and weekday == weekday else 0.0
-    )
-    return {
-        "level_kwh_day": med,
-        "variability": float((q75 - q25) / (med + 0.1)),
-        "seasonality": seasonality,
-        "trend": trend,
-        "weekend_ratio": wk,
-        "zero_share": float((k1 < 0.1).mean()),
-    }
+    customer_id: str
+    days: npt.NDArray[np.datetime64]
+    kwh: npt.NDArray[np.float64]
+    coverage: npt.NDArray[np.float64]
 
 
 def shared_data_dir() -> Path:
@@ -95,38 +57,76 @@ def shared_data_dir() -> Path:
 
 
 def london_daily_path() -> Path:
+    """The London daily file in the shared data directory."""
     return shared_data_dir() / "lcl_london_daily" / "lcl_daily_kwh.parquet"
 
 
-def iter_london_households(
-    path: Path | None = None, limit: int | None = None
-) -> Iterator[tuple[str, npt.NDArray[np.datetime64], npt.NDArray[np.float64]]]:
-    """(LCLid, days, kWh) per household from the London daily parquet, in LCLid order."""
+def iter_london_households(path: Path | None = None, limit: int | None = None) -> Iterator[Household]:
+    """Households of the London daily parquet, in LCLid order (coverage = energy_count / 48)."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path or london_daily_path(), columns=["LCLid", "day", "energy_sum"])
+    table = pq.read_table(path or london_daily_path())
     ids = pc.cast(table.column("LCLid"), "string").to_numpy(zero_copy_only=False)
     days = table.column("day").to_numpy().astype("datetime64[D]")
     kwh = table.column("energy_sum").to_numpy(zero_copy_only=False).astype(np.float64)
+    if "energy_count" in table.column_names:
+        count = table.column("energy_count").to_numpy(zero_copy_only=False).astype(np.float64)
+        coverage = np.where(np.isfinite(count), np.clip(count / 48.0, 0.0, 1.0), 1.0)
+    else:
+        coverage = np.ones(kwh.size)
     order = np.lexsort((days, ids))
-    ids, days, kwh = ids[order], days[order], kwh[order]
+    ids, days, kwh, coverage = ids[order], days[order], kwh[order], coverage[order]
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
     ends = np.r_[starts[1:], ids.size]
     for n, (a, b) in enumerate(zip(starts, ends, strict=True)):
         if limit is not None and n >= limit:
             return
-        yield str(ids[a]), days[a:b], kwh[a:b]
+        yield Household(str(ids[a]), days[a:b], kwh[a:b], coverage[a:b])
 
 
-def london_features(
-    as_of: dt.date, path: Path | None = None, limit: int | None = None, min_days: int = 60
-) -> dict[str, dict[str, float]]:
-    """customer (LCLid) -> features as of ``as_of``, for households with ``min_days`` days of data."""
-    out: dict[str, dict[str, float]] = {}
-    end = np.datetime64(as_of, "D")
-    for cid, days, kwh in iter_london_households(path, limit):
-        recent = (days <= end) & (days > end - np.timedelta64(365, "D"))
-        if int(recent.sum()) >= min_days:
-            out[cid] = daily_features(days, kwh, as_of)
+def engine_features(
+    households: Iterable[Household],
+    as_of: Sequence[dt.date],
+    *,
+    timezone: str = "Europe/London",
+    min_days: int = 60,
+    emit: bool = False,
+) -> list[dict[str, dict[str, float]]]:
+    """Production segment features of every household at each ``as_of`` date (ascending).
+
+    Each household's readings up to a date are folded by the engine (one ``Engine`` for all,
+    each household with the backtest's default ``CustomerConfig``: read day 1, monthly
+    cycles); the features are taken as of that date for households with at least
+    ``min_days`` readings in the 365 days before it. Returns one dict (customer -> features)
+    per date, in the order given. ``emit=True`` evaluates the rules as well (slower; same
+    features).
+    """
+    checkpoints = list(as_of)
+    if checkpoints != sorted(checkpoints):
+        raise ValueError("as_of dates must be ascending")
+    engine = Engine()
+    out: list[dict[str, dict[str, float]]] = [{} for _ in checkpoints]
+    for h in households:
+        ok = np.isfinite(h.kwh) & (h.kwh >= 0)
+        days: list[dt.date] = h.days[ok].astype("datetime64[D]").tolist()
+        kwh: list[float] = h.kwh[ok].tolist()
+        cov: list[float] = h.coverage[ok].tolist()
+        cust = CustomerConfig(h.customer_id, timezone=timezone)
+        profile = Profile.new(h.customer_id)
+        i = 0
+        for j, cp in enumerate(checkpoints):
+            while i < len(days) and days[i] <= cp:
+                engine.process_inplace(profile, Reading.daily(days[i], kwh[i], cov[i]), cust, emit=emit)
+                i += 1
+            recent = sum(1 for d in days[:i] if (cp - d).days < 365)
+            if recent >= min_days:
+                out[j][h.customer_id] = engine.segment_features(profile, cust)
     return out
+
+
+def london_engine_features(
+    as_of: Sequence[dt.date], path: Path | None = None, limit: int | None = None, min_days: int = 60
+) -> list[dict[str, dict[str, float]]]:
+    """:func:`engine_features` of the first ``limit`` London households (all by default)."""
+    return engine_features(iter_london_households(path, limit), as_of, min_days=min_days)

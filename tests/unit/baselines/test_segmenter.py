@@ -1,4 +1,8 @@
-"""The online segmenter: size bounds on real data, hysteresis, persistence, determinism, labels."""
+"""The online segmenter: size bounds on real data, hysteresis, persistence, determinism, labels.
+
+The real-data tests use the production features (the domain engine over the households' daily
+readings, ``meterwatch.cli.segment_features.london_engine_features``).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ from collections import Counter
 
 import pytest
 
-from baselines.segments import KINDS, Segmenter, SegmenterConfig, describe
-from meterwatch.cli.segment_features import london_daily_path, london_features
+from baselines.segments import KINDS, Segmenter, SegmenterConfig, describe, transform, untransform
+from meterwatch.cli.segment_features import london_daily_path, london_engine_features
 from meterwatch.contracts import SegmentAssignment, SegmentSummary
 
 
@@ -48,10 +52,14 @@ def _run(seg: Segmenter, feats: dict[str, dict[str, float]], passes: int = 2) ->
     return current
 
 
+LONDON_HOUSEHOLDS = 400  # above the default warm-up (300), so the online phase runs too
+
+
 @pytest.fixture(scope="module")
 def london() -> dict[str, dict[str, float]]:
     assert london_daily_path().exists(), f"shared London data missing at {london_daily_path()}"
-    return london_features(dt.date(2013, 6, 30), limit=900)
+    [feats] = london_engine_features([dt.date(2013, 6, 30)], limit=LONDON_HOUSEHOLDS)
+    return feats
 
 
 def test_size_bounds_on_london_sample(london: dict[str, dict[str, float]]) -> None:
@@ -59,7 +67,7 @@ def test_size_bounds_on_london_sample(london: dict[str, dict[str, float]]) -> No
     current = _run(seg, london)
     sizes = Counter(v for v in current.values() if v is not None)
     n = sum(sizes.values())
-    assert n == len(london) > 800
+    assert n == len(london) > 350
     assert 2 <= len(sizes) <= 7
     shares = {k: v / n for k, v in sizes.items()}
     assert all(0.05 <= s <= 0.40 for s in shares.values()), shares
@@ -73,7 +81,10 @@ def test_plain_kmeans_would_be_unbalanced_here(london: dict[str, dict[str, float
     plain = Counter(
         _run(Segmenter(SegmenterConfig(seed=0, balance=0.0, rebalance_every=10**9)), london).values()
     )
-    spread = lambda c: max(c.values()) / max(min(c.values()), 1)  # noqa: E731
+
+    def spread(c: Counter[int | None]) -> float:
+        return max(c.values()) / max(min(c.values()), 1)
+
     assert spread(balanced) < spread(plain)
 
 
@@ -86,25 +97,16 @@ def test_hysteresis_border_customer_does_not_flip() -> None:
         )
         current = _run(seg, feats)
         # a customer exactly between the two closest centres, nudged either way on alternate updates
-        a, b = sorted(seg.centres)[:2]
-        ca, cb = seg.centres[a].pos, seg.centres[b].pos
-        names = seg.feature_names
-        mid = {
-            n: math.expm1((x + y) / 2) if n == "level_kwh_day" else (x + y) / 2
-            for n, x, y in zip(names, ca, cb, strict=True)
-        }
-        nudge = {n: 0.04 * (y - x) for n, x, y in zip(names, ca, cb, strict=True)}
+        a, b = sorted(seg.clusterer.centres)[:2]
+        ca = {n: transform(n, v) for n, v in seg.centroid(a).items()}  # in the model's space
+        cb = {n: transform(n, v) for n, v in seg.centroid(b).items()}
+        mid = {n: (ca[n] + cb[n]) / 2 for n in ca}
+        nudge = {n: 0.04 * (cb[n] - ca[n]) for n in ca}
 
         def moved(
             sign: int, mid: dict[str, float] = mid, nudge: dict[str, float] = nudge
         ) -> dict[str, float]:
-            out = {}
-            for n, v in mid.items():
-                if n == "level_kwh_day":
-                    out[n] = math.expm1(math.log1p(v) + sign * nudge[n])
-                else:
-                    out[n] = v + sign * nudge[n]
-            return out
+            return {n: untransform(n, v + sign * nudge[n]) for n, v in mid.items()}
 
         cur = current.get("border")
         flips = 0
@@ -122,7 +124,7 @@ def test_a_real_move_happens_after_the_votes() -> None:
     feats = _synthetic(400)
     seg = Segmenter(SegmenterConfig(seed=0, warmup=200, votes=2, min_segments=3, max_segments=4))
     current = _run(seg, feats)
-    low = min(seg.centres, key=lambda k: seg.centres[k].pos[seg.feature_names.index("level_kwh_day")])
+    low = min(seg.clusterer.centres, key=lambda k: seg.centroid(k)["level_kwh_day"])
     small = next(c for c in sorted(feats) if current[c] == low)
     big = dict(feats[small], level_kwh_day=40.0)  # the household's use really changed
     first = seg.assign(small, big, low)
@@ -184,7 +186,8 @@ def test_deterministic_with_seed() -> None:
 def test_recovers_known_groups_and_labels_them() -> None:
     feats = _synthetic(600, seed=2)
     seg = Segmenter(SegmenterConfig(seed=0, warmup=200, min_segments=3, max_segments=5))
-    current = _run(seg, feats)
+    current = {c: k for c, k in _run(seg, feats).items() if k is not None}
+    assert len(current) == len(feats)
     labels = {s.id: s.label for s in seg.summaries()}
     assert len(set(labels.values())) == len(labels)  # unique labels
     # the very high users (25 kWh/day) share a segment labelled as high use
@@ -222,17 +225,19 @@ def test_bad_features_do_not_crash_or_poison() -> None:
     seg = Segmenter(SegmenterConfig(warmup=100, seed=0))
     feats = _synthetic(200)
     _run(seg, feats, passes=1)
-    before = {k: list(c.pos) for k, c in seg.centres.items()}
+    before = {k: list(c) for k, c in seg.clusterer.centres.items()}
     for bad in (
         {"level_kwh_day": float("nan"), "variability": float("inf"), "weekend_ratio": -1e300},
         {},  # nothing known: neutral
         {"level_kwh_day": 5.0, "new_feature_nobody_knows": 3.0},
     ):
         out = seg.observe("odd", bad, None)
-        assert all(a.segment.id in seg.centres for a in out)
-    for k, c in seg.centres.items():
-        assert all(math.isfinite(x) for x in c.pos)
-        assert max(abs(x - y) for x, y in zip(c.pos, before[k], strict=True)) < 1.0
+        assert all(a.segment.id in seg.clusterer.centres for a in out)
+    for k, c in seg.clusterer.centres.items():  # in standard units
+        assert all(math.isfinite(x) for x in c)
+        assert max(abs(x - y) for x, y in zip(c, before[k], strict=True)) < 0.5
+    for f in ("level_kwh_day", "variability", "weekend_ratio"):  # the scaler was not poisoned
+        assert 0.0 < seg.scaler.std(f) < 1.0
 
 
 def test_split_and_merge_keep_ids_stable_and_sizes_bounded() -> None:
@@ -254,15 +259,15 @@ def test_split_and_merge_keep_ids_stable_and_sizes_bounded() -> None:
 
     for lv in (2.0, 8.0, 30.0):
         feed(f"g{lv}-", lv, 30)
-    assert seg.model_version == 1 and len(seg.centres) == 3
+    assert seg.model_version == 1 and len(seg.clusterer.centres) == 3
     feed("flood-", 8.0, 400)
     assert seg.model_version > 1  # rebalanced
-    assert 3 < len(seg.centres) <= 5
+    assert 3 < len(seg.clusterer.centres) <= 5
     sizes = Counter(seg.resolve(v) for v in current.values())
     n = sum(sizes.values())
     assert max(sizes.values()) / n <= 0.6
     # every handed-out id still resolves to a live segment
-    assert all(seg.resolve(v) in seg.centres for v in current.values())
+    assert all(seg.resolve(v) in seg.clusterer.centres for v in current.values())
 
 
 def test_assignment_contract() -> None:
@@ -273,7 +278,7 @@ def test_assignment_contract() -> None:
     msg = out[0].to_contract()
     assert isinstance(msg, SegmentAssignment)
     back = SegmentAssignment.model_validate_json(msg.model_dump_json())
-    assert back.segment.id in seg.centres and back.model_version == 1 and back.segment.label
+    assert back.segment.id in seg.clusterer.centres and back.model_version == 1 and back.segment.label
 
 
 def test_bad_state_is_refused() -> None:
@@ -307,8 +312,7 @@ def test_pending_votes_are_bounded_and_oldest_dropped() -> None:
         SegmenterConfig(seed=0, warmup=200, votes=3, max_pending=5, min_segments=3, max_segments=4)
     )
     current = _run(seg, feats)
-    level = seg.feature_names.index("level_kwh_day")
-    low = min(seg.centres, key=lambda k: seg.centres[k].pos[level])
+    low = min(seg.clusterer.centres, key=lambda k: seg.centroid(k)["level_kwh_day"])
     movers = [c for c in sorted(feats) if current[c] == low][:8]
     for c in movers:
         assert seg.assign(c, dict(feats[c], level_kwh_day=40.0), low).id == low  # first vote only
