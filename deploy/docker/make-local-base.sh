@@ -52,6 +52,9 @@ rm -rf "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/var/cache/apt/*.bin "$ROOTFS"/var
 echo "deb $MIRROR $SUITE main" > "$ROOTFS/etc/apt/sources.list"
 # `python` as in the official image (Debian ships only python3)
 ln -sf python3 "$ROOTFS/usr/bin/python"
+# as in Debian's official images: packages installed in a `docker build` never start services
+printf '#!/bin/sh\nexit 101\n' > "$ROOTFS/usr/sbin/policy-rc.d"
+chmod 0755 "$ROOTFS/usr/sbin/policy-rc.d"
 
 log "docker import -> $TAG"
 tar --numeric-owner -C "$ROOTFS" -c . | docker import \
