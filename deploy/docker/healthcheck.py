@@ -62,7 +62,7 @@ def main() -> int:
         return 1
     url = f"http://127.0.0.1:{port}/healthz"
     try:
-        with urllib.request.urlopen(url, timeout=3) as resp:  # noqa: S310 - fixed loopback URL
+        with urllib.request.urlopen(url, timeout=3) as resp:
             ok = resp.status == 200
     except OSError as exc:
         print(f"{service}: {url}: {exc}", file=sys.stderr)

@@ -26,7 +26,10 @@ async def main() -> int:
     min_insync = os.environ.get("TOPIC_MIN_INSYNC", "2")
     specs = [
         spec.model_copy(
-            update={"replication": replication, "configs": {**spec.configs, "min.insync.replicas": min_insync}}
+            update={
+                "replication": replication,
+                "configs": {**spec.configs, "min.insync.replicas": min_insync},
+            }
         )
         for spec in topic_specs(settings) + internal_topic_specs(settings)
     ]

@@ -35,9 +35,13 @@ def property_name(var: str) -> str:
     'some_odd-name'
     """
     name = var[len("KAFKA_") :].lower()
-    return name.replace("___", "\0dash\0").replace("__", "\0us\0").replace("_", ".").replace(
-        "\0dash\0", "-"
-    ).replace("\0us\0", "_")
+    return (
+        name.replace("___", "\0dash\0")
+        .replace("__", "\0us\0")
+        .replace("_", ".")
+        .replace("\0dash\0", "-")
+        .replace("\0us\0", "_")
+    )
 
 
 def render(env: dict[str, str]) -> str:

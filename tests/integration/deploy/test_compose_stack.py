@@ -46,7 +46,7 @@ def _busy(port: int) -> bool:
 
 def _get(url: str, token: str | None = None, timeout: float = 5.0) -> Any:
     req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback test URL
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
         return json.load(resp)
 
 
@@ -132,8 +132,19 @@ def test_compose_stack_runs_the_demo(stack: Stack) -> None:
     assert _replication(settings, names) == dict.fromkeys(names, 3)
 
     # the demo: simulated households published into the stack, their surges alerted
-    sim = stack.exec("api", "meterwatch", "simulate", "--customers", "20", "--days", "5",
-                     "--surge-share", "0.1", "--no-progress", timeout=900)
+    sim = stack.exec(
+        "api",
+        "meterwatch",
+        "simulate",
+        "--customers",
+        "20",
+        "--days",
+        "5",
+        "--surge-share",
+        "0.1",
+        "--no-progress",
+        timeout=900,
+    )
     surged = re.findall(r"^  (sim-\d+) x[0-9.]+ from ", sim, flags=re.M)
     assert len(surged) == 2, sim
     token = stack.exec("api", "meterwatch", "token", "create", "--role", "ops", "--label", "test").split()[0]
@@ -151,7 +162,10 @@ def test_compose_stack_runs_the_demo(stack: Stack) -> None:
     # Prometheus scrapes every service (workers directly, with the provisioned token)
     def targets() -> dict[str, str]:
         body = _get("http://127.0.0.1:39090/api/v1/targets")
-        return {f"{t['labels']['job']} {t['labels']['instance']}": t["health"] for t in body["data"]["activeTargets"]}
+        return {
+            f"{t['labels']['job']} {t['labels']['instance']}": t["health"]
+            for t in body["data"]["activeTargets"]
+        }
 
     _wait("every target up", lambda: set(targets().values()) == {"up"} and targets(), 120, 5)
     assert sorted(targets()) == [
@@ -170,8 +184,11 @@ def test_compose_stack_runs_the_demo(stack: Stack) -> None:
     # both workers consumed readings, together all 4800; the recording rules see the customers
     per_worker = _wait(
         "every reading counted by the workers' own /metrics",
-        lambda: (q := query("max_over_time(meterwatch_worker_readings_in_total[1h])"))
-        and sum(q.values()) == 4800 and q,
+        lambda: (
+            (q := query("max_over_time(meterwatch_worker_readings_in_total[1h])"))
+            and sum(q.values()) == 4800
+            and q
+        ),
         120,
         5,
     )

@@ -61,7 +61,9 @@ def test_renders_and_validates_against_the_schemas(path: str) -> None:
         try:
             kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
         except kubernetes_validate.ValidationError as exc:
-            pytest.fail(f"{doc['kind']}/{doc['metadata']['name']} in {path}: {exc.message} at {list(exc.path)}")
+            pytest.fail(
+                f"{doc['kind']}/{doc['metadata']['name']} in {path}: {exc.message} at {list(exc.path)}"
+            )
     assert (path == "strimzi") == bool(custom)
 
 
@@ -108,7 +110,9 @@ def test_pdbs_hpas_and_references_point_at_real_objects(path: str) -> None:
     workloads = {**by_kind(docs, "StatefulSet"), **by_kind(docs, "Deployment")}
     for name, pdb in by_kind(docs, "PodDisruptionBudget").items():
         sel = pdb["spec"]["selector"]["matchLabels"]
-        assert any(sel.items() <= w["spec"]["template"]["metadata"]["labels"].items() for w in workloads.values()), name
+        assert any(
+            sel.items() <= w["spec"]["template"]["metadata"]["labels"].items() for w in workloads.values()
+        ), name
     for name, hpa in by_kind(docs, "HorizontalPodAutoscaler").items():
         ref = hpa["spec"]["scaleTargetRef"]
         assert ref["name"] in workloads and workloads[ref["name"]]["kind"] == ref["kind"], name
@@ -132,9 +136,13 @@ def test_network_policy_denies_by_default() -> None:
     deny = pols["meterwatch-default-deny"]["spec"]
     assert deny["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in deny and "egress" not in deny
     # HTTPS out only from the notifier (SMS gateway, push webhook)
-    https = [n for n, p in pols.items() if any(
-        port.get("port") == 443 for rule in p["spec"].get("egress", []) for port in rule.get("ports", [])
-    )]
+    https = [
+        n
+        for n, p in pols.items()
+        if any(
+            port.get("port") == 443 for rule in p["spec"].get("egress", []) for port in rule.get("ports", [])
+        )
+    ]
     assert https == ["meterwatch-notifier-egress"]
     assert pols["meterwatch-notifier-egress"]["spec"]["podSelector"]["matchLabels"] == {
         "app.kubernetes.io/name": "meterwatch-notifier"

@@ -48,7 +48,9 @@ def exposed_names() -> set[str]:
         {f"{c}_{s}": 1 for c in ("sms", "push") for s in statuses},
         {"due_queue": 0.0, "kafka_connected": 1.0, "kafka_lag": 0.0},
     )
-    return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
+    return {
+        line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")
+    }
 
 
 def _rule_exprs() -> list[str]:
@@ -94,5 +96,7 @@ def test_dashboard_shows_what_operations_need() -> None:
     ids = [p["id"] for p in DASHBOARD["panels"]]
     assert len(ids) == len(set(ids))
     uids = {t["datasource"]["uid"] for p in DASHBOARD["panels"] for t in p["targets"]}
-    provisioned = yaml.safe_load((OBS / "grafana" / "provisioning" / "datasources" / "prometheus.yaml").read_text())
+    provisioned = yaml.safe_load(
+        (OBS / "grafana" / "provisioning" / "datasources" / "prometheus.yaml").read_text()
+    )
     assert uids == {d["uid"] for d in provisioned["datasources"]}

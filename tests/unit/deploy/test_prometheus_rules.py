@@ -26,7 +26,9 @@ def _promtool() -> str:
 
 
 def _run(*args: str, cwd: Path = PROM) -> str:
-    proc = subprocess.run([_promtool(), *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [_promtool(), *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     return out
@@ -44,7 +46,9 @@ def test_rules_unit_tests(test_file: str) -> None:
 
 def test_unit_tests_cover_every_alert() -> None:
     rules = (PROM / "rules" / "meterwatch.rules.yml").read_text()
-    alerts = {line.split(":", 1)[1].strip() for line in rules.splitlines() if line.strip().startswith("- alert:")}
+    alerts = {
+        line.split(":", 1)[1].strip() for line in rules.splitlines() if line.strip().startswith("- alert:")
+    }
     tested = "".join((PROM / "tests" / f).read_text() for f in ("meterwatch.test.yml", "drift.test.yml"))
     assert alerts and {a for a in alerts if f"alertname: {a}" not in tested} == set()
 
