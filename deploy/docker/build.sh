@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
 done
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1)"
 tag="${tag:-meterwatch:$version}"
-args=(--network host -f deploy/docker/Dockerfile -t "$tag")
+args=(--force-rm --network host -f deploy/docker/Dockerfile -t "$tag")
 [ -n "$base" ] && args+=(--build-arg "BASE_IMAGE=$base")
 start=$(date +%s)
 ca_dir="$(mktemp -d)"

@@ -47,7 +47,7 @@ build_aux() {  # build_aux NAME DOCKERFILE [extra context files...] -> prints th
     rm -rf "${ctx:?}"/* && cp "$dockerfile" "$ctx/Dockerfile"
     if [ $# -gt 0 ]; then cp "$@" "$ctx/"; fi
     if [ "$name" = kafka ]; then cp -r "$libs" "$ctx/libs" && rm -f "$ctx/libs/.complete"; fi
-    docker build --quiet --network host --build-arg "BASE_IMAGE=$base" -t "$tag" "$ctx" >&2
+    docker build --force-rm --quiet --network host --build-arg "BASE_IMAGE=$base" -t "$tag" "$ctx" >&2
   fi
   echo "$tag"
 }
