@@ -96,4 +96,4 @@ def test_healthcheck_follows_the_service(local_images: dict[str, str]) -> None:
         with socket.create_connection(("127.0.0.1", port), timeout=5):
             pass
     finally:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)

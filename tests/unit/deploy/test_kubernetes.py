@@ -6,6 +6,8 @@ workloads, default-deny network policy, Strimzi topics equal to meterwatch's own
 
 from __future__ import annotations
 
+import copy
+import functools
 import shutil
 import subprocess
 from pathlib import Path
@@ -38,6 +40,12 @@ def _kustomize_cmd() -> list[str]:
 
 
 def render(path: str) -> list[dict[str, Any]]:
+    """The rendered documents of one kustomization (a fresh copy: tests may change it)."""
+    return copy.deepcopy(_render(path))
+
+
+@functools.cache
+def _render(path: str) -> list[dict[str, Any]]:
     proc = subprocess.run(
         [*_kustomize_cmd(), str(K8S / path)], capture_output=True, text=True, timeout=120, check=False
     )
