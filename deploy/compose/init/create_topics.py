@@ -16,7 +16,7 @@ import sys
 import time
 
 from meterwatch.settings import Settings
-from meterwatch.topics import TopicAdminError, create_topics, describe_topics, topic_specs
+from meterwatch.topics import create_topics, describe_topics, topic_specs
 from stream.app import internal_topic_specs
 
 
@@ -38,7 +38,7 @@ async def main() -> int:
         try:
             created = await create_topics(settings, specs, timeout_s=60)
             break
-        except (TopicAdminError, OSError, Exception) as exc:  # brokers still electing: retry
+        except Exception as exc:  # brokers still starting or electing: retry
             if time.monotonic() > deadline:
                 print(f"create_topics: giving up: {exc}", file=sys.stderr)
                 return 1
