@@ -5,7 +5,7 @@
 # Debian: the compose file keeps it behind the `grafana` profile.
 #
 #   bash deploy/compose/local/build-images.sh        prints KEY=IMAGE lines (an env file
-#                                                    for docker-compose: MW_IMAGE, ...)
+#                                                    for docker-compose: METERWATCH_IMAGE, ...)
 # Each image is tagged by a hash of its inputs and rebuilt only when they change.
 # Needs: root, debootstrap, a running Docker engine, and the Kafka jars
 # (`meterwatch dev fetch`; MW_CACHE_DIR, MW_KAFKA_VERSION as for the dev stack).
@@ -56,7 +56,7 @@ redis_image="$(build_aux redis "$HERE/redis.Dockerfile")"
 prometheus_image="$(build_aux prometheus "$HERE/prometheus.Dockerfile")"
 
 log "images ready (kafka $version)"
-echo "MW_IMAGE=$mw_image"
+echo "METERWATCH_IMAGE=$mw_image"
 echo "KAFKA_IMAGE=$kafka_image"
 echo "REDIS_IMAGE=$redis_image"
 echo "PROMETHEUS_IMAGE=$prometheus_image"

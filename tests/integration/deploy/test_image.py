@@ -28,7 +28,7 @@ def _in_image(image: str, script: str) -> str:
 
 
 def test_image_runs_non_root_with_only_the_runtime_dependencies(local_images: dict[str, str]) -> None:
-    image = local_images["MW_IMAGE"]
+    image = local_images["METERWATCH_IMAGE"]
     assert (
         run(["docker", "run", "--rm", image, "--version"], timeout=120).stdout.strip() == "meterwatch 0.1.0"
     )
@@ -49,7 +49,7 @@ def test_image_runs_non_root_with_only_the_runtime_dependencies(local_images: di
 
 
 def test_healthcheck_follows_the_service(local_images: dict[str, str]) -> None:
-    image = local_images["MW_IMAGE"]
+    image = local_images["METERWATCH_IMAGE"]
     # nothing of meterwatch runs: unhealthy, with the reason
     probe = subprocess.run(
         ["docker", "run", "--rm", image, "sh", "-c", "meterwatch-healthcheck"],
