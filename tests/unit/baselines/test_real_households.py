@@ -12,12 +12,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from baselines.backtest import iter_customers, run_table
 from baselines.customer import CustomerConfig
 from baselines.engine import Engine
 from baselines.profile import Profile
 from baselines.readings import Reading
 from baselines.rules import RulesConfig
+from meterwatch.cli.feed import iter_customers, run_table
 
 from .helpers import shared_data
 
@@ -44,10 +44,10 @@ def test_cycle_totals_match_the_calendar_months(london: pa.Table) -> None:
         if v is not None and v == v:
             expected[(i, d.replace(day=1))] += v
     eng = Engine()
-    for cid, readings in iter_customers(london):
+    for cid, series in iter_customers(london):
         p = Profile.new(cid)
         cust = CustomerConfig(cid, timezone="Europe/London")
-        for r in readings:
+        for r in series.readings():
             if r.value >= 0:
                 eng.process_inplace(p, r, cust)
         got = {dt.date.fromordinal(c.start): c.kwh for c in p.cycles}
