@@ -134,6 +134,8 @@ class Settings(BaseSettings):
     kafka_jvm_opts: str = "-Xms256m -Xmx1g"  # heap of the local dev broker (small shared machines)
     stack_timeout_s: float = 120.0  # how long `meterwatch dev up` waits for Kafka to answer
     kafka_cds: bool = True  # class-data sharing archive for a ~2x faster local broker start
+    # the full London data for eval/ and bench/ (tests use the sample in data/sample); None: ../shared/data
+    shared_data: Path | None = None
 
     # --- topics (default names; configurable) -------------------------------------
     topic_readings: str = "meter-readings"

@@ -31,12 +31,15 @@ Features (all floats; names shared with the segmenter's labelling vocabulary):
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+
+from meterwatch.cli.sample_data import DAILY, shared_data_dir
+
+__all__ = ["FEATURE_NAMES", "daily_features", "london_daily_path", "london_features", "shared_data_dir"]
 
 FEATURE_NAMES = ("level_kwh_day", "variability", "seasonality", "trend", "weekend_ratio", "zero_share")
 
@@ -86,16 +89,9 @@ def daily_features(
     }
 
 
-def shared_data_dir() -> Path:
-    """The shared data directory: ``MW_SHARED_DATA`` or the repo's sibling ``../shared/data``."""
-    env = os.environ.get("MW_SHARED_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "data"
-
-
-def london_daily_path() -> Path:
-    return shared_data_dir() / "lcl_london_daily" / "lcl_daily_kwh.parquet"
+def london_daily_path(root: Path | None = None) -> Path:
+    """The London daily file under ``root`` (default: the full data, ``MW_SHARED_DATA``)."""
+    return (root or shared_data_dir()) / DAILY
 
 
 def iter_london_households(

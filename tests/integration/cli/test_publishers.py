@@ -22,14 +22,14 @@ from meterwatch.cli.publish import (
     run_replay,
     run_simulate,
 )
-from meterwatch.cli.segment_features import shared_data_dir
+from meterwatch.cli.sample_data import HALF_HOURLY, sample_dir
 from meterwatch.cli.simulate import SimConfig
 from meterwatch.contracts import CustomerRecord, HistoryRow, MeterReading
 from meterwatch.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-HH_2013 = shared_data_dir() / "lcl_london_halfhourly_2013" / "lcl_hh_2013.parquet"
+HH_2013 = sample_dir() / HALF_HOURLY  # real London half-hours, the sample kept in the repository
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, s: Settings) -> None:
@@ -149,7 +149,6 @@ def test_bootstrap_cli_reports_rejects(
 
 
 async def test_replay_london_halfhourly(mw_settings: Settings, kafka_consume: Any) -> None:
-    assert HH_2013.exists(), f"shared data missing: {HH_2013}"
     n = 600
     report = await run_replay(
         mw_settings, HH_2013, limit=n, timezone="Europe/London", ts_marks="start", customer_from_meter=True,
