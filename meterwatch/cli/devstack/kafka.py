@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from meterwatch.cli.devstack.paths import (
@@ -40,8 +41,56 @@ def kafka_cached(settings: Settings) -> bool:
     return (kafka_libs(settings) / _COMPLETE_MARKER).exists()
 
 
-def ensure_kafka_jars(settings: Settings, *, quiet: bool = True) -> Path:
-    """Resolve the pinned Kafka broker and its runtime jars from Maven Central (once)."""
+class MavenProgress:
+    """Counts Maven's downloads and says so about every ``every`` files (``dev fetch``).
+
+    >>> lines = []
+    >>> m = MavenProgress(lines.append, every=2)
+    >>> for text in ["[INFO] Scanning", "Downloaded from central: https://x/a.jar (1 kB at 1 kB/s)",
+    ...              "Downloaded from central: https://x/b.pom (2 kB at 1 kB/s)"]:
+    ...     m.feed(text)
+    >>> m.downloaded, lines
+    (2, ['  Maven: 2 files downloaded'])
+    """
+
+    def __init__(self, say: Callable[[str], None], every: int = 25) -> None:
+        self.say = say
+        self.every = every
+        self.downloaded = 0
+
+    def feed(self, line: str) -> None:
+        if line.removeprefix("[INFO] ").startswith("Downloaded from"):
+            self.downloaded += 1
+            if self.downloaded % self.every == 0:
+                self.say(f"  Maven: {self.downloaded} files downloaded")
+
+
+def _run_maven(cmd: list[str], say: Callable[[str], None] | None) -> tuple[int, str]:
+    """Run Maven; with ``say``, report its download count as it goes. (exit status, output tail)."""
+    if say is None:
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
+        return done.returncode, (done.stdout + done.stderr)[-3000:]
+    progress = MavenProgress(say)
+    tail: list[str] = []
+    with subprocess.Popen(  # noqa: S603 - fixed argv
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            progress.feed(line)
+            tail = [*tail[-40:], line.rstrip()]
+    say(f"  Maven: done, {progress.downloaded} files downloaded")
+    return proc.returncode, "\n".join(tail)[-3000:]
+
+
+def ensure_kafka_jars(
+    settings: Settings, *, quiet: bool = True, say: Callable[[str], None] | None = None
+) -> Path:
+    """Resolve the pinned Kafka broker and its runtime jars from Maven Central (once).
+
+    ``say`` (e.g. print to stderr) gets a line when the download starts and Maven's
+    download count as it goes; without it Maven runs silently.
+    """
     libs = kafka_libs(settings)
     if kafka_cached(settings):
         return libs
@@ -58,7 +107,7 @@ def ensure_kafka_jars(settings: Settings, *, quiet: bool = True) -> Path:
     cmd = [
         mvn,
         "-B",
-        *(["-q"] if quiet else []),
+        *(["-q"] if quiet and say is None else []),
         "-f",
         str(DEPLOY_DIR / "kafka" / "pom.xml"),
         f"-Dmaven.repo.local={settings.cache_dir / 'm2'}",
@@ -66,11 +115,13 @@ def ensure_kafka_jars(settings: Settings, *, quiet: bool = True) -> Path:
         f"-DoutputDirectory={staging}",
         "dependency:copy-dependencies",
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
-    if proc.returncode != 0:
+    if say is not None:
+        say(f"fetching Apache Kafka {settings.kafka_version} from Maven Central (once; cached in {home})")
+    code, output = _run_maven(cmd, say)
+    if code != 0:
         raise StackError(
             f"resolving Apache Kafka {settings.kafka_version} from Maven Central failed "
-            f"(exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}"
+            f"(exit {code}):\n{output}"
         )
     if not any(staging.glob("kafka_2.13-*.jar")):
         raise StackError(f"Maven finished but no kafka_2.13 jar is in {staging}")
