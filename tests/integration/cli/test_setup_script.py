@@ -45,4 +45,3 @@ def test_apt_get_waits_for_the_dpkg_lock_and_says_what_it_waits_for() -> None:
         os.close(fd)
     assert proc.returncode == 0, proc.stderr  # before: exit 100 at once
     assert "waiting" in proc.stderr and str(LOCK) in proc.stderr and f"process {os.getpid()}" in proc.stderr
-
