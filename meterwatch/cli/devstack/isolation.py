@@ -85,8 +85,11 @@ async def delete_groups(settings: Settings, names: list[str]) -> dict[str, int]:
     return codes
 
 
-async def drop_prefixed(settings: Settings, prefixes: tuple[str, ...]) -> None:
-    """Delete every topic and consumer group whose name starts with one of ``prefixes``."""
+async def drop_prefixed(settings: Settings, prefixes: tuple[str, ...], wait_s: float = 30.0) -> None:
+    """Delete every topic and consumer group whose name starts with one of ``prefixes``.
+
+    Returns once the broker no longer lists the topics (at most ``wait_s`` later).
+    """
     from meterwatch.topics import delete_topics, list_topics
 
     groups = [g for g in await list_groups(settings) if g.startswith(prefixes)]
@@ -95,6 +98,21 @@ async def drop_prefixed(settings: Settings, prefixes: tuple[str, ...]) -> None:
     topics = [n for n in await list_topics(settings) if n.startswith(prefixes)]
     if topics:
         await delete_topics(settings, topics)
+        await _until_gone(settings, prefixes, wait_s)
+
+
+async def _until_gone(settings: Settings, prefixes: tuple[str, ...], wait_s: float) -> None:
+    """Topic deletion reaches the metadata asynchronously: wait (bounded) until none is listed."""
+    import asyncio
+
+    from meterwatch.topics import list_topics
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while loop.time() < deadline:
+        if not [n for n in await list_topics(settings) if n.startswith(prefixes)]:
+            return
+        await asyncio.sleep(0.2)
 
 
 def delete_redis_keys(settings: Settings) -> int:
@@ -118,7 +136,7 @@ def cleanup(settings: Settings) -> None:
     from meterwatch.cli.devstack.procs import run_async
 
     try:
-        run_async(lambda: drop_prefixed(settings, (prefix_of(settings),)))
+        run_async(lambda: drop_prefixed(settings, (prefix_of(settings),), wait_s=10.0))
     except Exception:  # noqa: S110 - cleanup must not mask the tests' outcome
         pass
     try:
