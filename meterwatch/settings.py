@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     kafka_jvm_opts: str = "-Xms256m -Xmx1g"  # heap of the local dev broker (small shared machines)
     stack_timeout_s: float = 120.0  # how long `meterwatch dev up` waits for Kafka to answer
     kafka_cds: bool = True  # class-data sharing archive for a ~2x faster local broker start
+    log_repeat_interval_s: float = 30.0  # one log line per cause (warnings, errors) per interval; 0 = off
 
     # --- topics (default names; configurable) -------------------------------------
     topic_readings: str = "meter-readings"
@@ -124,6 +125,8 @@ class Settings(BaseSettings):
     notifier_unassigned_manager: str = "unassigned"
     notifier_breaker_threshold: int = 5  # consecutive gateway errors that open the breaker (0 = off)
     notifier_breaker_cooldown_s: float = 5.0  # first probe after this; doubles up to 60 s while down
+    notifier_kafka_probe_s: float = 5.0  # broker probe of the consumer (readiness follows it)
+    notifier_topic_recheck_s: float = 30.0  # re-check of an alerts topic that could not be used
     # per-segment policy, keyed by segment label (case-insensitive) or id; "*" = default
     notifier_segment_policies: dict[str, SegmentPolicy] = Field(
         default_factory=lambda: {

@@ -51,7 +51,7 @@ async def test_a_delete_topic_where_a_compacted_one_is_expected_is_a_clear_error
 ) -> None:
     s = _renamed(mw_settings, "topic_customers")
     await create_topics(s, [TopicSpec(name=s.topic_customers, partitions=s.customers_partitions)])
-    with pytest.raises(TopicMismatchError, match="cleanup.policy=delete but meterwatch expects compact"):
+    with pytest.raises(TopicMismatchError, match=r"cleanup\.policy=delete but meterwatch expects compact"):
         await ensure_topics(s, [s.topic_customers])
 
 
