@@ -195,8 +195,13 @@ async def run_notifier(
             await asyncio.wait_for(task, timeout=20)
 
 
-async def wait_until(pred: Any, timeout: float = 15.0, interval: float = 0.05) -> Any:  # noqa: ASYNC109
-    """Poll ``pred`` (sync or async) until it returns a truthy value."""
+async def wait_until(
+    pred: Any,
+    timeout: float = 15.0,  # noqa: ASYNC109 - a polling deadline, not a cancellation scope
+    interval: float = 0.05,
+    what: str = "condition",
+) -> Any:
+    """Poll ``pred`` (sync or async) until it returns a truthy value (a deadline, not a timed assertion)."""
     deadline = time.monotonic() + timeout
     while True:
         v = pred()
@@ -205,5 +210,5 @@ async def wait_until(pred: Any, timeout: float = 15.0, interval: float = 0.05) -
         if v:
             return v
         if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
+            raise AssertionError(f"{what} not met within {timeout} s")
         await asyncio.sleep(interval)

@@ -106,7 +106,7 @@ async def test_readiness_follows_a_kafka_outage_and_the_logs_stay_quiet(
             async def status() -> int:
                 return (await _ready(c, proc.url)).status_code
 
-            await wait_until(lambda: _is(status, 200), timeout=60)
+            await wait_until(lambda: _is(status, 200), timeout=120, what="ready at start")
             # the notifier created the topic itself (the private broker never auto-creates)
             await _produce(broker.bootstrap, s.topic_alerts, make_alert("o1").to_json(), b"o1")
             assert await asyncio.to_thread(sms_gw.wait_requests, 1, 30)
@@ -114,12 +114,12 @@ async def test_readiness_follows_a_kafka_outage_and_the_logs_stay_quiet(
             offset = proc.log.stat().st_size
             broker.kill9()
             down_at = time.monotonic()
-            await wait_until(lambda: _is(status, 503), timeout=30)
+            await wait_until(lambda: _is(status, 503), timeout=60, what="not ready in the outage")
             body = (await _ready(c, proc.url)).json()
             assert body["checks"]["kafka"] is False and "kafka" in body["problems"]["kafka"]
             # the outage goes on while the broker restarts (10-60 s on this machine)
             broker.start()
-            await wait_until(lambda: _is(status, 200), timeout=90)
+            await wait_until(lambda: _is(status, 200), timeout=180, what="ready after the outage")
             outage_s = time.monotonic() - down_at
             lines = _outage_lines(proc.log, offset)
             await _produce(broker.bootstrap, s.topic_alerts, make_alert("o2").to_json(), b"o2")
