@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     sms_http_url: str = ""
     sms_http_auth_header: SecretStr = SecretStr("")
     sms_http_body_template: str = '{"to": "{phone}", "text": "{text}", "reference": "{notification_id}"}'
+    sms_http_status_url: str = ""  # GET, with {notification_id}: what the gateway knows of a message
+    sms_status_recheck_s: float = 10.0  # after an unknown outcome (timeout), ask the gateway this much later
+    sms_status_max_checks: int = 5  # failed status queries before resending anyway (a possible duplicate)
     push_webhook_url: str = ""
     sms_timeout_s: float = 5.0
     delivery_max_attempts: int = 5

@@ -111,6 +111,8 @@ def notifier_settings(base: Settings, sms_gw: FakeGateway, push_gw: FakeGateway,
     upd: dict[str, Any] = dict(
         sms_provider="http",
         sms_http_url=sms_gw.url,
+        sms_http_status_url=sms_gw.status_url,
+        sms_status_recheck_s=0.2,
         sms_http_auth_header=SecretStr("X-Api-Key: k-test"),
         push_webhook_url=push_gw.url,
         notifier_group_id=f"{base.app_id}-notifier",

@@ -407,66 +407,6 @@ async def test_malformed_kafka_message_is_set_aside_and_consumption_continues(
     assert 'meterwatch_notifier_notifications_total{channel="sms",status="sent"} 1' in m.text
 
 
-async def test_gateway_down_for_a_while_holds_messages_then_delivers_each_once(
-    mw_settings: Settings, sms_gw: FakeGateway, push_gw: FakeGateway, redis: Redis, tokens: Tokens
-) -> None:
-    s = notifier_settings(
-        mw_settings,
-        sms_gw,
-        push_gw,
-        delivery_max_attempts=3,
-        notifier_breaker_threshold=3,
-        notifier_breaker_cooldown_s=0.3,
-        manager_digest_threshold_per_hour=0,
-    )
-    customers = [make_customer(f"g{i}", phone=f"+861370013700{i}") for i in range(8)]
-    await put_customers(redis, s, *customers)
-    sms_gw.fail_always = True
-    async with run_notifier(s, consume=False) as n:
-        ids = []
-        for c in customers:
-            r = await n.client.post(
-                "/v1/alerts", content=make_alert(c.customer_id).to_json(), headers=Tokens.h(tokens.ops)
-            )
-            ids.append({x["channel"]: x["notification_id"] for x in r.json()["notifications"]}["sms"])
-        await asyncio.sleep(4.0)  # without the breaker, 3 attempts would have failed them all by now
-        during = len(sms_gw.requests)
-        sms_gw.fail_always = False
-        assert await asyncio.to_thread(sms_gw.wait_deliveries, 8, 30)
-        await asyncio.sleep(0.3)
-        views = [await status_of(n.client, tokens.ops, i) for i in ids]
-    assert [v["status"] for v in views] == ["sent"] * 8
-    assert all(v["attempts"] < 3 for v in views)
-    assert during < 8 * 3  # one probe at a time while down, not every message hammering the gateway
-    assert set(sms_gw.deliveries) == set(ids)
-    assert not [b for b in push_gw.bodies() if b["kind"] == "escalation"]
-    assert any(e["detail"].startswith("HTTP 500; gateway down") for v in views for e in v["history"])
-
-
-async def test_slow_gateway_times_out_and_the_retry_carries_the_same_reference(
-    mw_settings: Settings, sms_gw: FakeGateway, push_gw: FakeGateway, redis: Redis, tokens: Tokens
-) -> None:
-    s = notifier_settings(mw_settings, sms_gw, push_gw, sms_timeout_s=0.3, notifier_lease_s=3.0)
-    await put_customers(redis, s, make_customer("t1"))
-    sms_gw.slow_next, sms_gw.slow_s = 1, 1.5
-    async with run_notifier(s, consume=False) as n:
-        r = await n.client.post(
-            "/v1/alerts", content=make_alert("t1").to_json(), headers=Tokens.h(tokens.ops)
-        )
-        sms = {x["channel"]: x["notification_id"] for x in r.json()["notifications"]}["sms"]
-
-        async def sent() -> dict | None:
-            st = await status_of(n.client, tokens.ops, sms)
-            return st if st["status"] == "sent" else None
-
-        st = await wait_until(sent, timeout=15)
-        await asyncio.sleep(1.5)  # the slow first request has finished by now
-    assert [e["status"] for e in st["history"]] == ["queued", "retrying", "sent"]
-    assert "timeout" in st["history"][1]["detail"]
-    assert sms_gw.refs() == [sms, sms]  # the retry reuses the reference ...
-    assert list(sms_gw.deliveries) == [sms]  # ... so the gateway delivers it once
-
-
 async def test_a_number_changed_while_deferred_gets_the_sms_not_the_old_one(
     mw_settings: Settings, sms_gw: FakeGateway, push_gw: FakeGateway, redis: Redis, tokens: Tokens
 ) -> None:
