@@ -238,7 +238,9 @@ class Dispatcher:
         await self._sent(nid, token, attempts, gid, "sms_sent", f"attempt {attempts}{note}")
         log.info("sms %s sent to %s (attempt %d)", nid, mask_phone(phone), attempts)
 
-    async def _sent(self, nid: str, token: str, attempts: int, gid: str, metric: str | list[str], detail: str) -> None:
+    async def _sent(
+        self, nid: str, token: str, attempts: int, gid: str, metric: str | list[str], detail: str
+    ) -> None:
         done = self.clock.now()
         await self.store.complete(
             nid,
@@ -258,7 +260,9 @@ class Dispatcher:
             answer, error = await self.sms.sms_status(nid), ""
         except TransientError as e:
             answer, error = None, str(e)
-        r = decide(answer, error, attempts, self.s.delivery_max_attempts, checks, self.s.sms_status_max_checks)
+        r = decide(
+            answer, error, attempts, self.s.delivery_max_attempts, checks, self.s.sms_status_max_checks
+        )
         now = self.clock.now()
         detail = f"attempt {h.get('inflight')}: {r.detail}"
         if r.action == "sent":
@@ -290,7 +294,7 @@ class Dispatcher:
         return False, ""
 
     async def _sms_checks(self, nid: str, token: str, h: dict[str, str]) -> str | None:
-        """The phone to send to now, or None when the SMS was suppressed or deferred (moderation at send time)."""
+        """The phone to send to now; None when moderation at send time suppressed or deferred the SMS."""
         now = self.clock.now()
         cid, phone = h.get("customer_id", ""), h.get("phone", "")
         rec = (await self.store.customers([cid])).get(cid)

@@ -60,15 +60,22 @@ def decide(
     last = attempts >= max_attempts
     if answer is None:
         if checks + 1 < max_checks:
-            return Reconciled("wait", f"status query failed ({error})", ['sms_status_checks{outcome="error"}'])
+            return Reconciled(
+                "wait", f"status query failed ({error})", ['sms_status_checks{outcome="error"}']
+            )
         return _unconfirmed(f"status query failed {max_checks} times ({error})", last)
     if answer.status == "accepted":
         return Reconciled(
-            "sent", f"the gateway has it ({answer.detail or 'accepted'})", [reconciled("accepted")], answer.gateway_id
+            "sent",
+            f"the gateway has it ({answer.detail or 'accepted'})",
+            [reconciled("accepted")],
+            answer.gateway_id,
         )
     if answer.status == "failed":
         action: Action = "fail" if last else "retry"
-        return Reconciled(action, f"the gateway could not deliver it ({answer.detail})", [reconciled("failed")])
+        return Reconciled(
+            action, f"the gateway could not deliver it ({answer.detail})", [reconciled("failed")]
+        )
     if answer.status == "absent":
         action = "fail" if last else "send"
         return Reconciled(action, "the gateway never received it", [reconciled("absent")])
@@ -79,5 +86,7 @@ def _unconfirmed(why: str, last: bool, outcome: str = "unconfirmed") -> Reconcil
     if last:
         return Reconciled("fail", f"{why}; outcome of the last attempt unknown", [reconciled(outcome)])
     return Reconciled(
-        "send", f"{why}; sending again with the same Idempotency-Key", [reconciled(outcome), POSSIBLE_DUPLICATE]
+        "send",
+        f"{why}; sending again with the same Idempotency-Key",
+        [reconciled(outcome), POSSIBLE_DUPLICATE],
     )

@@ -31,7 +31,9 @@ async def _post_alerts(client, ops: str, customers: list[str]) -> list[str]:
     return ids
 
 
-async def _views_when_done(client, ops: str, ids: list[str], want: str = "sent", deadline_s: float = 30) -> list:
+async def _views_when_done(
+    client, ops: str, ids: list[str], want: str = "sent", deadline_s: float = 30
+) -> list:
     async def done() -> list | None:
         views = [(await client.get(f"/v1/notifications/{i}", headers=Tokens.h(ops))).json() for i in ids]
         return views if all(v["status"] == want for v in views) else None
