@@ -20,7 +20,6 @@ import asyncio
 import base64
 import datetime as dt
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -62,7 +61,6 @@ class AlertConsumer:
         self.connected = False  # started, and the last broker probe answered
         self.problem = "not started yet"  # why not connected (for /readyz and the logs)
         self.processed = 0
-        self._probed_at = 0.0
 
     def _make(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -82,11 +80,14 @@ class AlertConsumer:
                 await self._pause(stop, self.s.notifier_topic_recheck_s)
                 continue
             consumer = self._make()
+            watch: asyncio.Task[None] | None = None
             try:
                 await consumer.start()
                 self.consumer, pause = consumer, 0.5
                 self._up()
                 log.info("consuming %s as group %s", self.s.topic_alerts, self.s.notifier_group_id)
+                # probed beside the loop: a commit or fetch stuck in an outage must not hide it
+                watch = asyncio.create_task(self._watch(consumer), name="notifier-kafka-probe")
                 await self._loop(consumer, stop)
             except KafkaError as e:
                 self._down(f"kafka unavailable: {e}")
@@ -97,6 +98,9 @@ class AlertConsumer:
                 log.exception("consumer failed; restarting in %.1fs", pause)
             finally:
                 self.connected = False
+                if watch is not None:
+                    watch.cancel()
+                    await asyncio.gather(watch, return_exceptions=True)
                 try:
                     await consumer.stop()
                 except Exception:  # stopping a half-started consumer may fail; nothing to recover
@@ -115,7 +119,6 @@ class AlertConsumer:
 
     def _up(self) -> None:
         self.connected, self.problem = True, ""
-        self._probed_at = time.monotonic()
 
     def _down(self, problem: str) -> None:
         self.connected, self.problem = False, problem
@@ -133,9 +136,13 @@ class AlertConsumer:
             log.warning("kafka unavailable (%s); retrying", e)
         return False
 
+    async def _watch(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            await asyncio.sleep(self.s.notifier_kafka_probe_s)
+            await self._probe(consumer)
+
     async def _probe(self, consumer: AIOKafkaConsumer) -> None:
         """A metadata round trip to the broker: readiness follows what it answers."""
-        self._probed_at = time.monotonic()
         timeout = max(1.0, self.s.notifier_kafka_probe_s)
         try:
             await asyncio.wait_for(consumer.topics(), timeout=timeout)
@@ -150,8 +157,6 @@ class AlertConsumer:
 
     async def _loop(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            if time.monotonic() - self._probed_at >= self.s.notifier_kafka_probe_s:
-                await self._probe(consumer)
             batches = await consumer.getmany(timeout_ms=200, max_records=500)
             if not batches:
                 continue

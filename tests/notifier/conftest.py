@@ -125,6 +125,7 @@ def notifier_settings(base: Settings, sms_gw: FakeGateway, push_gw: FakeGateway,
         quiet_hours_start=0,
         quiet_hours_end=0,  # off unless a test turns them on
         notifier_lease_s=5.0,
+        notifier_rate_limit_per_min=1_000_000,  # tests poll statuses; test_limits sets its own
     )
     upd.update(kw)
     return base.model_copy(update=upd)
