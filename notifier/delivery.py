@@ -30,10 +30,11 @@ from meterwatch.settings import Settings
 from notifier.breaker import CircuitBreaker, Ticket
 from notifier.channels import PermanentError, PushChannel, SmsChannel, TransientError
 from notifier.clock import Clock
+from notifier.ids import iso, make_nid
 from notifier.models import TERMINAL
 from notifier.moderation import backoff_s, effective_consent, in_quiet_hours, quiet_hours_end
 from notifier.reconcile import decide
-from notifier.store import Store, iso, make_nid
+from notifier.store import Store
 from notifier.templates import digest_text, escalation_text
 
 log = logging.getLogger("meterwatch.notifier.delivery")

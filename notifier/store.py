@@ -25,7 +25,6 @@ they are cluster-wide across replicas.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from typing import Any, cast
 
@@ -33,6 +32,9 @@ from redis.asyncio import Redis
 
 from meterwatch.contracts import CustomerRecord
 from meterwatch.keys import Keys
+from notifier import layout
+from notifier.ids import iso
+from notifier.policy import AlertPlan
 
 _INGEST = """
 local p = cjson.decode(ARGV[1])
@@ -177,22 +179,6 @@ return 1
 """
 
 
-def make_nid(kind: str, *parts: str) -> str:
-    """A deterministic notification id: the same alert and channel always give the same id.
-
-    >>> make_nid("sms", "a1") == make_nid("sms", "a1") != make_nid("push", "a1")
-    True
-    >>> make_nid("sms", "a1")[:2]
-    'n_'
-    """
-    h = hashlib.sha256("\x1f".join((kind, *parts)).encode()).hexdigest()[:24]
-    return f"n_{h}"
-
-
-def iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).isoformat()
-
-
 def event(at: dt.datetime, status: str, detail: str = "") -> str:
     return json.dumps({"at": iso(at), "status": status, "detail": detail}, ensure_ascii=False)
 
@@ -210,26 +196,30 @@ class Store:
         self._create = redis.register_script(_CREATE)
         self._transition = redis.register_script(_TRANSITION)
 
-    # --- key names --------------------------------------------------------------------------
+    # --- key names (notifier.layout) ------------------------------------------------------------
     def notif_key(self, nid: str) -> str:
-        return self.k.ns(f"notif:{nid}")
+        return layout.notif_key(self.k, nid)
 
     def hist_key(self, nid: str) -> str:
-        return self.k.ns(f"hist:{nid}")
+        return layout.hist_key(self.k, nid)
 
     @property
     def due_key(self) -> str:
-        return self.k.ns("due")
+        return layout.due_key(self.k)
 
     @property
     def metrics_key(self) -> str:
         return self.k.metrics("notifier")
 
     def inbox_key(self, manager_id: str) -> str:
-        return self.k.ns(f"inbox:{manager_id}")
+        return layout.inbox_key(self.k, manager_id)
 
     def inbox_channel(self, manager_id: str) -> str:
-        return self.k.ns(f"inboxch:{manager_id}")
+        return layout.inbox_channel(self.k, manager_id)
+
+    def encode(self, plan: AlertPlan, dedupe_days: int, inbox_max: int) -> dict[str, Any]:
+        """The ingest script's argument for a routing decision (``notifier.layout.encode``)."""
+        return layout.encode(plan, self.k, self.metrics_key, dedupe_days, inbox_max)
 
     # --- reads --------------------------------------------------------------------------------
     async def customers(self, ids: list[str]) -> dict[str, CustomerRecord | None]:

@@ -215,3 +215,14 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met within {timeout} s")
         await asyncio.sleep(interval)
+
+
+def metric_value(text: str, name: str, **labels: str) -> float | None:
+    """The value of one sample of a Prometheus text exposition (None when absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for fam in text_string_to_metric_families(text):
+        for sample in fam.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return None

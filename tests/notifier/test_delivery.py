@@ -17,6 +17,7 @@ from .conftest import (
     Tokens,
     make_alert,
     make_customer,
+    metric_value,
     notifier_settings,
     put_customers,
     run_notifier,
@@ -403,8 +404,10 @@ async def test_malformed_kafka_message_is_set_aside_and_consumption_continues(
         r["error"]["code"] == "invalid_alert" and r["source"]["topic"] == nsettings.topic_alerts
         for r in rejected
     )
-    assert "meterwatch_notifier_alerts_rejected_total 2" in m.text
-    assert 'meterwatch_notifier_notifications_total{channel="sms",status="sent"} 1' in m.text
+    assert metric_value(m.text, "meterwatch_notifier_alerts_rejected_total") == 2
+    assert metric_value(m.text, "meterwatch_notifier_notifications_total", channel="sms", status="sent") == 1
+    assert metric_value(m.text, "meterwatch_notifier_kafka_connected") == 1
+    assert metric_value(m.text, "meterwatch_notifier_breaker_open", channel="sms") == 0
 
 
 async def test_a_number_changed_while_deferred_gets_the_sms_not_the_old_one(

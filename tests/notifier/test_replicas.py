@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from meterwatch.settings import Settings
-from notifier.store import make_nid
+from notifier.ids import make_nid
 
 from .conftest import Tokens, make_alert, make_customer, notifier_settings, put_customers
 from .fakes import FakeGateway

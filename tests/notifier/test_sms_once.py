@@ -12,6 +12,7 @@ from .conftest import (
     Tokens,
     make_alert,
     make_customer,
+    metric_value,
     notifier_settings,
     put_customers,
     run_notifier,
@@ -116,6 +117,10 @@ async def test_without_a_status_api_the_resend_carries_the_key_and_is_counted(
     async with run_notifier(s, consume=False) as n:
         (nid,) = await _post_alerts(n.client, tokens.ops, ["ns1"])
         await _views_when_done(n.client, tokens.ops, [nid])
+        text = (await n.client.get("/metrics", headers=Tokens.h(tokens.ops))).text
+    assert metric_value(text, "meterwatch_notifier_possible_duplicates_total", channel="sms") == 1
+    assert metric_value(text, "meterwatch_notifier_unknown_outcomes_total", channel="sms") == 1
+    assert metric_value(text, "meterwatch_notifier_sms_reconciled_total", outcome="unsupported") == 1
     assert sms_gw.refs() == [nid, nid]  # the same Idempotency-Key: a gateway that honours it drops it
     assert all(r.headers["Idempotency-Key"] == nid for r in sms_gw.requests)
     m = await _metrics(redis, s)
