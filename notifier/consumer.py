@@ -61,6 +61,7 @@ class AlertConsumer:
         self.connected = False  # started, and the last broker probe answered
         self.problem = "not started yet"  # why not connected (for /readyz and the logs)
         self.processed = 0
+        self.redis_retries = 0  # batches that waited in Kafka because Redis was down
 
     def _make(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -177,6 +178,7 @@ class AlertConsumer:
                 await self.record(records)
                 return True
             except (RedisError, OSError) as e:
+                self.redis_retries += 1
                 log.warning("redis unavailable (%s); %d alerts wait in Kafka", type(e).__name__, len(records))
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=pause)

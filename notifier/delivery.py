@@ -60,6 +60,8 @@ class Dispatcher:
         self.push = push
         self.sem = asyncio.Semaphore(max(1, settings.notifier_dispatch_concurrency))
         self.healthy = True
+        self.ticks = 0  # passes over the due queue completed (its handlings included)
+        self.redis_failures = 0
         self._wake = asyncio.Event()
         self.breakers = {
             k: CircuitBreaker(settings.notifier_breaker_threshold, settings.notifier_breaker_cooldown_s)
@@ -79,6 +81,7 @@ class Dispatcher:
                 pause = self.s.notifier_poll_interval_s
             except (RedisError, OSError) as e:
                 self.healthy = False
+                self.redis_failures += 1
                 log.warning("dispatcher: redis unavailable (%s); retrying in %.1fs", type(e).__name__, pause)
                 n = 0
                 pause = min(5.0, pause * 2)
@@ -103,6 +106,7 @@ class Dispatcher:
         claimed = await self.store.claim(_ms(now), int(self.s.notifier_lease_s * 1000), batch)
         if claimed:
             await asyncio.gather(*(self._guarded(nid, tok) for nid, tok in claimed))
+        self.ticks += 1
         return len(claimed)
 
     async def _guarded(self, nid: str, token: str) -> None:

@@ -226,3 +226,11 @@ def metric_value(text: str, name: str, **labels: str) -> float | None:
             if sample.name == name and sample.labels == labels:
                 return float(sample.value)
     return None
+
+
+async def dispatcher_passes(app: Any, passes: int = 2) -> None:
+    """Wait until the dispatcher has looked at the due queue ``passes`` more times (and handled what
+    it found): after that, nothing that was due can still be on its way. Replaces "sleep and hope"."""
+    d = app.state.dispatcher
+    start = d.ticks
+    await wait_until(lambda: d.ticks >= start + passes, what=f"{passes} dispatcher passes")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import re
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
+from meterwatch.logs import RepeatFilter
 from meterwatch.settings import Settings
 from meterwatch.topics import TopicSpec, create_topics, describe_topics
 
@@ -140,22 +142,36 @@ async def _is(probe, want: int) -> bool:
         return False
 
 
-@pytest.mark.slow
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.name}: {record.getMessage()}")
+
+
 async def test_redis_down_gives_one_warning_per_cause_not_a_flood(
-    mw_settings: Settings, sms_gw: FakeGateway, push_gw: FakeGateway, kafka_producer, tmp_path: Path
+    mw_settings: Settings, sms_gw: FakeGateway, push_gw: FakeGateway, kafka_producer
 ) -> None:
+    """The notifier's own retry warnings through the filter the services install (meterwatch.logs)."""
     s = notifier_settings(mw_settings, sms_gw, push_gw, redis_url="redis://127.0.0.1:1/0")
     await kafka_producer.send_and_wait(s.topic_alerts, make_alert("rd1").to_json(), key=b"rd1")
-    proc = NotifierProcess(s, tmp_path, "redis-down")
+    out = _Lines()
+    out.addFilter(RepeatFilter(s.log_repeat_interval_s))
+    root = logging.getLogger()
+    root.addHandler(out)
     try:
-        proc.start()
-        started = time.monotonic()
-        # both the consumer (an alert waits in Kafka) and the dispatcher keep retrying Redis
-        await wait_until(lambda: "alerts wait in Kafka" in proc.log.read_text(), timeout=30)
-        await asyncio.sleep(max(0.0, 8.0 - (time.monotonic() - started)))  # the outage to observe
-        lines = _outage_lines(proc.log, 0)
+        async with run_notifier(s) as n:
+            consumer, dispatcher = n.app.state.consumer, n.app.state.dispatcher
+            # both the consumer (an alert waits in Kafka) and the dispatcher keep retrying Redis
+            await wait_until(
+                lambda: consumer.redis_retries >= 5 and dispatcher.redis_failures >= 5,
+                timeout=60,
+                what="five retries each",
+            )
     finally:
-        proc.stop()
-    redis_lines = {k: v for k, v in lines.items() if "redis" in k[1].lower()}
-    assert redis_lines, lines
-    assert max(redis_lines.values()) == 1, redis_lines  # today: a line at every retry
+        root.removeHandler(out)
+    waits = [x for x in out.lines if "alerts wait in Kafka" in x]
+    polls = [x for x in out.lines if "dispatcher: redis unavailable" in x]
+    assert len(waits) == 1 and len(polls) == 1, out.lines  # today: a line at every retry

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from meterwatch.settings import Settings
 from notifier.ids import make_nid
 
-from .conftest import Tokens, make_alert, make_customer, notifier_settings, put_customers
+from .conftest import Tokens, make_alert, make_customer, notifier_settings, put_customers, wait_until
 from .fakes import FakeGateway
 from .procs import NotifierProcess
 
@@ -30,6 +30,15 @@ def _settings(mw_settings: Settings, sms_gw: FakeGateway, push_gw: FakeGateway) 
         notifier_lease_s=3.0,
         notifier_poll_interval_s=0.05,
     )
+
+
+async def _nothing_due(redis: Redis, s: Settings) -> None:
+    """Every notification is settled (none waits, none is claimed): no further request can go out."""
+
+    async def empty() -> bool:
+        return int(await redis.zcard(f"{s.redis_prefix}n:due")) == 0
+
+    await wait_until(empty, timeout=60, what="an empty due queue")
 
 
 async def _seed(redis: Redis, s: Settings, n: int, start: int = 0) -> list:
@@ -78,7 +87,7 @@ async def test_killed_mid_batch_and_restarted_notifies_every_alert_exactly_once(
     try:
         assert await asyncio.to_thread(sms_gw.wait_deliveries, n, 60), len(sms_gw.deliveries)
         assert await asyncio.to_thread(push_gw.wait_deliveries, n, 30), len(push_gw.deliveries)
-        await asyncio.sleep(s.notifier_lease_s + 1.0)  # any stale claim would be retaken by now
+        await _nothing_due(redis, s)  # every notification settled: nothing can be retaken and resent
     finally:
         second.stop()
 
@@ -158,7 +167,7 @@ async def test_two_replicas_never_double_send(
         total = n + 30
         assert await asyncio.to_thread(sms_gw.wait_deliveries, total, 60), len(sms_gw.deliveries)
         assert await asyncio.to_thread(push_gw.wait_deliveries, n + 60, 30)
-        await asyncio.sleep(1.5)
+        await _nothing_due(redis, s)
     finally:
         a.stop()
         b.stop()
