@@ -258,6 +258,23 @@ async def delete_topics(settings: Settings, names: list[str]) -> None:
             await admin.delete_topics(doomed)  # type: ignore[attr-defined]
 
 
+async def delete_consumer_groups(settings: Settings, groups: list[str]) -> dict[str, int]:
+    """Delete consumer groups that have no members (tests and benchmarks clean up after themselves).
+
+    Returns the broker's error code per group (0 = deleted; 69 = no such group; 68 = not empty).
+    aiokafka's admin client has no call for it yet, so the request is sent to the coordinator.
+    """
+    from aiokafka.protocol.admin import DeleteGroupsRequest
+
+    out: dict[str, int] = {}
+    async with admin_client(settings) as admin:
+        for group in groups:
+            node = await admin.find_coordinator(group)  # type: ignore[attr-defined]
+            resp = await admin._send_request_to_node(node, DeleteGroupsRequest([group]))  # type: ignore[attr-defined]
+            out.update({str(g): int(code) for g, code in resp.results})
+    return out
+
+
 async def describe_topics(settings: Settings, names: list[str]) -> dict[str, TopicInfo]:
     """Partition counts and effective configuration of ``names``, as the broker reports them."""
     async with admin_client(settings) as admin:

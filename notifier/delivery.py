@@ -292,6 +292,8 @@ class Dispatcher:
         elif r.action == "fail":
             await self._fail(nid, token, h, attempts, r.detail, "sms", r.metrics)
         else:
+            if not await self.store.settle(nid, token):
+                return False, ""  # the claim went to another replica meanwhile
             for m in r.metrics:
                 await self.store.incr(m)
             log.info("sms %s: %s", nid, detail)

@@ -126,6 +126,14 @@ if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'inflight', ARGV[4], 'inflight
 return 1
 """
 
+# The attempt in flight is settled (the gateway never got it, or cannot tell): forget it, if the
+# claim is still ours. KEYS: notif. ARGV: token.
+_SETTLE = """
+if redis.call('HGET', KEYS[1], 'claim') ~= ARGV[1] then return 0 end
+redis.call('HDEL', KEYS[1], 'inflight', 'inflight_at', 'checks')
+return 1
+"""
+
 # The end of a handling: the attempt in flight is resolved (unless ARGV[7] = '1': outcome unknown).
 # KEYS: notif, hist, due, metrics.
 # ARGV: token, status, reason, event, next_due_ms|'', metrics ('|'-separated)|'', keep_inflight, k, v, ...
@@ -193,6 +201,7 @@ class Store:
         self._claim = redis.register_script(_CLAIM)
         self._complete = redis.register_script(_COMPLETE)
         self._begin = redis.register_script(_BEGIN)
+        self._settle = redis.register_script(_SETTLE)
         self._create = redis.register_script(_CREATE)
         self._transition = redis.register_script(_TRANSITION)
 
@@ -350,6 +359,10 @@ class Store:
             args=[token, lease_until_ms, nid, "" if attempt is None else str(attempt), now_ms],
         )
         return bool(res)
+
+    async def settle(self, nid: str, token: str) -> bool:
+        """Forget the attempt in flight (its outcome was settled with the gateway) if the claim is ours."""
+        return bool(await self._settle(keys=[self.notif_key(nid)], args=[token]))
 
     async def complete(
         self,

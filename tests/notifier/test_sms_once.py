@@ -49,12 +49,12 @@ async def _metrics(redis: Redis, s: Settings) -> dict[str, int]:
 async def test_a_gateway_slower_than_the_timeout_gets_each_sms_once(
     mw_settings: Settings, sms_gw: FakeGateway, push_gw: FakeGateway, redis: Redis, tokens: Tokens
 ) -> None:
-    s = notifier_settings(mw_settings, sms_gw, push_gw, sms_timeout_s=0.3, notifier_lease_s=3.0)
+    s = notifier_settings(mw_settings, sms_gw, push_gw, sms_timeout_s=1.0, notifier_lease_s=3.0)
     customers = [f"slow{i}" for i in range(10)]
     await put_customers(
         redis, s, *(make_customer(c, phone=f"+86137001370{i:02d}") for i, c in enumerate(customers))
     )
-    sms_gw.slow_next, sms_gw.slow_s = 10, 1.0  # every first request answers after the timeout
+    sms_gw.slow_next, sms_gw.slow_s = 10, 2.5  # every first request answers after the timeout
     async with run_notifier(s, consume=False) as n:
         ids = await _post_alerts(n.client, tokens.ops, customers)
         views = await _views_when_done(n.client, tokens.ops, ids)
@@ -76,9 +76,9 @@ async def test_a_gateway_slower_than_the_timeout_gets_each_sms_once(
 async def test_status_queries_that_fail_are_retried_before_anything_is_resent(
     mw_settings: Settings, sms_gw: FakeGateway, push_gw: FakeGateway, redis: Redis, tokens: Tokens
 ) -> None:
-    s = notifier_settings(mw_settings, sms_gw, push_gw, sms_timeout_s=0.3, sms_status_max_checks=5)
+    s = notifier_settings(mw_settings, sms_gw, push_gw, sms_timeout_s=1.0, sms_status_max_checks=5)
     await put_customers(redis, s, make_customer("sq1"))
-    sms_gw.slow_next, sms_gw.slow_s = 1, 1.0
+    sms_gw.slow_next, sms_gw.slow_s = 1, 2.5
     sms_gw.status_fail_next = 2
     async with run_notifier(s, consume=False) as n:
         (nid,) = await _post_alerts(n.client, tokens.ops, ["sq1"])
@@ -111,9 +111,9 @@ async def test_a_request_the_gateway_never_took_is_sent_again_not_counted_as_dup
 async def test_without_a_status_api_the_resend_carries_the_key_and_is_counted(
     mw_settings: Settings, sms_gw: FakeGateway, push_gw: FakeGateway, redis: Redis, tokens: Tokens
 ) -> None:
-    s = notifier_settings(mw_settings, sms_gw, push_gw, sms_timeout_s=0.3, sms_http_status_url="")
+    s = notifier_settings(mw_settings, sms_gw, push_gw, sms_timeout_s=1.0, sms_http_status_url="")
     await put_customers(redis, s, make_customer("ns1"))
-    sms_gw.slow_next, sms_gw.slow_s = 1, 1.0
+    sms_gw.slow_next, sms_gw.slow_s = 1, 2.5
     async with run_notifier(s, consume=False) as n:
         (nid,) = await _post_alerts(n.client, tokens.ops, ["ns1"])
         await _views_when_done(n.client, tokens.ops, [nid])
@@ -132,12 +132,34 @@ async def test_an_unknown_outcome_at_the_last_attempt_is_settled_before_failing(
     mw_settings: Settings, sms_gw: FakeGateway, push_gw: FakeGateway, redis: Redis, tokens: Tokens
 ) -> None:
     s = notifier_settings(
-        mw_settings, sms_gw, push_gw, sms_timeout_s=0.3, delivery_max_attempts=1, notifier_lease_s=3.0
+        mw_settings, sms_gw, push_gw, sms_timeout_s=1.0, delivery_max_attempts=1, notifier_lease_s=3.0
     )
     await put_customers(redis, s, make_customer("la1"))
-    sms_gw.slow_next, sms_gw.slow_s = 1, 1.0
+    sms_gw.slow_next, sms_gw.slow_s = 1, 2.5
     async with run_notifier(s, consume=False) as n:
         (nid,) = await _post_alerts(n.client, tokens.ops, ["la1"])
         (view,) = await _views_when_done(n.client, tokens.ops, [nid])
     assert view["status"] == "sent" and sms_gw.refs() == [nid]  # not "failed" and escalated
     assert not [b for b in push_gw.bodies() if b.get("kind") == "escalation"]
+
+
+async def test_an_sms_whose_outcome_is_being_settled_cannot_be_cancelled(
+    mw_settings: Settings, sms_gw: FakeGateway, push_gw: FakeGateway, redis: Redis, tokens: Tokens
+) -> None:
+    import datetime as dt
+
+    from notifier.clock import FixedClock
+
+    s = notifier_settings(mw_settings, sms_gw, push_gw, sms_timeout_s=1.0, sms_status_recheck_s=1.0)
+    await put_customers(redis, s, make_customer("cx1"))
+    sms_gw.slow_next, sms_gw.slow_s = 1, 2.5
+    clock = FixedClock(dt.datetime(2025, 1, 21, 3, 0, tzinfo=dt.UTC))
+    async with run_notifier(s, clock=clock, consume=False) as n:
+        (nid,) = await _post_alerts(n.client, tokens.ops, ["cx1"])
+        (view,) = await _views_when_done(n.client, tokens.ops, [nid], want="retrying")
+        assert view["reason"] == "delivery.unknown"
+        r = await n.client.post(f"/v1/notifications/{nid}/cancel", headers=Tokens.h(tokens.mgr1))
+        assert r.status_code == 409 and "being settled" in r.json()["detail"]
+        clock.advance(1.5)  # the gateway is asked: it has the SMS
+        (view,) = await _views_when_done(n.client, tokens.ops, [nid])
+    assert sms_gw.refs() == [nid]
