@@ -60,6 +60,68 @@ def _check_lease(s: Settings) -> None:
         )
 
 
+class _Services:
+    """What the app runs while it serves: Redis clients, the dispatcher, the consumer, the SSE hub.
+
+    Redis connections come from three budgets, so that one use cannot starve another: the
+    HTTP routes and the consumer (``MW_NOTIFIER_REDIS_MAX_CONNECTIONS``), the dispatcher
+    (``MW_NOTIFIER_DISPATCH_CONCURRENCY`` + 4, reserved for sending) and the live inbox
+    streams (one pub/sub connection, ``notifier.sse``).
+    """
+
+    def __init__(self, s: Settings, clk: Clock, limiter: RateLimiter, consume: bool) -> None:
+        keys = Keys(s.redis_prefix)
+        self.s, self.consume, self.limiter = s, consume, limiter
+        self.redis = _redis(
+            s.redis_url, max(8, s.notifier_redis_max_connections), f"{s.redis_prefix}notifier"
+        )
+        self.send_redis = _redis(
+            s.redis_url, max(1, s.notifier_dispatch_concurrency) + 4, f"{s.redis_prefix}notifier-send"
+        )
+        self.http = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=max(8, s.notifier_dispatch_concurrency))
+        )
+        self.store = Store(self.redis, keys)
+        limiter.sync = _rate_sync(self.store)
+        self.hub = InboxHub(
+            s.redis_url,
+            keys.ns("inboxch:"),
+            s.notifier_sse_max_streams,
+            s.notifier_sse_max_per_token,
+            client_name=f"{s.redis_prefix}notifier-sse",
+        )
+        self.send_store = Store(self.send_redis, keys)
+        self.stop = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def start(self, app: FastAPI, sms: SmsChannel | None, push: PushChannel | None, clk: Clock) -> None:
+        s = self.s
+        dispatcher = Dispatcher(
+            self.send_store, s, clk, sms or make_sms_channel(s, self.http), push or WebhookPush(s, self.http)
+        )
+        consumer = AlertConsumer(self.store, s, clk, on_recorded=dispatcher.wake)
+        app.state.store, app.state.dispatcher, app.state.consumer = self.store, dispatcher, consumer
+        app.state.hub, app.state.consumer_enabled = self.hub, self.consume
+        self.hub.start()
+        self.tasks.append(asyncio.create_task(dispatcher.run(self.stop), name="notifier-dispatcher"))
+        if self.consume:
+            self.tasks.append(asyncio.create_task(consumer.run(self.stop), name="notifier-consumer"))
+        log.info("notifier %s up (consume=%s, sms=%s)", __version__, self.consume, s.sms_provider)
+
+    async def aclose(self) -> None:
+        self.stop.set()
+        if self.tasks:
+            _done, pending = await asyncio.wait(self.tasks, timeout=10)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.hub.aclose()
+        await self.limiter.aclose()
+        await self.http.aclose()
+        await self.send_redis.aclose()
+        await self.redis.aclose()
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -68,65 +130,21 @@ def create_app(
     sms_channel: SmsChannel | None = None,
     push_channel: PushChannel | None = None,
 ) -> FastAPI:
-    """Build the notifier. ``consume`` defaults to ``settings.notifier_consume``.
-
-    Redis connections come from three budgets, so that one use cannot starve another:
-    the HTTP routes and the consumer (``MW_NOTIFIER_REDIS_MAX_CONNECTIONS``), the
-    dispatcher (``MW_NOTIFIER_DISPATCH_CONCURRENCY`` + 4, reserved for sending) and the
-    live inbox streams (one pub/sub connection, ``notifier.sse``).
-    """
+    """Build the notifier. ``consume`` defaults to ``settings.notifier_consume``."""
     s = settings or get_settings()
     _check_lease(s)
     clk = clock or Clock()
     consume_on = s.notifier_consume if consume is None else consume
-    keys = Keys(s.redis_prefix)
     limiter = RateLimiter(s.notifier_rate_limit_per_min, None, clock=lambda: clk.now().timestamp())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = _redis(s.redis_url, max(8, s.notifier_redis_max_connections), f"{s.redis_prefix}notifier")
-        send_redis = _redis(
-            s.redis_url, max(1, s.notifier_dispatch_concurrency) + 4, f"{s.redis_prefix}notifier-send"
-        )
-        http = httpx.AsyncClient(limits=httpx.Limits(max_connections=max(8, s.notifier_dispatch_concurrency)))
-        store = Store(redis, keys)
-        limiter.sync = _rate_sync(store)
-        dispatcher = Dispatcher(
-            Store(send_redis, keys),
-            s,
-            clk,
-            sms_channel or make_sms_channel(s, http),
-            push_channel or WebhookPush(s, http),
-        )
-        consumer = AlertConsumer(store, s, clk, on_recorded=dispatcher.wake)
-        hub = InboxHub(
-            s.redis_url,
-            keys.ns("inboxch:"),
-            s.notifier_sse_max_streams,
-            s.notifier_sse_max_per_token,
-            client_name=f"{s.redis_prefix}notifier-sse",
-        )
-        app.state.store, app.state.dispatcher, app.state.consumer = store, dispatcher, consumer
-        app.state.hub, app.state.consumer_enabled = hub, consume_on
-        stop = asyncio.Event()
-        hub.start()
-        tasks = [asyncio.create_task(dispatcher.run(stop), name="notifier-dispatcher")]
-        if consume_on:
-            tasks.append(asyncio.create_task(consumer.run(stop), name="notifier-consumer"))
-        log.info("notifier %s up (consume=%s, sms=%s)", __version__, consume_on, s.sms_provider)
+        services = _Services(s, clk, limiter, consume_on)
         try:
+            services.start(app, sms_channel, push_channel, clk)
             yield
         finally:
-            stop.set()
-            _done, pending = await asyncio.wait(tasks, timeout=10)
-            for t in pending:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await hub.aclose()
-            await limiter.aclose()
-            await http.aclose()
-            await send_redis.aclose()
-            await redis.aclose()
+            await services.aclose()
 
     app = FastAPI(
         title="meterwatch notifier",
