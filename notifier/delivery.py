@@ -185,9 +185,13 @@ class Dispatcher:
         await self._retry_or_fail(nid, token, h, attempts, str(err), kind, extra)
 
     async def _unknown_outcome(self, nid: str, token: str, attempts: int, err: TransientError) -> None:
-        """The gateway may have the SMS: keep the attempt in flight and ask the gateway later."""
+        """The gateway may have the SMS: keep the attempt in flight and ask the gateway later.
+
+        Not before the send timeout has passed once more, so that a request still queued at a
+        slow gateway has been taken by the time the gateway is asked.
+        """
         now = self.clock.now()
-        delay = self.s.sms_status_recheck_s
+        delay = max(self.s.sms_status_recheck_s, self.s.sms_timeout_s)
         await self.store.complete(
             nid,
             token,

@@ -10,7 +10,9 @@ before anything else the dispatcher asks the gateway (``SmsChannel.sms_status``)
 * ``accepted`` (the gateway has it): the SMS is ``sent`` — no resend;
 * ``failed`` (the gateway took it and could not deliver it): an ordinary failed attempt,
   retried with backoff (or failed and escalated after the last attempt);
-* ``absent`` (the gateway never got it): sent now (or failed after the last attempt);
+* ``absent`` (the gateway never got it): sent now (or failed after the last attempt); still
+  counted as a possible duplicate, as the first request may yet arrive (a request that
+  was still on its way when the gateway was asked);
 * ``unsupported`` (no status API), or status queries failing ``max_checks`` times: sent
   again with the same ``Idempotency-Key``, counted as a possible duplicate; after the
   last attempt it fails and escalates instead (the manager calls the customer).
@@ -77,8 +79,9 @@ def decide(
             action, f"the gateway could not deliver it ({answer.detail})", [reconciled("failed")]
         )
     if answer.status == "absent":
-        action = "fail" if last else "send"
-        return Reconciled(action, "the gateway never received it", [reconciled("absent")])
+        if last:
+            return Reconciled("fail", "the gateway never received it", [reconciled("absent")])
+        return Reconciled("send", "the gateway never received it", [reconciled("absent"), POSSIBLE_DUPLICATE])
     return _unconfirmed(f"the gateway cannot tell ({answer.detail or 'no status API'})", last, "unsupported")
 
 
