@@ -21,6 +21,7 @@ from api.deps import Ctx, Runtime
 from api.metrics import MetricsMiddleware
 from api.routes import baselines, customers, health, segments
 from meterwatch import __version__
+from meterwatch.bodylimit import BodyLimit
 from meterwatch.settings import Settings, get_settings
 
 DESCRIPTION = """\
@@ -85,6 +86,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     async def openapi(caller: Ctx) -> dict[str, Any]:
         return app.openapi()
 
+    # no route reads a body today; any future one is bounded (413 before parsing)
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes, setting="MW_API_MAX_BODY_BYTES")
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
     return app
 
