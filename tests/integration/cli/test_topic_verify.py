@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from meterwatch.settings import Settings
 from meterwatch.cli.devstack import render_kafka_config
+from meterwatch.settings import Settings
 from meterwatch.topics import (
     TopicMismatchError,
     TopicSpec,
