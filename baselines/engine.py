@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 
 from baselines.customer import CustomerConfig
 from baselines.cycles import cycle_containing, cycle_end_for, day_bounds_epoch, local_date, same_period
-from baselines.profile import MAX_CYCLES, ClosedCycleT, CycleAcc, DayAcc, Profile
+from baselines.profile import MAX_CYCLES, ClosedCycleT, OpenCycle, OpenDay, Profile
 from baselines.readings import Reading
 from baselines.rules import RULES, RulesConfig, RuleSet, explain
 from baselines.stats import median, quantile_high, robust_sigma
@@ -130,137 +130,139 @@ class Engine:
 
     def _ensure_cycles(self, p: Profile, day: int, cust: CustomerConfig) -> None:
         """Make sure an open cycle contains ``day`` (creating empty ones across gaps)."""
-        if not p.copen:
+        if not p.open_cycles:
             start: int | None = None
-            if p.cycles and p.cycles[-1].end <= day and day - p.cycles[-1].end < 400:
-                start = p.cycles[-1].end
+            if p.closed_cycles and p.closed_cycles[-1].end <= day and day - p.closed_cycles[-1].end < 400:
+                start = p.closed_cycles[-1].end
             if start is None:
                 start = cycle_containing(_d(day), cust.read_day, cust.cycle_months)[0].toordinal()
-                if p.cycles and start < p.cycles[-1].end:
-                    start = p.cycles[-1].end
-            p.copen.append(CycleAcc(start, self._cycle_len(start, cust), 0.0, 0.0))
-        while p.copen[-1].end <= day:
-            s = p.copen[-1].end
-            p.copen.append(CycleAcc(s, self._cycle_len(s, cust), 0.0, 0.0))
-        if day < p.copen[0].start:
+                if p.closed_cycles and start < p.closed_cycles[-1].end:
+                    start = p.closed_cycles[-1].end
+            p.open_cycles.append(OpenCycle(start, self._cycle_len(start, cust), 0.0, 0.0))
+        while p.open_cycles[-1].end <= day:
+            s = p.open_cycles[-1].end
+            p.open_cycles.append(OpenCycle(s, self._cycle_len(s, cust), 0.0, 0.0))
+        if day < p.open_cycles[0].start:
             lo = cycle_containing(_d(day), cust.read_day, cust.cycle_months)[0].toordinal()
-            if p.cycles:
-                lo = max(lo, p.cycles[-1].end)
+            if p.closed_cycles:
+                lo = max(lo, p.closed_cycles[-1].end)
             if lo <= day:
-                p.copen.insert(0, CycleAcc(lo, p.copen[0].start, 0.0, 0.0))
+                p.open_cycles.insert(0, OpenCycle(lo, p.open_cycles[0].start, 0.0, 0.0))
 
     def _cycle_of(self, p: Profile, day: int) -> int:
-        for i, c in enumerate(p.copen):
+        for i, c in enumerate(p.open_cycles):
             if c.start <= day < c.end:
                 return i
         return -1
 
     def _advance(self, p: Profile, new_newest: int, cust: CustomerConfig) -> None:
-        p.newest = new_newest
+        p.newest_day = new_newest
         self._ensure_cycles(p, new_newest, cust)
         horizon = new_newest - self.rules.late_window_days
-        if p.open:
-            old = [d for d in p.open if d < horizon]
+        if p.open_days:
+            old = [d for d in p.open_days if d < horizon]
             if old:
                 old.sort()
                 for d in old:
-                    self._finalize(p, d, p.open.pop(d), cust)
-        while p.copen and p.copen[0].end <= horizon and len(p.copen) > 1:
-            self._close_cycle(p, p.copen.pop(0))
+                    self._finalize(p, d, p.open_days.pop(d), cust)
+        while p.open_cycles and p.open_cycles[0].end <= horizon and len(p.open_cycles) > 1:
+            self._close_cycle(p, p.open_cycles.pop(0))
 
-    def _close_cycle(self, p: Profile, c: CycleAcc) -> None:
+    def _close_cycle(self, p: Profile, c: OpenCycle) -> None:
         n = c.end - c.start
-        p.cycles.append(ClosedCycleT(c.start, c.end, round(c.kwh, 3), round(min(1.0, c.cov_days / n), 4)))
-        if len(p.cycles) > MAX_CYCLES:
-            del p.cycles[: len(p.cycles) - MAX_CYCLES]
+        p.closed_cycles.append(
+            ClosedCycleT(c.start, c.end, round(c.kwh, 3), round(min(1.0, c.covered_days / n), 4))
+        )
+        if len(p.closed_cycles) > MAX_CYCLES:
+            del p.closed_cycles[: len(p.closed_cycles) - MAX_CYCLES]
 
-    def _finalize(self, p: Profile, d: int, acc: DayAcc, cust: CustomerConfig) -> None:
-        if acc.gran == DAILY_GRAN:
+    def _finalize(self, p: Profile, d: int, acc: OpenDay, cust: CustomerConfig) -> None:
+        if acc.granularity_s == DAILY_GRAN:
             cov = acc.covered_s / DAILY_GRAN
         else:
             s, e = day_bounds_epoch(_d(d), cust.tz)
             cov = min(1.0, acc.covered_s / (e - s))
         i = self._cycle_of(p, d)
         if i >= 0:
-            c = p.copen[i]
-            p.copen[i] = CycleAcc(c.start, c.end, c.kwh + acc.kwh, c.cov_days + cov)
+            c = p.open_cycles[i]
+            p.open_cycles[i] = OpenCycle(c.start, c.end, c.kwh + acc.kwh, c.covered_days + cov)
         value = round(acc.kwh, 3) if cov >= self.rules.min_day_coverage else None
-        if value is not None and acc.gran not in (DAILY_GRAN, REGISTER_GRAN) and value > 0:
+        if value is not None and acc.granularity_s not in (DAILY_GRAN, REGISTER_GRAN) and value > 0:
             ns = acc.night_kwh / value
             p.night_share = round(ns if p.night_share is None else 0.9 * p.night_share + 0.1 * ns, 4)
         self._push_day(p, d, value)
 
     def _push_day(self, p: Profile, d: int, value: float | None) -> None:
         rc = self.rules
-        if p.dstart is None or d - p.dstart - len(p.days) > rc.ring_days:
-            p.dstart, p.days, p.flags_hi, p.flags_lo = d, [], 0, 0
-        idx = d - p.dstart
-        if idx < len(p.days):  # a final day corrected (register spread over final days)
+        if p.final_start is None or d - p.final_start - len(p.final_days) > rc.ring_days:
+            p.final_start, p.final_days, p.high_flags, p.low_flags = d, [], 0, 0
+        idx = d - p.final_start
+        if idx < len(p.final_days):  # a final day corrected (register spread over final days)
             if idx >= 0:
-                old = p.days[idx]
-                p.days[idx] = value if old is None else round(old + (value or 0.0), 3)
+                old = p.final_days[idx]
+                p.final_days[idx] = value if old is None else round(old + (value or 0.0), 3)
             return
-        while len(p.days) < idx:
-            p.days.append(None)
-        med = p.base_med
-        if value is not None and med is not None and med > 0 and p.base_n >= 14:
-            med = med * p.wf[_dow(d)]
-            sig = robust_sigma(p.base_mad, med)
+        while len(p.final_days) < idx:
+            p.final_days.append(None)
+        med = p.baseline_median
+        if value is not None and med is not None and med > 0 and p.baseline_days >= 14:
+            med = med * p.weekday_factors[_dow(d)]
+            sig = robust_sigma(p.baseline_mad, med)
             if value > med + rc.flag_z * sig and value > rc.flag_hi_ratio * med:
-                p.flags_hi |= 1 << idx
+                p.high_flags |= 1 << idx
             elif value < rc.flag_lo_ratio * med:
-                p.flags_lo |= 1 << idx
-        p.days.append(value)
-        excess = len(p.days) - rc.ring_days
+                p.low_flags |= 1 << idx
+        p.final_days.append(value)
+        excess = len(p.final_days) - rc.ring_days
         if excess > 0:
-            del p.days[:excess]
-            p.dstart += excess
-            p.flags_hi >>= excess
-            p.flags_lo >>= excess
+            del p.final_days[:excess]
+            p.final_start += excess
+            p.high_flags >>= excess
+            p.low_flags >>= excess
         # a level that persists is a new habit: stop excluding it
-        n = len(p.days)
+        n = len(p.final_days)
         span = rc.level_shift_days
         if n >= span:
             window = ((1 << span) - 1) << (n - span)
             need = rc.level_shift_share * span
             shifted = False
-            if (p.flags_hi & window).bit_count() >= need:
-                p.flags_hi &= ~window
+            if (p.high_flags & window).bit_count() >= need:
+                p.high_flags &= ~window
                 shifted = True
-            if (p.flags_lo & window).bit_count() >= need:
-                p.flags_lo &= ~window
+            if (p.low_flags & window).bit_count() >= need:
+                p.low_flags &= ~window
                 shifted = True
             if shifted:
                 self._recompute_stats(p)
                 return
         # the statistics are refreshed weekly (daily while the baseline is young, and when a
         # day was flagged or a level shift cleared flags): they describe weeks, not days
-        if d % 7 == 0 or p.base_n < 28:
+        if d % 7 == 0 or p.baseline_days < 28:
             self._recompute_stats(p)
 
     def _recompute_stats(self, p: Profile, with_shape: bool = True) -> None:
         """Baseline median/MAD over the unflagged ring days; weekday factors if ``with_shape``."""
-        flagged = p.flags_hi | p.flags_lo
-        assert p.dstart is not None
-        days = p.days
+        flagged = p.high_flags | p.low_flags
+        assert p.final_start is not None
+        days = p.final_days
         if flagged:
             vals = [v for i, v in enumerate(days) if v is not None and not (flagged >> i) & 1]
         else:
             vals = [v for v in days if v is not None]
-        p.base_n = len(vals)
-        p.base_hi = self._episode_high(days)
+        p.baseline_days = len(vals)
+        p.p95_day = self._episode_high(days)
         if not vals:
-            p.base_med = p.base_mad = None
-            p.wf = (1.0,) * 7
+            p.baseline_median = p.baseline_mad = None
+            p.weekday_factors = (1.0,) * 7
             return
         vals.sort()
         n = len(vals)
         h = n // 2
         med = vals[h] if n % 2 else (vals[h - 1] + vals[h]) / 2.0
-        p.base_med = med
-        p.base_mad = median([abs(x - med) for x in vals])
+        p.baseline_median = med
+        p.baseline_mad = median([abs(x - med) for x in vals])
         if with_shape and med > 0 and n >= 14:
-            first = (p.dstart + 6) % 7  # weekday of days[0]
+            first = (p.final_start + 6) % 7  # weekday of days[0]
             wf = [1.0] * 7
             for k in range(7):
                 i0 = (k - first) % 7
@@ -270,7 +272,7 @@ class Engine:
                 f = median(xs) / med if m else 1.0
                 f = (m * f + 3.0) / (m + 3.0)
                 wf[k] = round(min(2.0, max(0.5, f)), 3)
-            p.wf = tuple(wf)
+            p.weekday_factors = tuple(wf)
 
     def _episode_high(self, days: list[float | None]) -> float | None:
         """The customer's own 95th-percentile day of the ring, spikes included (None if < 14 days)."""
@@ -283,18 +285,18 @@ class Engine:
         """Add kWh to a day that already left the late window (register spreads only)."""
         i = self._cycle_of(p, d)
         if i >= 0:
-            c = p.copen[i]
-            p.copen[i] = CycleAcc(c.start, c.end, c.kwh + kwh, c.cov_days)
+            c = p.open_cycles[i]
+            p.open_cycles[i] = OpenCycle(c.start, c.end, c.kwh + kwh, c.covered_days)
         else:
-            for j in range(len(p.cycles) - 1, -1, -1):
-                cc = p.cycles[j]
+            for j in range(len(p.closed_cycles) - 1, -1, -1):
+                cc = p.closed_cycles[j]
                 if cc.start <= d < cc.end:
-                    p.cycles[j] = ClosedCycleT(cc.start, cc.end, round(cc.kwh + kwh, 3), cc.coverage)
-                    p.spc = None
+                    p.closed_cycles[j] = ClosedCycleT(cc.start, cc.end, round(cc.kwh + kwh, 3), cc.coverage)
+                    p.same_period_cache = None
                     break
-        if p.dstart is not None and 0 <= d - p.dstart < len(p.days):
-            v = p.days[d - p.dstart]
-            p.days[d - p.dstart] = round((v or 0.0) + kwh, 3)
+        if p.final_start is not None and 0 <= d - p.final_start < len(p.final_days):
+            v = p.final_days[d - p.final_start]
+            p.final_days[d - p.final_start] = round((v or 0.0) + kwh, 3)
 
     # ------------------------------------------------------------------ process
     def process(
@@ -315,7 +317,7 @@ class Engine:
         >>> from baselines.customer import CustomerConfig
         >>> p0 = Profile.new("c1")
         >>> res = Engine().process(p0, Reading.daily(dt.date(2024, 1, 1), 5.0), CustomerConfig("c1"))
-        >>> p0.newest is None, res.profile.newest == dt.date(2024, 1, 1).toordinal()
+        >>> p0.newest_day is None, res.profile.newest_day == dt.date(2024, 1, 1).toordinal()
         (True, True)
         """
         p = profile.clone()
@@ -341,7 +343,7 @@ class Engine:
         >>> from baselines.customer import CustomerConfig
         >>> p = Profile.new("c1")
         >>> _ = Engine().process_inplace(p, Reading.daily(dt.date(2024, 1, 1), 5.0), CustomerConfig("c1"))
-        >>> p.open[dt.date(2024, 1, 1).toordinal()].kwh
+        >>> p.open_days[dt.date(2024, 1, 1).toordinal()].kwh
         5.0
         """
         return self._apply(p, reading, customer, segment, emit)
@@ -361,7 +363,7 @@ class Engine:
             out = self._register(p, r, cust)
             if out is not None:
                 return out
-            day = p.newest
+            day = p.newest_day
             assert day is not None
         else:
             v = r.value
@@ -378,7 +380,7 @@ class Engine:
                 covered = float(r.interval_s)
                 night = v if (r.ts - r.interval_s - ds) < NIGHT_END_S else 0.0
                 complete = r.ts >= de - 1.0
-            if p.newest is not None and day < p.newest - W:
+            if p.newest_day is not None and day < p.newest_day - W:
                 return StepResult(
                     p,
                     [],
@@ -386,20 +388,26 @@ class Engine:
                         "baselines.readings.too_late",
                         f"reading for {_d(day)} is older than the late window of {W} days",
                         day=_d(day).isoformat(),
-                        newest=_d(p.newest).isoformat(),
+                        newest=_d(p.newest_day).isoformat(),
                         window_days=W,
                     ),
                     False,
                 )
-            acc = p.open.get(day)
+            acc = p.open_days.get(day)
             if kind != "daily":
-                gran = acc.gran if acc is not None and acc.gran > 0 else r.interval_s
+                gran = acc.granularity_s if acc is not None and acc.granularity_s > 0 else r.interval_s
                 slot = int((r.ts - ds) / gran + 0.5)
             if acc is None:
-                p.open[day] = DayAcc(v, covered, 1 << slot, gran, {slot: v} if r.estimated else None, night)
+                p.open_days[day] = OpenDay(
+                    v, covered, 1 << slot, gran, {slot: v} if r.estimated else None, night
+                )
             else:
-                if acc.gran != gran and acc.mask:
-                    if acc.gran == REGISTER_GRAN or gran == DAILY_GRAN or acc.gran == DAILY_GRAN:
+                if acc.granularity_s != gran and acc.slots_seen:
+                    if (
+                        acc.granularity_s == REGISTER_GRAN
+                        or gran == DAILY_GRAN
+                        or acc.granularity_s == DAILY_GRAN
+                    ):
                         return StepResult(
                             p,
                             [],
@@ -411,8 +419,8 @@ class Engine:
                             False,
                         )
                 bit = 1 << slot
-                if acc.mask & bit:
-                    est = acc.est
+                if acc.slots_seen & bit:
+                    est = acc.estimated
                     if est is not None and slot in est:
                         old = est[slot]
                         if r.estimated and old == v:
@@ -422,38 +430,38 @@ class Engine:
                             new_est[slot] = v
                         else:
                             del new_est[slot]
-                        p.open[day] = DayAcc(
+                        p.open_days[day] = OpenDay(
                             acc.kwh + v - old,
                             acc.covered_s,
-                            acc.mask,
-                            acc.gran,
+                            acc.slots_seen,
+                            acc.granularity_s,
                             new_est or None,
                             acc.night_kwh + (night - old if night else 0.0),
                         )
                     else:
                         return StepResult(p, [], None, True)
                 else:
-                    est2 = acc.est
+                    est2 = acc.estimated
                     if r.estimated:
                         est2 = dict(est2) if est2 else {}
                         est2[slot] = v
-                    p.open[day] = DayAcc(
+                    p.open_days[day] = OpenDay(
                         acc.kwh + v,
                         acc.covered_s + covered,
-                        acc.mask | bit,
-                        acc.gran,
+                        acc.slots_seen | bit,
+                        acc.granularity_s,
                         est2,
                         acc.night_kwh + night,
                     )
-            if p.newest is None or day > p.newest:
+            if p.newest_day is None or day > p.newest_day:
                 self._advance(p, day, cust)
-            elif day < p.copen[0].start:
+            elif day < p.open_cycles[0].start:
                 self._ensure_cycles(p, day, cust)
-        if p.last_ts is None or r.ts > p.last_ts:
-            p.last_ts = r.ts
+        if p.latest_ts is None or r.ts > p.latest_ts:
+            p.latest_ts = r.ts
         if not emit:
             return StepResult(p, [], None, False)
-        newest = p.newest
+        newest = p.newest_day
         assert newest is not None
         as_of = newest if (complete and day == newest) else newest - 1
         alerts: list[Alert] = []
@@ -461,8 +469,8 @@ class Engine:
         rs = self._rulesets.get(rkey)
         if rs is None:
             rs = self._rulesets[rkey] = self.rules.resolve(*rkey)
-        if p.eval_day is None or as_of > p.eval_day:
-            p.eval_day = as_of
+        if p.evaluated_day is None or as_of > p.evaluated_day:
+            p.evaluated_day = as_of
             self._evaluate(p, as_of, rs, cust, seg, r.ts, alerts)
         elif rs.same_period_reached.enabled:
             self._check_same_period_live(p, rs, cust, seg, r.ts, alerts)
@@ -472,18 +480,18 @@ class Engine:
         """Book a cumulative register read; return a result if it ends processing here."""
         t, v = r.ts, r.value
         rc = self.rules
-        if p.reg is None:
+        if p.register_read is None:
             if r.estimated:
-                if p.reg_est == (t, v):
+                if p.register_estimate == (t, v):
                     return StepResult(p, [], None, True)
-                p.reg_est = (t, v)
+                p.register_estimate = (t, v)
                 return StepResult(p, [], None, False)
-            p.reg = (t, v)
+            p.register_read = (t, v)
             day = self._locate(t - 1.0, cust.tz)[0]
-            if p.newest is None or day > p.newest:
+            if p.newest_day is None or day > p.newest_day:
                 self._advance(p, day, cust)
             return None
-        pt, pv = p.reg
+        pt, pv = p.register_read
         if t <= pt:
             if v <= pv:
                 return StepResult(p, [], None, True)  # an older read consistent with what we have
@@ -500,14 +508,14 @@ class Engine:
             )
         if v < pv:
             if v <= pv * rc.register_reset_fraction:
-                p.reg = (t, v)
-                p.reg_est = None
+                p.register_read = (t, v)
+                p.register_estimate = None
                 p.reasons["_register"] = [
                     "baselines.readings.meter_reset",
                     {"previous_kwh": pv, "register_kwh": v, "at": t},
                 ]
                 day = self._locate(t - 1.0, cust.tz)[0]
-                if p.newest is None or day > p.newest:
+                if p.newest_day is None or day > p.newest_day:
                     self._advance(p, day, cust)
                 return None
             return StepResult(
@@ -537,18 +545,18 @@ class Engine:
                 False,
             )
         if r.estimated:
-            if p.reg_est == (t, v):
+            if p.register_estimate == (t, v):
                 return StepResult(p, [], None, True)
-            p.reg_est = (t, v)
+            p.register_estimate = (t, v)
             return StepResult(p, [], None, False)
         # spread the consumption over the local days the gap covers, by time
         W = rc.late_window_days
         total = t - pt
         cur = pt
         last_day = self._locate(t - 1.0, cust.tz)[0]
-        if p.newest is None or last_day > p.newest:
+        if p.newest_day is None or last_day > p.newest_day:
             self._ensure_cycles(p, last_day, cust)
-        horizon = (p.newest if p.newest is not None else last_day) - W
+        horizon = (p.newest_day if p.newest_day is not None else last_day) - W
         while cur < t:
             d, _, de = self._locate(cur, cust.tz)
             seg_end = min(de, t)
@@ -557,22 +565,22 @@ class Engine:
                 self._book_final(p, d, share)
             else:
                 self._ensure_cycles(p, d, cust)
-                acc = p.open.get(d)
+                acc = p.open_days.get(d)
                 if acc is None:
-                    p.open[d] = DayAcc(share, seg_end - cur, 0, REGISTER_GRAN, None, 0.0)
+                    p.open_days[d] = OpenDay(share, seg_end - cur, 0, REGISTER_GRAN, None, 0.0)
                 else:
-                    p.open[d] = DayAcc(
+                    p.open_days[d] = OpenDay(
                         acc.kwh + share,
                         acc.covered_s + (seg_end - cur),
-                        acc.mask,
-                        acc.gran,
-                        acc.est,
+                        acc.slots_seen,
+                        acc.granularity_s,
+                        acc.estimated,
                         acc.night_kwh,
                     )
             cur = seg_end
-        p.reg = (t, v)
-        p.reg_est = None
-        if p.newest is None or last_day > p.newest:
+        p.register_read = (t, v)
+        p.register_estimate = None
+        if p.newest_day is None or last_day > p.newest_day:
             self._advance(p, last_day, cust)
         return None
 
@@ -582,16 +590,16 @@ class Engine:
 
         Cached on the profile (``spc``) while the cycle and the closed cycles are unchanged.
         """
-        last = p.cycles[-1] if p.cycles else None
-        key = (start, end, len(p.cycles), last)
-        spc = p.spc
+        last = p.closed_cycles[-1] if p.closed_cycles else None
+        key = (start, end, len(p.closed_cycles), last)
+        spc = p.same_period_cache
         if spc is not None and spc[0] == key:
             return spc[1]
         s1d, e1d = same_period(_d(start), _d(end))
         s1, e1 = s1d.toordinal(), e1d.toordinal()
         kwh = 0.0
         covd = 0.0
-        for c in p.cycles:
+        for c in p.closed_cycles:
             if c.end <= s1 or c.start >= e1:
                 continue
             o = min(c.end, e1) - max(c.start, s1)
@@ -599,13 +607,13 @@ class Engine:
             kwh += c.kwh * o / n
             covd += c.coverage * o
         out = (kwh, covd / (e1 - s1)) if covd > 0 else None
-        p.spc = (key, out)
+        p.same_period_cache = (key, out)
         return out
 
     def _ctd(self, p: Profile, ci: int, upto: int | None = None) -> float:
-        c = p.copen[ci]
+        c = p.open_cycles[ci]
         total = c.kwh
-        for d, acc in p.open.items():
+        for d, acc in p.open_days.items():
             if c.start <= d < c.end and (upto is None or d <= upto):
                 total += acc.kwh
         return total
@@ -613,14 +621,14 @@ class Engine:
     def _days(self, p: Profile, lo: int, hi: int) -> list[float | None]:
         """``_day`` for every day in ``[lo, hi)``: ring days by slice, open days by lookup."""
         out: list[float | None] = []
-        ds = p.dstart
-        opened = p.open
+        ds = p.final_start
+        opened = p.open_days
         d = lo
         if ds is not None and not opened:
             i0, i1 = lo - ds, hi - ds
-            if i0 >= 0 and i1 <= len(p.days):
-                return p.days[i0:i1]
-        days = p.days
+            if i0 >= 0 and i1 <= len(p.final_days):
+                return p.final_days[i0:i1]
+        days = p.final_days
         nd = len(days)
         mincov = self.rules.min_day_coverage
         while d < hi:
@@ -637,7 +645,7 @@ class Engine:
     def _level(self, p: Profile, as_of: int, n: int = 7) -> tuple[float, int] | None:
         """Median of the last n complete days, divided by the weekday factor."""
         lo = as_of - n + 1
-        wf = p.wf
+        wf = p.weekday_factors
         w0 = _dow(lo)
         xs = [v / wf[(w0 + i) % 7] for i, v in enumerate(self._days(p, lo, as_of + 1)) if v is not None]
         if len(xs) < max(1, n - 2):
@@ -657,17 +665,17 @@ class Engine:
         ts: float,
         alerts: list[Alert],
     ) -> None:
-        if not p.copen:
+        if not p.open_cycles:
             return
-        c = p.copen[-1]
+        c = p.open_cycles[-1]
         if p.fired.get("same_period_reached") == c.start:
             return
         sp = self._same_period(p, c.start, c.end)
         if sp is None:
             return
-        if self._ctd(p, len(p.copen) - 1) >= rs.same_period_reached.factor * sp[0]:
-            assert p.newest is not None
-            self._rule_same_period(p, len(p.copen) - 1, p.newest, rs, cust, seg, ts, alerts)
+        if self._ctd(p, len(p.open_cycles) - 1) >= rs.same_period_reached.factor * sp[0]:
+            assert p.newest_day is not None
+            self._rule_same_period(p, len(p.open_cycles) - 1, p.newest_day, rs, cust, seg, ts, alerts)
 
     def _evaluate(
         self,
@@ -683,7 +691,9 @@ class Engine:
         if ci < 0:
             return
         if rs.same_period_reached.enabled:
-            self._rule_same_period(p, len(p.copen) - 1, p.newest or as_of, rs, cust, seg, ts, alerts)
+            self._rule_same_period(
+                p, len(p.open_cycles) - 1, p.newest_day or as_of, rs, cust, seg, ts, alerts
+            )
         if rs.projected_over_same_period.enabled:
             self._rule_projected(p, ci, as_of, rs, cust, seg, ts, alerts)
         if rs.sudden_increase.enabled:
@@ -704,7 +714,7 @@ class Engine:
     ) -> None:
         rule = "same_period_reached"
         cfg = rs.same_period_reached
-        c = p.copen[ci]
+        c = p.open_cycles[ci]
         if p.fired.get(rule) == c.start:
             return
         sp = self._same_period(p, c.start, c.end)
@@ -752,7 +762,7 @@ class Engine:
             Observed(
                 cycle_to_date_kwh=round(ctd, 3),
                 same_period_kwh=round(sp_kwh, 3),
-                baseline_daily_kwh=_r(p.base_med),
+                baseline_daily_kwh=_r(p.baseline_median),
                 ratio=round(ctd / sp_kwh, 3),
             ),
             nums,
@@ -761,13 +771,13 @@ class Engine:
 
     def _projection(self, p: Profile, ci: int, as_of: int) -> tuple[float, float, float] | None:
         """(projected kWh, cycle-to-date through as_of, level) or None without a level."""
-        c = p.copen[ci]
+        c = p.open_cycles[ci]
         lv = self._level(p, as_of)
         if lv is None:
             return None
         level = lv[0]
         ctd = self._ctd(p, ci, as_of)
-        wf = p.wf
+        wf = p.weekday_factors
         n_rest = c.end - as_of - 1
         weeks, extra = divmod(max(0, n_rest), 7)
         rest = weeks * sum(wf)
@@ -789,13 +799,13 @@ class Engine:
     ) -> None:
         rule = "projected_over_same_period"
         cfg = rs.projected_over_same_period
-        c = p.copen[ci]
+        c = p.open_cycles[ci]
         if p.fired.get(rule) == c.start:
             return
         sp = self._same_period(p, c.start, c.end)
         if sp is None:
             self._skip(p, rule, "baselines.sufficiency.no_same_period")
-            p.streak.pop(rule, None)
+            p.streaks.pop(rule, None)
             return
         sp_kwh, sp_cov = sp
         # judge against the whole same-period cycle: scale a partly covered one (>= the minimum
@@ -809,7 +819,7 @@ class Engine:
                 coverage=round(sp_cov, 3),
                 needed=cfg.min_same_period_coverage,
             )
-            p.streak.pop(rule, None)
+            p.streaks.pop(rule, None)
             return
         if sp_kwh < cfg.min_same_period_kwh:
             self._skip(
@@ -825,20 +835,20 @@ class Engine:
                 days=elapsed,
                 needed=cfg.min_days_elapsed,
             )
-            p.streak.pop(rule, None)
+            p.streaks.pop(rule, None)
             return
         proj = self._projection(p, ci, as_of)
         if proj is None:
             self._skip(p, rule, "baselines.sufficiency.recent_days_missing")
-            p.streak.pop(rule, None)
+            p.streaks.pop(rule, None)
             return
         p.reasons.pop(rule, None)
         projected, ctd, level = proj
         sp_days = _sp_days(c.start, c.end)
         sp_daily = sp_kwh / sp_days
-        sig = robust_sigma(p.base_mad, p.base_med if p.base_med is not None else sp_daily)
+        sig = robust_sigma(p.baseline_mad, p.baseline_median if p.baseline_median is not None else sp_daily)
         z = (level - sp_daily) / sig
-        base = p.base_med
+        base = p.baseline_median
         ok = (
             projected >= cfg.factor * sp_kwh
             and projected - sp_kwh >= cfg.min_excess_kwh
@@ -846,13 +856,13 @@ class Engine:
             and (base is None or level >= cfg.min_recent_ratio * base)
         )
         if not ok:
-            p.streak.pop(rule, None)
+            p.streaks.pop(rule, None)
             return
-        k = p.streak.get(rule, 0) + 1
-        p.streak[rule] = k
+        k = p.streaks.get(rule, 0) + 1
+        p.streaks[rule] = k
         if k < cfg.persistence_days:
             return
-        p.streak.pop(rule, None)
+        p.streaks.pop(rule, None)
         ratio = projected / sp_kwh
         self._fire(
             p,
@@ -867,7 +877,7 @@ class Engine:
             Observed(
                 cycle_to_date_kwh=round(ctd, 3),
                 same_period_kwh=round(sp_kwh, 3),
-                baseline_daily_kwh=_r(p.base_med),
+                baseline_daily_kwh=_r(p.baseline_median),
                 recent_daily_kwh=round(level, 3),
                 projected_cycle_kwh=round(projected, 3),
                 ratio=round(ratio, 3),
@@ -889,7 +899,7 @@ class Engine:
     ) -> None:
         rule = "sudden_increase"
         cfg = rs.sudden_increase
-        c = p.copen[ci]
+        c = p.open_cycles[ci]
         fired_here = p.fired.get(rule) == c.start
         # escalation: the customer was already alerted this cycle (by this or another rule); a new,
         # sudden excursion clearly above the level of that alert may be told once more
@@ -903,10 +913,14 @@ class Engine:
             prev_level = p.fired[CUSTOMER_LEVEL_KEY] / 1000.0
         if fired_here and prev_level is None:
             return
-        med = p.base_med
-        if med is None or p.base_n < cfg.min_baseline_days:
+        med = p.baseline_median
+        if med is None or p.baseline_days < cfg.min_baseline_days:
             self._skip(
-                p, rule, "baselines.sufficiency.too_few_days", days=p.base_n, needed=cfg.min_baseline_days
+                p,
+                rule,
+                "baselines.sufficiency.too_few_days",
+                days=p.baseline_days,
+                needed=cfg.min_baseline_days,
             )
             return
         if med <= 0:
@@ -914,7 +928,7 @@ class Engine:
             return
         # cheap exit: if the newest (misses + 1) days are all known and below the lowest
         # possible trigger, fewer than ignore_top + 1 days of the window can be high
-        floor = cfg.factor * cfg.tolerance * med * min(p.wf) * min(1.0, cfg.recent_floor)
+        floor = cfg.factor * cfg.tolerance * med * min(p.weekday_factors) * min(1.0, cfg.recent_floor)
         misses = cfg.window_days - cfg.ignore_top - 1
         lo = as_of - cfg.window_days + 1
         window = self._days(p, lo, as_of + 1)
@@ -929,7 +943,7 @@ class Engine:
                 return
         xs: list[float] = []
         wsum = 0.0
-        wf = p.wf
+        wf = p.weekday_factors
         w0 = _dow(lo)
         for i, v in enumerate(window):
             if v is not None:
@@ -960,10 +974,10 @@ class Engine:
                 ratio = recent / expected
                 if ratio < cfg.factor * cfg.tolerance:
                     return  # last year's own seasonal rise explains it (heating, dark evenings)
-        hi = p.base_hi
+        hi = p.p95_day
         if cfg.beyond_own_spikes and hi is not None and recent <= hi:
             return  # this customer has such days regularly (their own 95th-percentile day)
-        z = (recent - expected) / robust_sigma(p.base_mad, med)
+        z = (recent - expected) / robust_sigma(p.baseline_mad, med)
         if z < cfg.z_min or recent - expected < cfg.min_excess_kwh_per_day:
             return
         prior_ratio = None
@@ -1006,7 +1020,7 @@ class Engine:
         """
         now_c = later = None
         mid = as_of - self.rules.late_window_days - self.rules.ring_days // 2 - 365
-        for c in p.cycles:
+        for c in p.closed_cycles:
             if c.start <= as_of - 365 < c.end:
                 later = c
             if c.start <= mid < c.end:
@@ -1032,13 +1046,17 @@ class Engine:
     ) -> None:
         rule = "sustained_drop"
         cfg = rs.sustained_drop
-        c = p.copen[ci]
+        c = p.open_cycles[ci]
         if p.fired.get(rule) == c.start:
             return
-        med = p.base_med
-        if med is None or p.base_n < cfg.min_baseline_days:
+        med = p.baseline_median
+        if med is None or p.baseline_days < cfg.min_baseline_days:
             self._skip(
-                p, rule, "baselines.sufficiency.too_few_days", days=p.base_n, needed=cfg.min_baseline_days
+                p,
+                rule,
+                "baselines.sufficiency.too_few_days",
+                days=p.baseline_days,
+                needed=cfg.min_baseline_days,
             )
             return
         if med < cfg.min_baseline_kwh:
@@ -1089,7 +1107,7 @@ class Engine:
         rule: str,
         severity: str,
         customer_facing: bool,
-        c: CycleAcc,
+        c: OpenCycle,
         cust: CustomerConfig,
         seg: SegmentRef | None,
         ts: float,
@@ -1176,7 +1194,7 @@ class Engine:
         >>> cust = CustomerConfig("c1", timezone="UTC")
         >>> p = Engine().load_history(Profile.new("c1"),
         ...     [{"customer_id": "c1", "start": "2023-01-01", "end": "2023-01-31", "kwh": 250.0}], cust)
-        >>> [(dt.date.fromordinal(c.start), c.kwh) for c in p.cycles]
+        >>> [(dt.date.fromordinal(c.start), c.kwh) for c in p.closed_cycles]
         [(datetime.date(2023, 1, 1), 250.0)]
         """
         p = profile.clone()
@@ -1191,7 +1209,7 @@ class Engine:
         for r in day_rows:
             assert r.day is not None
             d = r.day.toordinal()
-            if p.newest is not None and d < p.newest - self.rules.late_window_days:
+            if p.newest_day is not None and d < p.newest_day - self.rules.late_window_days:
                 s = cycle_containing(r.day, customer.read_day, customer.cycle_months)[0].toordinal()
                 acc = late.setdefault(s, [0.0, 0.0])
                 acc[0] += r.kwh
@@ -1201,22 +1219,22 @@ class Engine:
         for s, (kwh, covd) in late.items():
             e = cycle_end_for(_d(s), customer.read_day, customer.cycle_months).toordinal()
             self._insert_cycle(p, ClosedCycleT(s, e, kwh, min(1.0, covd / (e - s))))
-        p.spc = None
+        p.same_period_cache = None
         return p
 
     def _insert_cycle(self, p: Profile, c: ClosedCycleT) -> None:
         if c.end <= c.start:
             return
-        for o in p.cycles:
+        for o in p.closed_cycles:
             if o.start < c.end and c.start < o.end:
                 return
-        for o2 in p.copen:
+        for o2 in p.open_cycles:
             if o2.start < c.end and c.start < o2.end:
                 return
-        p.cycles.append(c)
-        p.cycles.sort(key=lambda x: x.start)
-        if len(p.cycles) > MAX_CYCLES:
-            del p.cycles[: len(p.cycles) - MAX_CYCLES]
+        p.closed_cycles.append(c)
+        p.closed_cycles.sort(key=lambda x: x.start)
+        if len(p.closed_cycles) > MAX_CYCLES:
+            del p.closed_cycles[: len(p.closed_cycles) - MAX_CYCLES]
 
     # ------------------------------------------------------------------ read model
     def snapshot(
@@ -1237,16 +1255,16 @@ class Engine:
         """
         p = profile
         now_day = local_date(now.timestamp(), customer.tz).toordinal()
-        as_of = dt.datetime.fromtimestamp(p.last_ts, dt.UTC) if p.last_ts is not None else now
+        as_of = dt.datetime.fromtimestamp(p.latest_ts, dt.UTC) if p.latest_ts is not None else now
         projected = None
-        if p.copen:
-            ci = len(p.copen) - 1
-            c = p.copen[ci]
+        if p.open_cycles:
+            ci = len(p.open_cycles) - 1
+            c = p.open_cycles[ci]
             ctd = self._ctd(p, ci)
-            last = p.newest if p.newest is not None else now_day
+            last = p.newest_day if p.newest_day is not None else now_day
             days_elapsed = float(min(c.end - c.start, last - c.start + 1))
-            if p.newest is not None:
-                proj = self._projection(p, ci, p.newest - 1)
+            if p.newest_day is not None:
+                proj = self._projection(p, ci, p.newest_day - 1)
                 if proj is not None:
                     projected = round(proj[0], 3)
             start, end = c.start, c.end
@@ -1254,8 +1272,10 @@ class Engine:
             s, e = cycle_containing(_d(now_day), customer.read_day, customer.cycle_months)
             start, end = s.toordinal(), e.toordinal()
             ctd, days_elapsed = 0.0, float(now_day - start + 1)
-        if p.reg_est is not None and p.reg is not None:
-            ctd += max(0.0, p.reg_est[1] - p.reg[1])  # provisional, until the next actual read
+        if p.register_estimate is not None and p.register_read is not None:
+            ctd += max(
+                0.0, p.register_estimate[1] - p.register_read[1]
+            )  # provisional, until the next actual read
         sp = self._same_period(p, start, end)
         s1, e1 = same_period(_d(start), _d(end))
         reasons = [
@@ -1281,12 +1301,12 @@ class Engine:
                 coverage=round(sp[1], 3) if sp else None,
             ),
             baseline=BaselineBlock(
-                daily_kwh=_r(p.base_med),
+                daily_kwh=_r(p.baseline_median),
                 cycles=[
                     ClosedCycle(
                         start=_d(c.start), end=_d(c.end - 1), kwh=round(c.kwh, 3), coverage=c.coverage
                     )
-                    for c in p.cycles
+                    for c in p.closed_cycles
                 ],
             ),
             segment=segment if segment is not None else SegmentRef(),
@@ -1298,9 +1318,9 @@ class Engine:
         )
 
     def _recent(self, p: Profile) -> tuple[float, int] | None:
-        if p.newest is None:
+        if p.newest_day is None:
             return None
-        return self._level(p, p.newest - 1)
+        return self._level(p, p.newest_day - 1)
 
     def segment_features(self, profile: Profile, customer: CustomerConfig) -> dict[str, float]:
         """Named, stable features for the online segmenter (missing values are neutral).
@@ -1315,9 +1335,9 @@ class Engine:
         (['arrears_amount', 'arrears_count', 'complaints_count'], 1.0)
         """
         p = profile
-        med = p.base_med or 0.0
-        variability = (robust_sigma(p.base_mad, med) / med) if med > 0 else 0.0
-        full = [c for c in p.cycles if c.coverage >= 0.8 and c.end > c.start]
+        med = p.baseline_median or 0.0
+        variability = (robust_sigma(p.baseline_mad, med) / med) if med > 0 else 0.0
+        full = [c for c in p.closed_cycles if c.coverage >= 0.8 and c.end > c.start]
         daily = [c.kwh / (c.end - c.start) for c in full[-12:]]
         seasonality = 0.0
         trend = 0.0
@@ -1332,8 +1352,8 @@ class Engine:
             sp = self._same_period(p, last.start, last.end)
             if sp is not None and sp[0] > 0 and sp[1] >= 0.8:
                 trend = last.kwh / sp[0] - 1.0
-        weekday = sum(p.wf[:5]) / 5
-        weekend_ratio = (sum(p.wf[5:]) / 2) / weekday if weekday > 0 else 1.0
+        weekday = sum(p.weekday_factors[:5]) / 5
+        weekend_ratio = (sum(p.weekday_factors[5:]) / 2) / weekday if weekday > 0 else 1.0
         return {
             "level_kwh_day": round(med, 4),
             "variability": round(min(variability, 5.0), 4),

@@ -753,10 +753,7 @@ class Pipeline:
         # Segments describe long-term habits: features go to the segmenter once the customer
         # has a baseline, then at most once per FEATURES_EVERY_DAYS days of data.
         day = int(r.ts.timestamp() // 86400)
-        if (
-            day >= st.features_day + FEATURES_EVERY_DAYS
-            and getattr(st.profile, "base_n", 0) >= MIN_BASELINE_DAYS
-        ):
+        if day >= st.features_day + FEATURES_EVERY_DAYS and st.profile.baseline_days >= MIN_BASELINE_DAYS:
             self._send_features(st, day=day)
         self._mark_snapshot(st)
 
