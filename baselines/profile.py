@@ -45,6 +45,9 @@ from typing import Any, NamedTuple
 
 SCHEMA_VERSION = 1
 MAX_CYCLES = 36
+# OpenDay.granularity_s of a whole-day total and of consumption spread from register reads
+DAILY_GRANULARITY_S = 86400
+REGISTER_GRANULARITY_S = 0
 
 
 class OpenDay(NamedTuple):

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from baselines.baseline_stats import day_values
 from baselines.customer import CustomerConfig
 from baselines.engine import Engine, alert_id
 from baselines.profile import Profile
@@ -344,11 +345,11 @@ def test_day_values_across_the_ring_and_the_late_window() -> None:
     assert p.final_start is not None and p.open_days  # some days finalised, the newest still open
     assert min(p.open_days) > p.final_start
     lo, hi = first - 2, first + 42
-    got = eng._days(p, lo, hi)
+    got = day_values(p, lo, hi, eng.rules.min_day_coverage)
     assert len(got) == hi - lo
     assert got[:2] == [None, None]  # before the first reading
     assert got[2:42] == values  # ring and open days, in order
     assert got[42] is None  # day 40 has no reading (a gap)
     assert got[43] is None  # day 41 is only half covered
     # a range inside the ring
-    assert eng._days(p, first, first + 5) == values[:5]
+    assert day_values(p, first, first + 5, eng.rules.min_day_coverage) == values[:5]

@@ -1,0 +1,107 @@
+"""When the rules run, in which order, and how their findings become alerts.
+
+After each folded reading: once the as-of day (the newest complete day) moves
+on, every enabled rule is evaluated once, in the order of ``RULE_CHECKS``
+(the order matters: a rule's alert moderates the next); between such
+evaluations only ``same_period_reached`` is checked, and only when the reading
+may have crossed its threshold.
+
+>>> import datetime as dt
+>>> from baselines.customer import CustomerConfig
+>>> from baselines.fold import fold_inplace
+>>> from baselines.late_window import DayLocator
+>>> from baselines.profile import Profile
+>>> from baselines.readings import Reading
+>>> ev, cfg, loc = Evaluator(RulesConfig()), RulesConfig(), DayLocator()
+>>> p, cust = Profile.new("c"), CustomerConfig("c")
+>>> out = fold_inplace(p, Reading.daily(dt.date(2024, 1, 1), 5.0), cust, cfg, loc)
+>>> ev.after_reading(p, cust, None, 0.0, out.closes_newest), p.evaluated_day == p.newest_day
+([], True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from baselines.alerts import Finding, fire
+from baselines.customer import CustomerConfig
+from baselines.cycle_book import cycle_index
+from baselines.profile import Profile
+from baselines.rules import projected_over_same_period, same_period_reached, sudden_increase, sustained_drop
+from baselines.rules.config import RulesConfig, RuleSet
+from baselines.rules.context import Clock, RuleContext
+from meterwatch.contracts import Alert, SegmentRef
+
+Check = Callable[[RuleContext], tuple[Finding, ...]]
+
+# (rule set attribute, check) in evaluation order
+RULE_CHECKS: tuple[tuple[str, Check], ...] = (
+    ("same_period_reached", same_period_reached.check),
+    ("projected_over_same_period", projected_over_same_period.check),
+    ("sudden_increase", sudden_increase.check),
+    ("sustained_drop", sustained_drop.check),
+)
+
+
+class Evaluator:
+    """Runs the rules of a ``RulesConfig`` on profiles; ``clock`` gives ``created_at`` of alerts."""
+
+    __slots__ = ("_plans", "clock", "config")
+
+    def __init__(self, config: RulesConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        # The ruleset cache. Why beside RulesConfig.resolve's own cache: this one is one dict
+        # lookup per reading (no method call) and also holds the enabled checks, in order.
+        self._plans: dict[tuple[str, int | None], tuple[RuleSet, tuple[Check, ...]]] = {}
+
+    def plan(self, tariff: str, segment: SegmentRef | None) -> tuple[RuleSet, tuple[Check, ...]]:
+        """The rule set for a tariff and segment and its enabled checks, in order (cached).
+
+        >>> rs, checks = Evaluator(RulesConfig()).plan("residential", None)
+        >>> rs.sudden_increase.factor, len(checks)
+        (3.0, 4)
+        """
+        key = (tariff, segment.id if segment is not None else None)
+        plan = self._plans.get(key)
+        if plan is None:
+            rs = self.config.resolve(*key)
+            checks = tuple(check for name, check in RULE_CHECKS if getattr(rs, name).enabled)
+            plan = self._plans[key] = (rs, checks)
+        return plan
+
+    def after_reading(
+        self, p: Profile, customer: CustomerConfig, segment: SegmentRef | None, ts: float, closes_newest: bool
+    ) -> list[Alert]:
+        """The alerts after a reading (at time ``ts``) was folded into ``p``; updates ``p``'s rule state."""
+        newest = p.newest_day
+        assert newest is not None
+        as_of = newest if closes_newest else newest - 1
+        alerts: list[Alert] = []
+        plan = self._plans.get((customer.tariff, segment.id if segment is not None else None))
+        rs, checks = plan if plan is not None else self.plan(customer.tariff, segment)
+        if p.evaluated_day is None or as_of > p.evaluated_day:
+            p.evaluated_day = as_of
+            ci = cycle_index(p, as_of)
+            if ci >= 0:
+                ctx = RuleContext(p, self.config, rs, customer, segment, ts, self.clock, as_of, ci)
+                evaluate(ctx, checks, alerts)
+        elif rs.same_period_reached.enabled and same_period_reached.may_fire_now(p, rs.same_period_reached):
+            last = len(p.open_cycles) - 1
+            ctx = RuleContext(p, self.config, rs, customer, segment, ts, self.clock, newest, last)
+            collect(ctx, same_period_reached.check(ctx), alerts)
+        return alerts
+
+
+def evaluate(ctx: RuleContext, checks: tuple[Check, ...], alerts: list[Alert]) -> None:
+    """Run ``checks`` (enabled rules, in ``RULE_CHECKS`` order) on ``ctx``; append their alerts."""
+    for check in checks:
+        findings = check(ctx)
+        if findings:  # most evaluations find nothing: no call
+            collect(ctx, findings, alerts)
+
+
+def collect(ctx: RuleContext, findings: tuple[Finding, ...], alerts: list[Alert]) -> None:
+    """Fire each finding (in order: each one's moderation sees the ones before) into ``alerts``."""
+    for f in findings:
+        alerts.append(fire(ctx, f))
