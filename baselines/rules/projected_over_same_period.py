@@ -19,10 +19,12 @@ their weekday factors for the days still to come. The condition must hold
 
 from __future__ import annotations
 
-from baselines.alerts import Finding
+from baselines.alerts import Finding, Numbers
 from baselines.cycle_book import same_period_days
+from baselines.profile import Profile
+from baselines.rules.config import ProjectedOverSamePeriod
 from baselines.rules.context import RuleContext, rounded
-from baselines.rules.same_period import SAME_PERIOD_TOO_SMALL, same_period_basis
+from baselines.rules.same_period import SAME_PERIOD_TOO_SMALL, SamePeriodBasis, same_period_basis
 from baselines.stats import robust_sigma
 from meterwatch.contracts import Observed
 
@@ -36,26 +38,10 @@ def check(ctx: RuleContext) -> tuple[Finding, ...]:
     c = ctx.cycle
     if p.fired.get(RULE) == c.start:
         return ()
-    basis = same_period_basis(ctx, RULE, c, cfg)
-    if isinstance(basis, str):
-        if basis != SAME_PERIOD_TOO_SMALL:  # a too small same period keeps the streak (as it always did)
-            p.streaks.pop(RULE, None)
+    inputs = _inputs(ctx, cfg)
+    if inputs is None:
         return ()
-    sp_kwh, sp_cov = basis
-    elapsed = ctx.as_of - c.start + 1
-    if elapsed < cfg.min_days_elapsed:
-        ctx.skip(
-            RULE, "baselines.sufficiency.too_few_days_in_cycle", days=elapsed, needed=cfg.min_days_elapsed
-        )
-        p.streaks.pop(RULE, None)
-        return ()
-    proj = ctx.projection()
-    if proj is None:
-        ctx.skip(RULE, "baselines.sufficiency.recent_days_missing")
-        p.streaks.pop(RULE, None)
-        return ()
-    p.reasons.pop(RULE, None)  # evaluated: no reason to show
-    projected, ctd, level = proj
+    (sp_kwh, sp_cov), elapsed, (projected, ctd, level) = inputs
     sp_daily = sp_kwh / same_period_days(c.start, c.end)
     base = p.baseline_median
     z = (level - sp_daily) / robust_sigma(p.baseline_mad, base if base is not None else sp_daily)
@@ -65,14 +51,8 @@ def check(ctx: RuleContext) -> tuple[Finding, ...]:
         and z >= cfg.z_min
         and (base is None or level >= cfg.min_recent_ratio * base)
     )
-    if not ok:
-        p.streaks.pop(RULE, None)
+    if not _persisted(p, cfg, ok):
         return ()
-    k = p.streaks.get(RULE, 0) + 1
-    p.streaks[RULE] = k
-    if k < cfg.persistence_days:
-        return ()
-    p.streaks.pop(RULE, None)
     ratio = projected / sp_kwh
     observed = Observed(
         cycle_to_date_kwh=round(ctd, 3),
@@ -82,14 +62,46 @@ def check(ctx: RuleContext) -> tuple[Finding, ...]:
         projected_cycle_kwh=round(projected, 3),
         ratio=round(ratio, 3),
     )
-    return (
-        Finding(
-            RULE,
-            c,
-            cfg.severity,
-            cfg.customer_facing,
-            observed,
-            {"projected": projected, "sp": sp_kwh, "ratio": ratio},
-            {"z": round(z, 2), "same_period_coverage": round(sp_cov, 3), "days_elapsed": elapsed},
-        ),
-    )
+    expl = {"projected": projected, "sp": sp_kwh, "ratio": ratio}
+    numbers: Numbers = {"z": round(z, 2), "same_period_coverage": round(sp_cov, 3), "days_elapsed": elapsed}
+    return (Finding(RULE, c, cfg.severity, cfg.customer_facing, observed, expl, numbers),)
+
+
+def _inputs(
+    ctx: RuleContext, cfg: ProjectedOverSamePeriod
+) -> tuple[SamePeriodBasis, int, tuple[float, float, float]] | None:
+    """(same-period basis, days elapsed, projection), or ``None`` (reason recorded) when not judgeable."""
+    p = ctx.profile
+    c = ctx.cycle
+    basis = same_period_basis(ctx, RULE, c, cfg)
+    if isinstance(basis, str):
+        if basis != SAME_PERIOD_TOO_SMALL:  # a too small same period keeps the streak (as it always did)
+            p.streaks.pop(RULE, None)
+        return None
+    elapsed = ctx.as_of - c.start + 1
+    if elapsed < cfg.min_days_elapsed:
+        ctx.skip(
+            RULE, "baselines.sufficiency.too_few_days_in_cycle", days=elapsed, needed=cfg.min_days_elapsed
+        )
+        p.streaks.pop(RULE, None)
+        return None
+    proj = ctx.projection()
+    if proj is None:
+        ctx.skip(RULE, "baselines.sufficiency.recent_days_missing")
+        p.streaks.pop(RULE, None)
+        return None
+    p.reasons.pop(RULE, None)  # evaluated: no reason to show
+    return basis, elapsed, proj
+
+
+def _persisted(p: Profile, cfg: ProjectedOverSamePeriod, ok: bool) -> bool:
+    """Count the evaluations in a row that ``ok`` held; True (and restart) at ``persistence_days``."""
+    if not ok:
+        p.streaks.pop(RULE, None)
+        return False
+    k = p.streaks.get(RULE, 0) + 1
+    p.streaks[RULE] = k
+    if k < cfg.persistence_days:
+        return False
+    p.streaks.pop(RULE, None)
+    return True
