@@ -3,15 +3,6 @@
 Whole-cycle rows become closed cycles (a row overlapping a known cycle is
 ignored). Daily rows are folded like daily readings; days already older than
 the late window are summed per billing cycle into closed cycles.
-
->>> import datetime as dt
->>> from baselines.customer import CustomerConfig
->>> from baselines.rules.config import RulesConfig
->>> cust = CustomerConfig("c1", timezone="UTC")
->>> rows = [{"customer_id": "c1", "start": "2023-01-01", "end": "2023-01-31", "kwh": 250.0}]
->>> p = load_history(Profile.new("c1"), rows, cust, RulesConfig())
->>> [(dt.date.fromordinal(c.start), c.kwh) for c in p.closed_cycles]
-[(datetime.date(2023, 1, 1), 250.0)]
 """
 
 from __future__ import annotations
@@ -38,7 +29,17 @@ def load_history(
     config: RulesConfig,
     days: DayLocator | None = None,
 ) -> Profile:
-    """A new profile with the rows (``HistoryRow`` or dicts of its fields) added; see the module docstring."""
+    """A new profile with the rows (``HistoryRow`` or dicts of its fields) added; see the module docstring.
+
+    >>> import datetime as dt
+    >>> from baselines.customer import CustomerConfig
+    >>> from baselines.rules.config import RulesConfig
+    >>> cust = CustomerConfig("c1", timezone="UTC")
+    >>> rows = [{"customer_id": "c1", "start": "2023-01-01", "end": "2023-01-31", "kwh": 250.0}]
+    >>> p = load_history(Profile.new("c1"), rows, cust, RulesConfig())
+    >>> [(dt.date.fromordinal(c.start), c.kwh) for c in p.closed_cycles]
+    [(datetime.date(2023, 1, 1), 250.0)]
+    """
     p = profile.clone()
     loc = days if days is not None else DayLocator()
     rows = [r if isinstance(r, HistoryRow) else HistoryRow.model_validate(r) for r in history_rows]

@@ -8,17 +8,6 @@ ring (``baseline_stats``), and cycles whose days are all final close.
 Also here: ``DayLocator`` (which local day an instant falls on, cached) and
 ``FoldOutcome`` (what folding one reading did), shared by the interval/daily
 fold (``baselines.fold``) and the register fold (``baselines.register``).
-
->>> import datetime as dt
->>> from baselines.customer import CustomerConfig
->>> from baselines.profile import OpenDay
->>> from baselines.rules.config import RulesConfig
->>> p, cust, cfg = Profile.new("c"), CustomerConfig("c", timezone="UTC"), RulesConfig()
->>> day = dt.date(2024, 1, 1).toordinal()
->>> p.open_days[day] = OpenDay(7.0, 86400.0, 1, 86400, None, 0.0)
->>> advance(p, day, cust, cfg); advance(p, day + 8, cust, cfg)
->>> sorted(p.open_days), p.final_days
-([], [7.0])
 """
 
 from __future__ import annotations
@@ -85,12 +74,6 @@ class DayLocator:
     Why a cache: consecutive readings of a customer (and of the customers of
     one zone) fall on the same local day, and ``ZoneInfo`` conversions cost
     microseconds; the last day seen per zone answers most calls.
-
-    >>> from baselines.cycles import zone
-    >>> loc = DayLocator()
-    >>> day, start, end = loc.locate(1719788400.0, zone("Europe/London"))   # 2024-06-30T23:00Z
-    >>> date_of(day), end - start
-    (datetime.date(2024, 7, 1), 86400.0)
     """
 
     __slots__ = ("_last",)
@@ -99,7 +82,13 @@ class DayLocator:
         self._last: dict[str, tuple[float, float, int]] = {}
 
     def locate(self, epoch: float, tz: ZoneInfo) -> tuple[int, float, float]:
-        """(day ordinal, local start epoch, local end epoch) of the day containing ``epoch``."""
+        """(day ordinal, local start epoch, local end epoch) of the day containing ``epoch``.
+
+        >>> from baselines.cycles import zone
+        >>> day, start, end = DayLocator().locate(1719788400.0, zone("Europe/London"))  # 2024-06-30T23:00Z
+        >>> date_of(day), end - start
+        (datetime.date(2024, 7, 1), 86400.0)
+        """
         c = self._last.get(tz.key)
         if c is not None and c[0] <= epoch < c[1]:
             return c[2], c[0], c[1]
@@ -110,7 +99,19 @@ class DayLocator:
 
 
 def advance(p: Profile, newest: int, customer: CustomerConfig, config: RulesConfig) -> None:
-    """Move the newest day to ``newest``: finalise the days that left the window, close cycles."""
+    """Move the newest day to ``newest``: finalise the days that left the window, close cycles.
+
+    >>> import datetime as dt
+    >>> from baselines.customer import CustomerConfig
+    >>> from baselines.profile import OpenDay
+    >>> from baselines.rules.config import RulesConfig
+    >>> p, cust, cfg = Profile.new("c"), CustomerConfig("c", timezone="UTC"), RulesConfig()
+    >>> day = dt.date(2024, 1, 1).toordinal()
+    >>> p.open_days[day] = OpenDay(7.0, 86400.0, 1, 86400, None, 0.0)
+    >>> advance(p, day, cust, cfg); advance(p, day + 8, cust, cfg)
+    >>> sorted(p.open_days), p.final_days
+    ([], [7.0])
+    """
     p.newest_day = newest
     cycles = p.open_cycles
     if not cycles or cycles[-1].end <= newest or newest < cycles[0].start:  # mostly covered: skip the call

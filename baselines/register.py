@@ -8,19 +8,6 @@ provisional cycle-to-date) until the next actual read replaces them. A read
 that goes back to at most ``register_reset_fraction`` of the register is a
 meter reset; other backward reads, and more than ``register_max_kw`` on
 average, are rejected.
-
->>> import datetime as dt
->>> from baselines.customer import CustomerConfig
->>> from baselines.readings import Reading
->>> from baselines.rules.config import RulesConfig
->>> p, cust, cfg, loc = Profile.new("c"), CustomerConfig("c", timezone="UTC"), RulesConfig(), DayLocator()
->>> t0 = dt.datetime(2024, 1, 1, 12, tzinfo=dt.UTC).timestamp()
->>> fold_register(p, Reading("register", t0, 100.0), cust, cfg, loc)
->>> fold_register(p, Reading("register", t0 + 86400, 110.0), cust, cfg, loc)
->>> sorted(round(d.kwh, 3) for d in p.open_days.values())
-[5.0, 5.0]
->>> fold_register(p, Reading("register", t0 + 2 * 86400, 50.0), cust, cfg, loc).rejected.code
-'baselines.readings.register_backwards'
 """
 
 from __future__ import annotations
@@ -49,6 +36,19 @@ def fold_register(
     """Book a cumulative register read; ``None`` when it was applied and processing continues.
 
     Otherwise the outcome ends processing here (duplicate, rejected, or provisional).
+
+    >>> import datetime as dt
+    >>> from baselines.customer import CustomerConfig
+    >>> from baselines.readings import Reading
+    >>> from baselines.rules.config import RulesConfig
+    >>> p, cust, cfg, loc = Profile.new("c"), CustomerConfig("c", timezone="UTC"), RulesConfig(), DayLocator()
+    >>> t0 = dt.datetime(2024, 1, 1, 12, tzinfo=dt.UTC).timestamp()
+    >>> fold_register(p, Reading("register", t0, 100.0), cust, cfg, loc)
+    >>> fold_register(p, Reading("register", t0 + 86400, 110.0), cust, cfg, loc)
+    >>> sorted(round(d.kwh, 3) for d in p.open_days.values())
+    [5.0, 5.0]
+    >>> fold_register(p, Reading("register", t0 + 2 * 86400, 50.0), cust, cfg, loc).rejected.code
+    'baselines.readings.register_backwards'
     """
     t, v = r.ts, r.value
     if p.register_read is None:

@@ -2,14 +2,6 @@
 
 Pure functions of a profile (and the customer); they change nothing but the
 profile's same-period cache.
-
->>> import datetime as dt
->>> from baselines.customer import CustomerConfig
->>> from baselines.rules.config import RulesConfig
->>> snap = snapshot(Profile.new("c1"), CustomerConfig("c1", timezone="UTC"), None,
-...                 dt.datetime(2024, 5, 3, tzinfo=dt.UTC), RulesConfig())
->>> snap.cycle.start, snap.cycle.end, snap.cycle.cycle_to_date_kwh
-(datetime.date(2024, 5, 1), datetime.date(2024, 5, 31), 0.0)
 """
 
 from __future__ import annotations
@@ -47,7 +39,16 @@ def _d(ordinal: int) -> dt.date:
 def snapshot(
     p: Profile, customer: CustomerConfig, segment: SegmentRef | None, now: dt.datetime, config: RulesConfig
 ) -> BaselineSnapshot:
-    """The Ops API's view of a profile (``GET /v1/customers/{id}/baseline``); see the module docstring."""
+    """The Ops API's view of a profile (``GET /v1/customers/{id}/baseline``); see the module docstring.
+
+    >>> import datetime as dt
+    >>> from baselines.customer import CustomerConfig
+    >>> from baselines.rules.config import RulesConfig
+    >>> snap = snapshot(Profile.new("c1"), CustomerConfig("c1", timezone="UTC"), None,
+    ...                 dt.datetime(2024, 5, 3, tzinfo=dt.UTC), RulesConfig())
+    >>> snap.cycle.start, snap.cycle.end, snap.cycle.cycle_to_date_kwh
+    (datetime.date(2024, 5, 1), datetime.date(2024, 5, 31), 0.0)
+    """
     mincov = config.min_day_coverage
     now_day = local_date(now.timestamp(), customer.tz).toordinal()
     as_of = dt.datetime.fromtimestamp(p.latest_ts, dt.UTC) if p.latest_ts is not None else now

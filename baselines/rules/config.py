@@ -182,7 +182,13 @@ class RulesConfig(BaseModel):
     _cache: dict[tuple[str, int | None], RuleSet] = PrivateAttr(default_factory=dict)
 
     def resolve(self, tariff: str, segment_id: int | None) -> RuleSet:
-        """The rule set for a tariff and segment (cached)."""
+        """The rule set for a tariff and segment (cached).
+
+        >>> cfg = RulesConfig(by_tariff={"commercial": {"sustained_drop": {"days": 20}}})
+        >>> rs = cfg.resolve("commercial", 4)
+        >>> rs.sustained_drop.days, rs is cfg.resolve("commercial", 4)
+        (20, True)
+        """
         key = (tariff, segment_id)
         rs = self._cache.get(key)
         if rs is None:

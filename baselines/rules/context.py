@@ -14,18 +14,6 @@ Rules record why they could not be evaluated with ``skip`` (shown in the
 baseline snapshot) and drop it (``profile.reasons.pop(rule, None)``, inline:
 it runs on most evaluations) when they could.
 
->>> import datetime as dt
->>> from baselines.customer import CustomerConfig
->>> from baselines.profile import OpenCycle, Profile
->>> from baselines.rules.config import RulesConfig
->>> p = Profile.new("c"); p.newest_day = 738900
->>> p.open_cycles.append(OpenCycle(738886, 738917, 0.0, 0.0))
->>> cfg = RulesConfig(); rs = cfg.resolve("residential", None)
->>> ctx = RuleContext(p, cfg, rs, CustomerConfig("c"), None, 0.0, None, 738899, 0)
->>> ctx.newest - ctx.as_of, ctx.cycle is ctx.running_cycle, ctx.window(3)
-(1, True, [None, None, None])
->>> ctx.skip("sudden_increase", "baselines.sufficiency.too_few_days", days=3); p.reasons
-{'sudden_increase': ['baselines.sufficiency.too_few_days', {'days': 3}]}
 """
 
 from __future__ import annotations
@@ -60,6 +48,24 @@ class RuleContext:
     cycle containing it; ``running_cycle`` the newest open cycle and
     ``newest`` the newest day with data (``same_period_reached`` judges the
     running cycle up to the newest day).
+
+    Every method, by example:
+
+    >>> from baselines.customer import CustomerConfig
+    >>> from baselines.profile import ClosedCycleT, OpenCycle, Profile
+    >>> from baselines.rules.config import RulesConfig
+    >>> p = Profile.new("c"); p.newest_day = 738900                 # 15 January 2024
+    >>> p.open_cycles.append(OpenCycle(738886, 738917, 56.0, 14.0))
+    >>> p.final_start, p.final_days = 738886, [4.0] * 14
+    >>> p.closed_cycles.append(ClosedCycleT(738521, 738552, 310.0, 1.0))
+    >>> cfg = RulesConfig(); rs = cfg.resolve("residential", None)
+    >>> ctx = RuleContext(p, cfg, rs, CustomerConfig("c"), None, 0.0, None, 738899, 0)
+    >>> ctx.newest - ctx.as_of, ctx.cycle is ctx.running_cycle, ctx.window(3), ctx.days(738899, 738901)
+    (1, True, [4.0, 4.0, 4.0], [4.0, None])
+    >>> ctx.level(738899), ctx.projection(), ctx.same_period(ctx.cycle), ctx.cycle_to_date(0)
+    ((4.0, 7), (124.0, 56.0, 4.0), (310.0, 1.0), 56.0)
+    >>> ctx.skip("sudden_increase", "baselines.sufficiency.too_few_days", days=3); p.reasons
+    {'sudden_increase': ['baselines.sufficiency.too_few_days', {'days': 3}]}
     """
 
     __slots__ = (

@@ -5,18 +5,6 @@ on, every enabled rule is evaluated once, in the order of ``RULE_CHECKS``
 (the order matters: a rule's alert moderates the next); between such
 evaluations only ``same_period_reached`` is checked, and only when the reading
 may have crossed its threshold.
-
->>> import datetime as dt
->>> from baselines.customer import CustomerConfig
->>> from baselines.fold import fold_inplace
->>> from baselines.late_window import DayLocator
->>> from baselines.profile import Profile
->>> from baselines.readings import Reading
->>> ev, cfg, loc = Evaluator(RulesConfig()), RulesConfig(), DayLocator()
->>> p, cust = Profile.new("c"), CustomerConfig("c")
->>> out = fold_inplace(p, Reading.daily(dt.date(2024, 1, 1), 5.0), cust, cfg, loc)
->>> ev.after_reading(p, cust, None, 0.0, out.closes_newest), p.evaluated_day == p.newest_day
-([], True)
 """
 
 from __future__ import annotations
@@ -73,7 +61,20 @@ class Evaluator:
     def after_reading(
         self, p: Profile, customer: CustomerConfig, segment: SegmentRef | None, ts: float, closes_newest: bool
     ) -> list[Alert]:
-        """The alerts after a reading (at time ``ts``) was folded into ``p``; updates ``p``'s rule state."""
+        """The alerts after a reading (at time ``ts``) was folded into ``p``; updates ``p``'s rule state.
+
+        >>> import datetime as dt
+        >>> from baselines.customer import CustomerConfig
+        >>> from baselines.fold import fold_inplace
+        >>> from baselines.late_window import DayLocator
+        >>> from baselines.profile import Profile
+        >>> from baselines.readings import Reading
+        >>> ev, cfg, loc = Evaluator(RulesConfig()), RulesConfig(), DayLocator()
+        >>> p, cust = Profile.new("c"), CustomerConfig("c")
+        >>> out = fold_inplace(p, Reading.daily(dt.date(2024, 1, 1), 5.0), cust, cfg, loc)
+        >>> ev.after_reading(p, cust, None, 0.0, out.closes_newest), p.evaluated_day == p.newest_day
+        ([], True)
+        """
         newest = p.newest_day
         assert newest is not None
         as_of = newest if closes_newest else newest - 1
@@ -85,23 +86,23 @@ class Evaluator:
             ci = cycle_index(p, as_of)
             if ci >= 0:
                 ctx = RuleContext(p, self.config, rs, customer, segment, ts, self.clock, as_of, ci)
-                evaluate(ctx, checks, alerts)
+                _run_checks(ctx, checks, alerts)
         elif rs.same_period_reached.enabled and same_period_reached.may_fire_now(p, rs.same_period_reached):
             last = len(p.open_cycles) - 1
             ctx = RuleContext(p, self.config, rs, customer, segment, ts, self.clock, newest, last)
-            collect(ctx, same_period_reached.check(ctx), alerts)
+            _fire_all(ctx, same_period_reached.check(ctx), alerts)
         return alerts
 
 
-def evaluate(ctx: RuleContext, checks: tuple[Check, ...], alerts: list[Alert]) -> None:
+def _run_checks(ctx: RuleContext, checks: tuple[Check, ...], alerts: list[Alert]) -> None:
     """Run ``checks`` (enabled rules, in ``RULE_CHECKS`` order) on ``ctx``; append their alerts."""
     for check in checks:
         findings = check(ctx)
         if findings:  # most evaluations find nothing: no call
-            collect(ctx, findings, alerts)
+            _fire_all(ctx, findings, alerts)
 
 
-def collect(ctx: RuleContext, findings: tuple[Finding, ...], alerts: list[Alert]) -> None:
+def _fire_all(ctx: RuleContext, findings: tuple[Finding, ...], alerts: list[Alert]) -> None:
     """Fire each finding (in order: each one's moderation sees the ones before) into ``alerts``."""
     for f in findings:
         alerts.append(fire(ctx, f))

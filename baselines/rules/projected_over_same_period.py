@@ -4,17 +4,6 @@ The projection is the cycle so far plus the customer's recent 7-day level times
 their weekday factors for the days still to come. The condition must hold
 ``persistence_days`` evaluations in a row (``Profile.streaks``). Parameters:
 ``baselines.rules.config.ProjectedOverSamePeriod``.
-
->>> from baselines.customer import CustomerConfig
->>> from baselines.profile import ClosedCycleT, OpenCycle, Profile
->>> from baselines.rules.config import RulesConfig
->>> p = Profile.new("c"); p.newest_day = 738900
->>> p.open_cycles.append(OpenCycle(738886, 738917, 0.0, 0.0))
->>> p.closed_cycles.append(ClosedCycleT(738521, 738552, 300.0, 1.0))
->>> cfg = RulesConfig(); rs = cfg.resolve("residential", None)
->>> ctx = RuleContext(p, cfg, rs, CustomerConfig("c"), None, 0.0, None, 738888, 0)
->>> check(ctx), p.reasons[RULE][0]
-((), 'baselines.sufficiency.too_few_days_in_cycle')
 """
 
 from __future__ import annotations
@@ -32,7 +21,19 @@ RULE = "projected_over_same_period"
 
 
 def check(ctx: RuleContext) -> tuple[Finding, ...]:
-    """The finding, once the projection held ``persistence_days`` evaluations (see the module docstring)."""
+    """The finding, once the projection held ``persistence_days`` evaluations (see the module docstring).
+
+    >>> from baselines.customer import CustomerConfig
+    >>> from baselines.profile import ClosedCycleT, OpenCycle, Profile
+    >>> from baselines.rules.config import RulesConfig
+    >>> p = Profile.new("c"); p.newest_day = 738900
+    >>> p.open_cycles.append(OpenCycle(738886, 738917, 0.0, 0.0))
+    >>> p.closed_cycles.append(ClosedCycleT(738521, 738552, 300.0, 1.0))
+    >>> cfg = RulesConfig(); rs = cfg.resolve("residential", None)
+    >>> ctx = RuleContext(p, cfg, rs, CustomerConfig("c"), None, 0.0, None, 738888, 0)
+    >>> check(ctx), p.reasons[RULE][0]
+    ((), 'baselines.sufficiency.too_few_days_in_cycle')
+    """
     cfg = ctx.rules.projected_over_same_period
     p = ctx.profile
     c = ctx.cycle

@@ -4,17 +4,6 @@ Judged on the running cycle up to the newest day, at every evaluation and
 (with interval data) on the reading that crosses the threshold
 (``may_fire_now``). Fires only while part of the cycle is still to come
 (``max_elapsed_fraction``). Parameters: ``baselines.rules.config.SamePeriodReached``.
-
->>> from baselines.customer import CustomerConfig
->>> from baselines.profile import ClosedCycleT, OpenCycle, Profile
->>> from baselines.rules.config import RulesConfig
->>> p = Profile.new("c"); p.newest_day = 738900
->>> p.open_cycles.append(OpenCycle(738886, 738917, 320.0, 14.0))       # Jan 2024, 320 kWh by the 15th
->>> p.closed_cycles.append(ClosedCycleT(738521, 738552, 300.0, 1.0))   # Jan 2023: 300 kWh
->>> cfg = RulesConfig(); rs = cfg.resolve("residential", None)
->>> ctx = RuleContext(p, cfg, rs, CustomerConfig("c"), None, 0.0, None, 738899, 0)
->>> [(f.rule, f.explain["days_left"]) for f in check(ctx)]
-[('same_period_reached', 16.0)]
 """
 
 from __future__ import annotations
@@ -53,7 +42,19 @@ def may_fire_now(p: Profile, cfg: SamePeriodReached) -> bool:
 
 
 def check(ctx: RuleContext) -> tuple[Finding, ...]:
-    """The finding, if the running cycle reached its same period (see the module docstring)."""
+    """The finding, if the running cycle reached its same period (see the module docstring).
+
+    >>> from baselines.customer import CustomerConfig
+    >>> from baselines.profile import ClosedCycleT, OpenCycle, Profile
+    >>> from baselines.rules.config import RulesConfig
+    >>> p = Profile.new("c"); p.newest_day = 738900
+    >>> p.open_cycles.append(OpenCycle(738886, 738917, 320.0, 14.0))       # Jan 2024, 320 kWh by the 15th
+    >>> p.closed_cycles.append(ClosedCycleT(738521, 738552, 300.0, 1.0))   # Jan 2023: 300 kWh
+    >>> cfg = RulesConfig(); rs = cfg.resolve("residential", None)
+    >>> ctx = RuleContext(p, cfg, rs, CustomerConfig("c"), None, 0.0, None, 738899, 0)
+    >>> [(f.rule, f.explain["days_left"]) for f in check(ctx)]
+    [('same_period_reached', 16.0)]
+    """
     cfg = ctx.rules.same_period_reached
     p = ctx.profile
     c = ctx.running_cycle

@@ -11,16 +11,6 @@ above expected, and ``prior_min_jump`` x the level of the week before (it is
 least ``escalation_factor`` x that alert's level fires
 ``sudden_increase_escalation`` once. Parameters:
 ``baselines.rules.config.SuddenIncrease``.
-
->>> from baselines.customer import CustomerConfig
->>> from baselines.profile import OpenCycle, Profile
->>> from baselines.rules.config import RulesConfig
->>> p = Profile.new("c"); p.newest_day = 738900
->>> p.open_cycles.append(OpenCycle(738886, 738917, 0.0, 0.0))
->>> cfg = RulesConfig(); rs = cfg.resolve("residential", None)
->>> ctx = RuleContext(p, cfg, rs, CustomerConfig("c"), None, 0.0, None, 738899, 0)
->>> check(ctx), p.reasons[RULE]
-((), ['baselines.sufficiency.too_few_days', {'days': 0, 'needed': 14}])
 """
 
 from __future__ import annotations
@@ -52,7 +42,18 @@ class Surge(NamedTuple):
 
 
 def check(ctx: RuleContext) -> tuple[Finding, ...]:
-    """The finding(s): the alert (once per cycle) and/or its escalation (see the module docstring)."""
+    """The finding(s): the alert (once per cycle) and/or its escalation (see the module docstring).
+
+    >>> from baselines.customer import CustomerConfig
+    >>> from baselines.profile import OpenCycle, Profile
+    >>> from baselines.rules.config import RulesConfig
+    >>> p = Profile.new("c"); p.newest_day = 738900
+    >>> p.open_cycles.append(OpenCycle(738886, 738917, 0.0, 0.0))
+    >>> cfg = RulesConfig(); rs = cfg.resolve("residential", None)
+    >>> ctx = RuleContext(p, cfg, rs, CustomerConfig("c"), None, 0.0, None, 738899, 0)
+    >>> check(ctx), p.reasons[RULE]
+    ((), ['baselines.sufficiency.too_few_days', {'days': 0, 'needed': 14}])
+    """
     cfg = ctx.rules.sudden_increase
     p = ctx.profile
     c = ctx.cycle

@@ -3,18 +3,6 @@
 A day is low at or below ``max(near_zero_kwh, fraction x baseline)``; of the
 last ``days`` days at least ``min_present`` must be known and all but
 ``exception_days`` of them low. Parameters: ``baselines.rules.config.SustainedDrop``.
-
->>> from baselines.customer import CustomerConfig
->>> from baselines.profile import OpenCycle, Profile
->>> from baselines.rules.config import RulesConfig
->>> p = Profile.new("c"); p.newest_day = 738900
->>> p.open_cycles.append(OpenCycle(738886, 738917, 0.0, 0.0))
->>> p.baseline_median, p.baseline_days = 8.0, 40
->>> p.final_start, p.final_days = 738886, [0.1] * 14
->>> cfg = RulesConfig(); rs = cfg.resolve("residential", None)
->>> ctx = RuleContext(p, cfg, rs, CustomerConfig("c"), None, 0.0, None, 738899, 0)
->>> [(f.rule, f.observed.recent_daily_kwh) for f in check(ctx)]
-[('sustained_drop', 0.1)]
 """
 
 from __future__ import annotations
@@ -28,7 +16,20 @@ RULE = "sustained_drop"
 
 
 def check(ctx: RuleContext) -> tuple[Finding, ...]:
-    """The finding, if the recent days stayed low (see the module docstring)."""
+    """The finding, if the recent days stayed low (see the module docstring).
+
+    >>> from baselines.customer import CustomerConfig
+    >>> from baselines.profile import OpenCycle, Profile
+    >>> from baselines.rules.config import RulesConfig
+    >>> p = Profile.new("c"); p.newest_day = 738900
+    >>> p.open_cycles.append(OpenCycle(738886, 738917, 0.0, 0.0))
+    >>> p.baseline_median, p.baseline_days = 8.0, 40
+    >>> p.final_start, p.final_days = 738886, [0.1] * 14
+    >>> cfg = RulesConfig(); rs = cfg.resolve("residential", None)
+    >>> ctx = RuleContext(p, cfg, rs, CustomerConfig("c"), None, 0.0, None, 738899, 0)
+    >>> [(f.rule, f.observed.recent_daily_kwh) for f in check(ctx)]
+    [('sustained_drop', 0.1)]
+    """
     cfg = ctx.rules.sustained_drop
     p = ctx.profile
     c = ctx.cycle
