@@ -8,6 +8,7 @@ last ``days`` days at least ``min_present`` must be known and all but
 from __future__ import annotations
 
 from baselines.alerts import Finding
+from baselines.rules.config import SustainedDrop
 from baselines.rules.context import RuleContext
 from baselines.stats import median, quantile_high
 from meterwatch.contracts import Observed
@@ -61,6 +62,10 @@ def check(ctx: RuleContext) -> tuple[Finding, ...]:
     low = sum(1 for x in xs if x <= thr)
     if low < len(xs) - cfg.exception_days:
         return ()
+    return (_finding(ctx, cfg, med, xs),)
+
+
+def _finding(ctx: RuleContext, cfg: SustainedDrop, med: float, xs: list[float]) -> Finding:
     recent = median(xs)
     observed = Observed(
         cycle_to_date_kwh=round(ctx.cycle_to_date(ctx.cycle_index), 3),
@@ -68,14 +73,12 @@ def check(ctx: RuleContext) -> tuple[Finding, ...]:
         recent_daily_kwh=round(recent, 3),
         ratio=round(recent / med, 3),
     )
-    return (
-        Finding(
-            RULE,
-            c,
-            cfg.severity,
-            cfg.customer_facing,
-            observed,
-            {"recent": recent, "baseline": med, "days": float(cfg.days)},
-            {"p80_kwh": round(quantile_high(xs, 0.8), 3), "days_present": len(xs)},
-        ),
+    return Finding(
+        RULE,
+        ctx.cycle,
+        cfg.severity,
+        cfg.customer_facing,
+        observed,
+        {"recent": recent, "baseline": med, "days": float(cfg.days)},
+        {"p80_kwh": round(quantile_high(xs, 0.8), 3), "days_present": len(xs)},
     )
