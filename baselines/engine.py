@@ -39,7 +39,7 @@ from baselines import history, views
 from baselines.alerts import alert_id
 from baselines.customer import CustomerConfig
 from baselines.fold import fold_inplace
-from baselines.late_window import DayLocator
+from baselines.late_window import APPLIED, APPLIED_CLOSING, DayLocator
 from baselines.profile import Profile
 from baselines.readings import Reading
 from baselines.rules.config import RulesConfig
@@ -121,11 +121,11 @@ class Engine:
         5.0
         """
         out = fold_inplace(p, reading, customer, self.rules, self._days)
-        if out.rejected is not None or out.duplicate or out.provisional:
+        if out is not APPLIED and out is not APPLIED_CLOSING:  # rejected, duplicate or provisional
             return StepResult(p, [], out.rejected, out.duplicate)
         if not emit:
             return StepResult(p, [], None, False)
-        alerts = self._evaluator.after_reading(p, customer, segment, reading.ts, out.closes_newest)
+        alerts = self._evaluator.after_reading(p, customer, segment, reading.ts, out is APPLIED_CLOSING)
         return StepResult(p, alerts, None, False)
 
     def load_history(

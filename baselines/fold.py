@@ -83,28 +83,12 @@ def fold_inplace(
     >>> fold_inplace(p, Reading.daily(dt.date(2024, 1, 1), 1.0), cust, cfg, loc).rejected.code
     'baselines.readings.too_late'
     """
-    if r.kind == "register":
-        out = fold_register(p, r, customer, config, days)
-        if out is not None:
-            return out
-        closes = False
-    else:
-        step = _interval_or_daily(p, r, customer, config, days)
-        if isinstance(step, FoldOutcome):
-            return step
-        closes = step
-    if p.latest_ts is None or r.ts > p.latest_ts:
-        p.latest_ts = r.ts
-    return APPLIED_CLOSING if closes else APPLIED
-
-
-def _interval_or_daily(
-    p: Profile, r: Reading, customer: CustomerConfig, config: RulesConfig, days: DayLocator
-) -> FoldOutcome | bool:
-    """Book an interval or daily value on its day; ``True``/``False``: applied and whether it
-    completed the newest day; a ``FoldOutcome``: rejected or duplicate."""
+    # over 60 lines: the interval/daily fold runs once per reading, one frame saves a call per reading
+    kind = r.kind
+    if kind == "register":
+        return _fold_register_read(p, r, customer, config, days)
     v = r.value
-    if r.kind == "daily":
+    if kind == "daily":
         assert r.day is not None
         day = r.day.toordinal()
         gran = DAILY_GRANULARITY_S
@@ -127,11 +111,21 @@ def _interval_or_daily(
             window_days=window,
         )
     acc = p.open_days.get(day)
-    if r.kind != "daily":
+    if kind != "daily":
         gran = acc.granularity_s if acc is not None and acc.granularity_s > 0 else r.interval_s
         slot = int((r.ts - ds) / gran + 0.5)
     if acc is None:
         p.open_days[day] = OpenDay(v, covered, 1 << slot, gran, {slot: v} if r.estimated else None, night)
+    elif acc.granularity_s == gran and not r.estimated and not acc.slots_seen & (1 << slot):
+        # the common case inline (an actual value for a new slot of the day): one call less per reading
+        p.open_days[day] = OpenDay(
+            acc.kwh + v,
+            acc.covered_s + covered,
+            acc.slots_seen | 1 << slot,
+            gran,
+            acc.estimated,
+            acc.night_kwh + night,
+        )
     else:
         out = _add_to_day(p, day, acc, r, gran, slot, covered, night)
         if out is not None:
@@ -140,13 +134,27 @@ def _interval_or_daily(
         advance(p, day, customer, config)
     elif day < p.open_cycles[0].start:
         ensure_cycles(p, day, customer)
-    return complete and day == p.newest_day
+    if p.latest_ts is None or r.ts > p.latest_ts:
+        p.latest_ts = r.ts
+    return APPLIED_CLOSING if complete and day == p.newest_day else APPLIED
+
+
+def _fold_register_read(
+    p: Profile, r: Reading, customer: CustomerConfig, config: RulesConfig, days: DayLocator
+) -> FoldOutcome:
+    out = fold_register(p, r, customer, config, days)
+    if out is not None:
+        return out
+    if p.latest_ts is None or r.ts > p.latest_ts:
+        p.latest_ts = r.ts
+    return APPLIED
 
 
 def _add_to_day(
     p: Profile, day: int, acc: OpenDay, r: Reading, gran: int, slot: int, covered: float, night: float
 ) -> FoldOutcome | None:
-    """Add a value to an open day that has readings; ``None`` when applied."""
+    """Add a value to an open day that has readings (a new slot, a redelivery, or an actual value
+    replacing an estimate); ``None`` when applied."""
     if acc.granularity_s != gran and acc.slots_seen:
         if acc.granularity_s == REGISTER_GRANULARITY_S or DAILY_GRANULARITY_S in (gran, acc.granularity_s):
             return rejected(

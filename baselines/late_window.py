@@ -35,6 +35,8 @@ class FoldOutcome(NamedTuple):
     ``provisional``: an estimated register read was only remembered (the rules
     are not evaluated and ``latest_ts`` does not move); ``closes_newest``: the
     reading completed the newest day, so the rules may evaluate as of it.
+    An applied reading's outcome is always one of the shared ``APPLIED`` /
+    ``APPLIED_CLOSING`` values (the engine tests them by identity).
     """
 
     rejected: Reason | None = None

@@ -10,17 +10,28 @@ may have crossed its threshold.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from baselines.alerts import Finding, fire
 from baselines.customer import CustomerConfig
 from baselines.cycle_book import cycle_index
 from baselines.profile import Profile
 from baselines.rules import projected_over_same_period, same_period_reached, sudden_increase, sustained_drop
-from baselines.rules.config import RulesConfig, RuleSet
+from baselines.rules.config import RulesConfig, RuleSet, SamePeriodReached
 from baselines.rules.context import Clock, RuleContext
 from meterwatch.contracts import Alert, SegmentRef
 
 Check = Callable[[RuleContext], tuple[Finding, ...]]
+
+
+class Plan(NamedTuple):
+    """A resolved rule set, its enabled checks in order, and ``same_period_reached``'s parameters
+    when that rule is enabled (checked between evaluations, on every reading)."""
+
+    rules: RuleSet
+    checks: tuple[Check, ...]
+    live: SamePeriodReached | None
+
 
 # (rule set attribute, check) in evaluation order
 RULE_CHECKS: tuple[tuple[str, Check], ...] = (
@@ -41,21 +52,22 @@ class Evaluator:
         self.clock = clock
         # The ruleset cache. Why beside RulesConfig.resolve's own cache: this one is one dict
         # lookup per reading (no method call) and also holds the enabled checks, in order.
-        self._plans: dict[tuple[str, int | None], tuple[RuleSet, tuple[Check, ...]]] = {}
+        self._plans: dict[tuple[str, int | None], Plan] = {}
 
-    def plan(self, tariff: str, segment: SegmentRef | None) -> tuple[RuleSet, tuple[Check, ...]]:
-        """The rule set for a tariff and segment and its enabled checks, in order (cached).
+    def plan(self, tariff: str, segment: SegmentRef | None) -> Plan:
+        """The rule set for a tariff and segment, its enabled checks in order (cached).
 
-        >>> rs, checks = Evaluator(RulesConfig()).plan("residential", None)
-        >>> rs.sudden_increase.factor, len(checks)
-        (3.0, 4)
+        >>> plan = Evaluator(RulesConfig()).plan("residential", None)
+        >>> plan.rules.sudden_increase.factor, len(plan.checks), plan.live is not None
+        (3.0, 4, True)
         """
         key = (tariff, segment.id if segment is not None else None)
         plan = self._plans.get(key)
         if plan is None:
             rs = self.config.resolve(*key)
             checks = tuple(check for name, check in RULE_CHECKS if getattr(rs, name).enabled)
-            plan = self._plans[key] = (rs, checks)
+            live = rs.same_period_reached if rs.same_period_reached.enabled else None
+            plan = self._plans[key] = Plan(rs, checks, live)
         return plan
 
     def after_reading(
@@ -80,16 +92,17 @@ class Evaluator:
         as_of = newest if closes_newest else newest - 1
         alerts: list[Alert] = []
         plan = self._plans.get((customer.tariff, segment.id if segment is not None else None))
-        rs, checks = plan if plan is not None else self.plan(customer.tariff, segment)
+        if plan is None:
+            plan = self.plan(customer.tariff, segment)
         if p.evaluated_day is None or as_of > p.evaluated_day:
             p.evaluated_day = as_of
             ci = cycle_index(p, as_of)
             if ci >= 0:
-                ctx = RuleContext(p, self.config, rs, customer, segment, ts, self.clock, as_of, ci)
-                _run_checks(ctx, checks, alerts)
-        elif rs.same_period_reached.enabled and same_period_reached.may_fire_now(p, rs.same_period_reached):
+                ctx = RuleContext(p, self.config, plan.rules, customer, segment, ts, self.clock, as_of, ci)
+                _run_checks(ctx, plan.checks, alerts)
+        elif plan.live is not None and same_period_reached.may_fire_now(p, plan.live):
             last = len(p.open_cycles) - 1
-            ctx = RuleContext(p, self.config, rs, customer, segment, ts, self.clock, newest, last)
+            ctx = RuleContext(p, self.config, plan.rules, customer, segment, ts, self.clock, newest, last)
             _fire_all(ctx, same_period_reached.check(ctx), alerts)
         return alerts
 

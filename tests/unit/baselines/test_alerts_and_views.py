@@ -96,10 +96,12 @@ def test_the_context_separates_the_as_of_cycle_from_the_running_one() -> None:
 def test_the_evaluator_caches_a_plan_per_tariff_and_segment() -> None:
     cfg = RulesConfig(by_segment={2: {"sudden_increase": {"enabled": False}}})
     ev = Evaluator(cfg)
-    rs, checks = ev.plan("residential", SegmentRef(id=2))
-    assert not rs.sudden_increase.enabled and len(checks) == 3
-    assert ev.plan("residential", SegmentRef(id=2))[0] is rs
-    assert len(ev.plan("residential", None)[1]) == 4
+    plan = ev.plan("residential", SegmentRef(id=2))
+    assert not plan.rules.sudden_increase.enabled and len(plan.checks) == 3 and plan.live is not None
+    assert ev.plan("residential", SegmentRef(id=2)) is plan
+    assert len(ev.plan("residential", None).checks) == 4
+    off = Evaluator(RulesConfig.model_validate({"default": {"same_period_reached": {"enabled": False}}}))
+    assert off.plan("residential", None).live is None
 
 
 def test_snapshot_of_a_running_cycle_with_a_provisional_register_estimate() -> None:

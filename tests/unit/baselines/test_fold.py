@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from baselines.customer import CustomerConfig
 from baselines.fold import fold, fold_inplace
-from baselines.late_window import DayLocator, FoldOutcome
+from baselines.late_window import APPLIED, APPLIED_CLOSING, DayLocator, FoldOutcome
 from baselines.profile import Profile
 from baselines.readings import Reading
 from baselines.rules.config import RulesConfig
@@ -67,6 +67,8 @@ def test_the_last_interval_of_the_newest_day_closes_it() -> None:
     rs = [Reading("interval", DAY0 + 1800.0 * (i + 1), 0.25) for i in range(48)]
     _, outs = apply_all(rs)
     assert [o.closes_newest for o in outs].index(True) == 47
+    # applied readings get the shared outcomes (the engine tests them by identity)
+    assert all(o is APPLIED for o in outs[:47]) and outs[47] is APPLIED_CLOSING
 
 
 @SETTINGS
