@@ -579,7 +579,7 @@ class Pipeline:
         for cid, st in dirty.items():
             if cid in deleted:
                 continue
-            value = {
+            value: dict[str, Any] = {
                 "p": st.profile.to_dict() if st.profile is not None else None,
                 "s": st.segment.model_dump() if st.segment is not None else None,
                 "f": st.features_day,
