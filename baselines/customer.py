@@ -4,6 +4,10 @@
 >>> c = CustomerConfig.from_record(CustomerRecord(customer_id="c1", read_day=5, timezone="Europe/London"))
 >>> c.read_day, c.cycle_months, c.tz.key
 (5, 1, 'Europe/London')
+>>> rec = CustomerRecord(customer_id="c2", tariff_plan="cn-js-residential",
+...                      budget={"amount": 200, "currency": "CNY"})
+>>> c2 = CustomerConfig.from_record(rec); c2.tariff_plan, str(c2.budget.amount)
+('cn-js-residential', '200')
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from baselines.cycles import zone
-from meterwatch.contracts import CustomerRecord
+from meterwatch.contracts import Budget, CustomerRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,8 @@ class CustomerConfig:
     arrears_amount: float = 0.0
     arrears_count: int = 0
     complaints_count: int = 0
+    tariff_plan: str | None = None  # the plan id in the tariff catalogue (None: the tariff's default)
+    budget: Budget | None = None  # the customer's budget per billing cycle (budget alerts)
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -61,6 +67,8 @@ class CustomerConfig:
             arrears_amount=rec.arrears_amount,
             arrears_count=rec.arrears_count,
             complaints_count=rec.complaints_count,
+            tariff_plan=rec.tariff_plan,
+            budget=rec.budget,
         )
 
     @classmethod

@@ -22,6 +22,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from baselines.baseline_stats import day_values, project_cycle, recent_level
+from baselines.billing import Tariffs
 from baselines.customer import CustomerConfig
 from baselines.cycle_book import cycle_to_date, same_period_figures
 from baselines.profile import OpenCycle, Profile
@@ -81,6 +82,7 @@ class RuleContext:
         "running_cycle",
         "running_index",
         "segment",
+        "tariffs",
         "ts",
     )
 
@@ -95,8 +97,10 @@ class RuleContext:
         clock: Clock | None,
         as_of: int,
         cycle_index: int,
+        tariffs: Tariffs | None = None,
     ) -> None:
         self.profile = profile
+        self.tariffs = tariffs
         self.config = config
         self.rules = rules
         self.customer = customer
