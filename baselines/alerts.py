@@ -157,8 +157,11 @@ def _money(ctx: RuleContext, f: Finding) -> Money | None:
     return None
 
 
+_RAISED: dict[Severity, Severity] = {"info": "warning", "warning": "critical", "critical": "critical"}
+
+
 def _severity(ctx: RuleContext, f: Finding, money: Money | None) -> tuple[Severity, list[Reason]]:
-    """The finding's severity, raised to critical when the money at stake is large (see MoneyRules)."""
+    """The finding's severity, one step up when the money at stake is large (see MoneyRules)."""
     if money is None or f.severity == "critical" or f.rule not in INCREASE_RULES:
         return f.severity, []
     if money.projected is None or money.same_period_at_current_prices is None:
@@ -167,7 +170,7 @@ def _severity(ctx: RuleContext, f: Finding, money: Money | None) -> tuple[Severi
     extra = money.projected - money.same_period_at_current_prices
     if limit is None or extra < limit:
         return f.severity, []
-    return "critical", [
+    return _RAISED[f.severity], [
         Reason(
             code="baselines.money.at_stake",
             message="the projected bill is far above last year's at today's prices",
@@ -251,8 +254,9 @@ def money_sentence(money: Money) -> dict[Lang, str]:
     >>> import datetime as dt
     >>> from decimal import Decimal
     >>> from meterwatch.contracts import MoneyTier
-    >>> m = Money(currency="GBP", to_date=Decimal("12.5"), tier=MoneyTier(index=1, count=3, period="year",
-    ...           period_kwh=2600.0, next_at_kwh=2760.0, next_on=dt.date(2024, 7, 17), price_step=Decimal("0.05")))
+    >>> tier = MoneyTier(index=1, count=3, period="year", period_kwh=2600.0, next_at_kwh=2760.0,
+    ...                  next_on=dt.date(2024, 7, 17), price_step=Decimal("0.05"))
+    >>> m = Money(currency="GBP", to_date=Decimal("12.5"), tier=tier)
     >>> money_sentence(m)["en"]
     'Bill so far £12.50. Tier 1 of 3 (2,600 kWh this tariff year); tier 2 from 2,760 kWh, around 17 Jul.'
     """
@@ -282,7 +286,11 @@ def _tier_sentence(money: Money, lang: Lang) -> str:
     if t is None:
         return ""
     zh = lang == "zh-CN"
-    period = ("本年度" if t.period == "year" else "本期") if zh else ("this tariff year" if t.period == "year" else "this cycle")
+    period = (
+        ("本年度" if t.period == "year" else "本期")
+        if zh
+        else ("this tariff year" if t.period == "year" else "this cycle")
+    )
     if zh:
         text = f"目前处于第{t.index}档（共{t.count}档，{period}已用{t.period_kwh:,.0f}千瓦时）"
         if t.next_at_kwh is not None:
@@ -351,32 +359,40 @@ def _explain_money(rule: str, n: dict[str, float | None], money: Money | None) -
         raise ValueError(f"rule {rule!r} needs the alert's money")
     zh: Lang = "zh-CN"
     if rule == "tier_crossing":
-        t = money.tier
-        on = None if n.get("on") is None else dt.date.fromordinal(int(n["on"] or 0))
-        to = int(n.get("to_tier") or 0)
-        at = n.get("at_kwh") or 0.0
-        step = Decimal(str(n.get("price_step") or 0))
-        year = t is None or t.period == "year"
-        return {
-            "en": f"At the current pace this customer passes into tier {to} around {_day(on, 'en')}, "
-            f"at {at:,.0f} kWh {'this tariff year' if year else 'this cycle'}: "
-            f"+{format_amount(step, money.currency, 'en', digits=4)} per kWh from then on. "
-            f"Bill so far {_amount(money, money.to_date, 'en')}, projected {_amount(money, money.projected, 'en')}.",
-            "zh-CN": f"按目前用电速度，预计{_day(on, zh)}前后{'本年度' if year else '本期'}用电达{at:,.0f}千瓦时，"
-            f"进入第{to}档电价，每千瓦时加价{format_amount(step, money.currency, zh, digits=4)}。"
-            f"本期电费至今{_amount(money, money.to_date, zh)}，预计{_amount(money, money.projected, zh)}。",
-        }
+        return _explain_tier(n, money)
+    en = functools.partial(_amount, money, lang="en")
+    cn = functools.partial(_amount, money, lang=zh)
     b = money.budget
     if rule == "budget_projected":
         return {
-            "en": f"At the current pace this cycle's bill will be about {_amount(money, money.projected, 'en')}, "
-            f"reaching the customer's budget of {_amount(money, b, 'en')} "
-            f"(so far {_amount(money, money.to_date, 'en')}).",
-            "zh-CN": f"按目前用电速度，本期电费预计约{_amount(money, money.projected, zh)}，"
-            f"将达到客户设定的预算{_amount(money, b, zh)}（至今{_amount(money, money.to_date, zh)}）。",
+            "en": f"At the current pace this cycle's bill will be about {en(money.projected)}, "
+            f"reaching the customer's budget of {en(b)} (so far {en(money.to_date)}).",
+            "zh-CN": f"按目前用电速度，本期电费预计约{cn(money.projected)}，"
+            f"将达到客户设定的预算{cn(b)}（至今{cn(money.to_date)}）。",
         }
     return {
-        "en": f"This cycle's bill so far, {_amount(money, money.to_date, 'en')}, has reached the customer's "
-        f"budget of {_amount(money, b, 'en')}.",
-        "zh-CN": f"本期电费至今{_amount(money, money.to_date, zh)}，已达到客户设定的预算{_amount(money, b, zh)}。",
+        "en": f"This cycle's bill so far, {en(money.to_date)}, has reached the customer's budget of {en(b)}.",
+        "zh-CN": f"本期电费至今{cn(money.to_date)}，已达到客户设定的预算{cn(b)}。",
+    }
+
+
+def _explain_tier(n: dict[str, float | None], money: Money) -> dict[Lang, str]:
+    zh: Lang = "zh-CN"
+    en = functools.partial(_amount, money, lang="en")
+    cn = functools.partial(_amount, money, lang=zh)
+    t = money.tier
+    on = None if n.get("on") is None else dt.date.fromordinal(int(n["on"] or 0))
+    to = int(n.get("to_tier") or 0)
+    at = n.get("at_kwh") or 0.0
+    step = Decimal(str(n.get("price_step") or 0))
+    year = t is None or t.period == "year"
+    return {
+        "en": f"At the current pace this customer passes into tier {to} around {_day(on, 'en')}, "
+        f"at {at:,.0f} kWh {'this tariff year' if year else 'this cycle'}: "
+        f"+{format_amount(step, money.currency, 'en', digits=4)} per kWh from then on. "
+        f"Bill so far {en(money.to_date)}, projected {en(money.projected)}.",
+        "zh-CN": f"按目前用电速度，预计{_day(on, zh)}前后{'本年度' if year else '本期'}"
+        f"用电达{at:,.0f}千瓦时，"
+        f"进入第{to}档电价，每千瓦时加价{format_amount(step, money.currency, zh, digits=4)}。"
+        f"本期电费至今{cn(money.to_date)}，预计{cn(money.projected)}。",
     }

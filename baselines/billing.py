@@ -5,15 +5,9 @@ feeds it from a :class:`~baselines.profile.Profile`: the open cycle's days, the
 engine's projection, the stored closed cycles (for the tariff year's kWh of
 annual tiers) and last year's same-period cycle.
 
-**Which plan.** ``Tariffs`` is the catalogue plus a default plan per tariff
-category (``MW_DEFAULT_TARIFF_PLANS``): a customer's plan is its registry
-``tariff_plan``, else the default of its ``tariff``, else none (no money). A
-plan change applies from the **start of the next billing cycle** after the
-engine first sees it (as utilities apply a tariff change from the next meter
-reading): no cycle is ever priced under two plans, and the open cycle keeps
-the plan it started with. ``Profile.plans`` records ``(from_day, plan_id)``
-(the first entry prices all earlier days); last year's same-period cycle is
-priced "as billed then" under the plan the history says was in force then.
+**Which plan** (``baselines.plans``, re-exported here): the registry's plan, else
+its tariff's default; a change applies from the next billing cycle; last year's
+same-period cycle is priced "as billed then" under the plan in force then.
 
 **Which days.** The bill of the open cycle counts its days through a given day:
 open days as measured (any coverage), final days from the ring, and the final
@@ -22,7 +16,7 @@ over the days without a value, so the days add up to the cycle's kWh.
 
 **Cost.** Figures are computed when an alert fires, once per customer-day for the
 snapshot, and by the money rules only past a cheap bound (``cost_upper_bound``,
-``tier_limit_ahead``). What stays the same for a whole cycle (the tariff year's kWh
+``rest_upper_bound``). What stays the same for a whole cycle (the tariff year's kWh
 before the cycle, last year's bills) is cached on the profile (``money_cache``).
 
 >>> import datetime as dt
@@ -41,8 +35,6 @@ before the cycle, last year's bills) is cached on the profile (``money_cache``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -50,145 +42,25 @@ from baselines.baseline_stats import project_cycle
 from baselines.customer import CustomerConfig
 from baselines.cycle_book import cycle_to_date, same_period_figures
 from baselines.cycles import same_period
+from baselines.plans import Tariffs, note_plan, plan_on
 from baselines.profile import Profile
 from baselines.tariffs import (
     Bill,
     BillFigures,
-    Catalogue,
     NoPriceError,
     Plan,
-    UnknownPlanError,
     bill_figures,
-    default_catalogue,
     money_from_figures,
     same_period_cost_at_today_prices,
     same_period_cost_then,
     tier_kwh_before,
 )
-from meterwatch.contracts import Money, MoneyNow, MoneyTier
+from meterwatch.contracts import Money, MoneyNow
 
-# plan changes kept in Profile.plans (changes are rare; the oldest entry prices all earlier days)
-MAX_PLANS = 6
 # last year's same-period cycle must be this well covered to be priced (as the same-period rules)
 MIN_SAME_PERIOD_COVERAGE = 0.9
-_NO_PLAN = ""
 
-
-@dataclass(frozen=True)
-class Tariffs:
-    """The tariff catalogue and the default plan per tariff category (checked: every id exists).
-
-    >>> t = Tariffs.default({"residential": "uk-london-standard"})
-    >>> from baselines.customer import CustomerConfig
-    >>> t.plan_id_for(CustomerConfig("c")), t.plan_id_for(CustomerConfig("c", tariff="commercial"))
-    ('uk-london-standard', None)
-    >>> Tariffs.default({"residential": "nope"})
-    Traceback (most recent call last):
-    ...
-    baselines.tariffs.catalogue.UnknownPlanError: unknown tariff plan 'nope'
-    """
-
-    catalogue: Catalogue
-    defaults: Mapping[str, str] = field(default_factory=dict)
-    _plans: dict[str, Plan] = field(init=False, repr=False, compare=False)
-    _bounds: dict[str, tuple[float, float]] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        plans = {p.id: p for p in self.catalogue.plans}
-        for plan_id in self.defaults.values():
-            if plan_id not in plans:
-                raise UnknownPlanError(plan_id)
-        object.__setattr__(self, "_plans", plans)
-        object.__setattr__(self, "_bounds", {p.id: _price_bounds(p) for p in self.catalogue.plans})
-
-    @classmethod
-    def default(cls, defaults: Mapping[str, str] | None = None) -> Tariffs:
-        """The shipped catalogue with ``defaults``."""
-        return cls(default_catalogue(), dict(defaults or {}))
-
-    def plan_id_for(self, customer: CustomerConfig) -> str | None:
-        """The plan the registry names for ``customer`` now (its own, else its tariff's default)."""
-        return customer.tariff_plan or self.defaults.get(customer.tariff)
-
-    def plan(self, plan_id: str) -> Plan | None:
-        """The plan ``plan_id`` (None: not in the catalogue)."""
-        return self._plans.get(plan_id)
-
-    def knows(self, plan_id: str) -> bool:
-        """Whether the catalogue has ``plan_id`` (the registry path dead-letters unknown ones).
-
-        >>> Tariffs.default().knows("cn-js-residential"), Tariffs.default().knows("x")
-        (True, False)
-        """
-        return plan_id in self._plans
-
-    def max_prices(self, plan_id: str) -> tuple[float, float]:
-        """(highest price per kWh, tier surcharge included; highest standing charge per day) of any version."""
-        return self._bounds[plan_id]
-
-
-def _price_bounds(plan: Plan) -> tuple[float, float]:
-    per_kwh = per_day = 0
-    for v in plan.compiled.versions:
-        energy = max((v.flat_price or 0, v.fallback_price or 0, *v.period_prices))
-        per_kwh = max(per_kwh, energy + max(v.tier_surcharges))
-        per_day = max(per_day, v.standing)
-    return per_kwh / 1e6, per_day / 1e6
-
-
-# ---------------------------------------------------------------------------------- plan history
-def note_plan(p: Profile, customer: CustomerConfig, tariffs: Tariffs) -> None:
-    """Record the customer's current plan in ``p.plans`` (the engine calls it once per evaluation day).
-
-    The first plan seen prices every earlier day; a change applies from the end of the
-    running cycle (a change seen again before then replaces the pending one).
-
-    >>> from baselines.customer import CustomerConfig
-    >>> from baselines.profile import OpenCycle, Profile
-    >>> t, p = Tariffs.default(), Profile.new("c")
-    >>> p.open_cycles.append(OpenCycle(100, 130, 0.0, 0.0))
-    >>> note_plan(p, CustomerConfig("c", tariff_plan="cn-js-residential"), t)
-    >>> note_plan(p, CustomerConfig("c", tariff_plan="cn-fj-residential-monthly"), t); p.plans
-    [(0, 'cn-js-residential'), (130, 'cn-fj-residential-monthly')]
-    >>> note_plan(p, CustomerConfig("c", tariff_plan="cn-js-residential"), t); p.plans
-    [(0, 'cn-js-residential')]
-    """
-    plan_id = tariffs.plan_id_for(customer) or _NO_PLAN
-    hist = p.plans
-    if hist and hist[-1][1] == plan_id:
-        return
-    if not hist:
-        if plan_id:
-            hist.append((0, plan_id))
-        return
-    start = p.open_cycles[-1].end if p.open_cycles else 0
-    if len(hist) > 1 and hist[-1][0] >= start:  # a change not in force yet: replaced
-        hist.pop()
-        if hist[-1][1] == plan_id:
-            return
-    hist.append((start, plan_id))
-    del hist[:-MAX_PLANS]
-
-
-def plan_on(p: Profile, customer: CustomerConfig, tariffs: Tariffs, day: int) -> Plan | None:
-    """The plan pricing the day ``day`` (an ordinal): from the profile's history, else the current one.
-
-    >>> from baselines.customer import CustomerConfig
-    >>> p = Profile.new("c"); p.plans = [(0, "cn-js-residential"), (130, "uk-london-standard")]
-    >>> t, cust = Tariffs.default(), CustomerConfig("c")
-    >>> plan_on(p, cust, t, 129).id, plan_on(p, cust, t, 130).id, plan_on(Profile.new("c"), cust, t, 1)
-    ('cn-js-residential', 'uk-london-standard', None)
-    """
-    hist = p.plans
-    if not hist:
-        plan_id = tariffs.plan_id_for(customer)
-    else:
-        plan_id = hist[0][1]
-        for start, pid in hist:
-            if start > day:
-                break
-            plan_id = pid
-    return tariffs.plan(plan_id) if plan_id else None
+__all__ = ["Tariffs", "alert_money", "cycle_figures", "note_plan", "plan_on", "snapshot_money"]
 
 
 # ---------------------------------------------------------------------------------- the days
@@ -281,19 +153,39 @@ def tier_before_cycle(p: Profile, plan: Plan, index: int) -> float:
     >>> tier_before_cycle(p, js, 0)
     310.0
     """
+    return tier_facts(p, plan, index)[0]
+
+
+def tier_facts(p: Profile, plan: Plan, index: int) -> tuple[float, tuple[int | None, ...] | None]:
+    """(the tier period's kWh before the open cycle ``index``, the tier limits in Wh when one price
+    version and one tier period span the whole cycle, else None); cached per cycle.
+
+    The limits are ``()`` when no price is in force in the whole cycle (no money, nothing to warn).
+    """
     c = p.open_cycles[index]
-    if plan.compiled.tier_period != "year":
-        return 0.0
     last = p.closed_cycles[-1] if p.closed_cycles else None
     key = (c.start, plan.id, len(p.closed_cycles), last)
     cache = _cache(p)
     hit = cache.get("tier")
     if hit is not None and hit[0] == key:
-        before: float = hit[1]
-        return before
-    before = tier_kwh_before(plan, c.start, [(x.start, x.end, x.kwh) for x in p.closed_cycles])
-    cache["tier"] = (key, before)
-    return before
+        out: tuple[float, tuple[int | None, ...] | None] = hit[1]
+        return out
+    cp = plan.compiled
+    before = 0.0
+    if cp.tier_period == "year":
+        before = tier_kwh_before(plan, c.start, [(x.start, x.end, x.kwh) for x in p.closed_cycles])
+    limits: tuple[int | None, ...] | None = None
+    cut = (cp.tier_period == "year" and cp.next_year_start(c.start) < c.end) or any(
+        c.start < s < c.end for s in cp.starts
+    )
+    if not cut:
+        try:
+            limits = cp.versions[cp.version_index(c.start)].tier_limits
+        except NoPriceError:
+            limits = ()
+    out = (before, limits)
+    cache["tier"] = (key, out)
+    return out
 
 
 def same_period_bills(
@@ -310,7 +202,16 @@ def same_period_bills(
     except NoPriceError:
         version = -1
     last = p.closed_cycles[-1] if p.closed_cycles else None
-    key = (c.start, c.end, plan.id, version, len(p.closed_cycles), last, customer.cycle_months, tuple(p.plans))
+    key = (
+        c.start,
+        c.end,
+        plan.id,
+        version,
+        len(p.closed_cycles),
+        last,
+        customer.cycle_months,
+        tuple(p.plans),
+    )
     cache = _cache(p)
     hit = cache.get("same_period")
     if hit is not None and hit[0] == key:
@@ -362,7 +263,8 @@ def money_of(f: BillFigures, budget: Decimal | None = None) -> Money:
     >>> import datetime as dt
     >>> from baselines.tariffs import bill_figures, default_catalogue
     >>> js = default_catalogue().plan("cn-js-residential")
-    >>> f = bill_figures(js, cycle_start=dt.date(2024, 7, 1), cycle_end=dt.date(2024, 8, 1), days_so_far=[10.0])
+    >>> jul, aug = dt.date(2024, 7, 1), dt.date(2024, 8, 1)
+    >>> f = bill_figures(js, cycle_start=jul, cycle_end=aug, days_so_far=[10.0])
     >>> m = money_of(f, Decimal("200")); m.tier.period_start, m.budget
     (datetime.date(2024, 1, 1), Decimal('200'))
     """
@@ -431,7 +333,9 @@ def _money_now(f: BillFigures, kwh: float, customer: CustomerConfig) -> MoneyNow
     m = money_of(f)
     today_prices = f.same_period_today_prices
     at_current = None if today_prices is None else today_prices.total
-    budget = customer.budget if customer.budget is not None and customer.budget.currency == f.currency else None
+    budget = (
+        customer.budget if customer.budget is not None and customer.budget.currency == f.currency else None
+    )
     return MoneyNow(
         plan_id=f.plan_id,
         currency=f.currency,
@@ -442,7 +346,9 @@ def _money_now(f: BillFigures, kwh: float, customer: CustomerConfig) -> MoneyNow
         same_period=m.same_period,
         same_period_at_current_prices=at_current,
         extra_vs_same_period=m.extra_vs_same_period,
-        extra_at_current_prices=None if m.projected is None or at_current is None else m.projected - at_current,
+        extra_at_current_prices=None
+        if m.projected is None or at_current is None
+        else m.projected - at_current,
         tier=m.tier,
         next_tier_kwh_to_go=None if f.next_tier is None else float(f.next_tier.kwh_to_go),
         budget=budget,
@@ -461,36 +367,44 @@ def cost_upper_bound(tariffs: Tariffs, plan: Plan, kwh: float, days: int) -> flo
     return kwh * per_kwh + days * per_day + 0.01 * 8  # + half a cent per line, generously
 
 
-def tier_limit_ahead(
-    plan: Plan, start: int, end: int, as_of: int, period_kwh_now: float, cycle_months: int = 1
-) -> float | None:
-    """The tier period's kWh where the next tier starts, when one cut-free formula decides.
+def next_limit(limits: tuple[int | None, ...], period_kwh: float, scale: int = 1) -> tuple[float, int | None]:
+    """(the tier period's kWh where the next tier starts, its number); ``(inf, None)`` in the top tier.
 
-    None when the cycle ``[start, end)`` holds a price change or a tariff-year start (the
-    caller computes the figures instead), or when the customer is in the top tier (``inf``
-    then: nothing to cross). ``period_kwh_now``: the tier period's kWh through ``as_of``.
+    ``limits``: the tier limits in Wh (per month for monthly tiers, times ``scale`` = the
+    cycle's months).
 
-    >>> t = Tariffs.default(); js = t.plan("cn-js-residential")
-    >>> import datetime as dt
-    >>> jul = dt.date(2024, 7, 1).toordinal()
-    >>> tier_limit_ahead(js, jul, jul + 31, jul + 9, 2000.0), tier_limit_ahead(js, jul, jul + 31, jul + 9, 9e3)
-    (2760.0, inf)
+    >>> next_limit((2760000, 4800000, None), 2000.0), next_limit((2760000, 4800000, None), 9e3)
+    ((2760.0, 2), (inf, None))
     """
-    cp = plan.compiled
-    if cp.tier_period == "year" and cp.next_year_start(start) < end:
-        return None
-    if any(start < s < end for s in cp.starts):
-        return None
-    try:
-        v = cp.versions[cp.version_index(as_of)]
-    except NoPriceError:
-        return float("inf")
-    scale = cycle_months if cp.tier_period == "cycle" else 1
-    wh = round(period_kwh_now * 1000)
-    for limit in v.tier_limits:
+    wh = round(period_kwh * 1000)
+    for k, limit in enumerate(limits):
         if limit is None:
-            return float("inf")
-        hi = limit * scale
-        if wh <= hi:
-            return hi / 1000
-    return float("inf")
+            break
+        if wh <= limit * scale:
+            return limit * scale / 1000, k + 2
+    return float("inf"), None
+
+
+def rest_upper_bound(p: Profile, as_of: int, end: int) -> float:
+    """kWh that no projection of the days after ``as_of`` to ``end`` (exclusive) can exceed.
+
+    The projection is the recent level (a median of the last 7 days, each divided by its
+    weekday factor) times the weekday factors of the remaining days; so it is at most the
+    largest recent day / the smallest factor x the largest factor x the days left. The
+    days looked at (every open day, the ring's last 7) hold the 7 days through ``as_of``.
+
+    >>> from baselines.profile import OpenDay
+    >>> p = Profile.new("c"); p.final_start, p.final_days = 10, [4.0, 6.0, None]
+    >>> p.open_days[13] = OpenDay(5.0, 86400.0, 1, 86400, None, 0.0)
+    >>> rest_upper_bound(p, 13, 20)
+    36.0
+    """
+    n = end - as_of - 1
+    if n <= 0:
+        return 0.0
+    top = max((acc.kwh for acc in p.open_days.values()), default=0.0)
+    tail = [v for v in p.final_days[-7:] if v is not None]
+    if tail:
+        top = max(top, max(tail))
+    wf = p.weekday_factors
+    return top / min(wf) * max(wf) * n

@@ -233,8 +233,6 @@ class Alert(BaseModel):
         return self.model_dump_json(by_alias=True).encode()
 
 
-
-
 class DeadLetterError(BaseModel):
     code: str
     message: str

@@ -180,7 +180,7 @@ class BudgetRule(_Rule):
 class MoneyRules(BaseModel):
     """How money changes alerts: an alert whose like-for-like extra cost (projected cycle cost
     minus last year's at today's prices) reaches ``critical_extra`` of its currency is raised
-    to ``critical`` (rules about increases only; never lowered)."""
+    one step (info -> warning -> critical; rules about increases only; never lowered)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

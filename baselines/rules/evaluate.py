@@ -61,7 +61,9 @@ class Evaluator:
 
     __slots__ = ("_plans", "clock", "config", "tariffs")
 
-    def __init__(self, config: RulesConfig, clock: Clock | None = None, tariffs: Tariffs | None = None) -> None:
+    def __init__(
+        self, config: RulesConfig, clock: Clock | None = None, tariffs: Tariffs | None = None
+    ) -> None:
         self.config = config
         self.clock = clock
         self.tariffs = tariffs

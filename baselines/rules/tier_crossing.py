@@ -17,7 +17,8 @@ Parameters: ``baselines.rules.config.TierCrossing``.
 from __future__ import annotations
 
 from baselines.alerts import Finding, Numbers
-from baselines.billing import cycle_figures, money_of, plan_on, tier_before_cycle, tier_limit_ahead
+from baselines.billing import cycle_figures, money_of, next_limit, plan_on, rest_upper_bound, tier_facts
+from baselines.cycle_book import cycle_to_date
 from baselines.rules.context import RuleContext, rounded
 from baselines.tariffs import Plan
 from meterwatch.contracts import Observed
@@ -58,6 +59,8 @@ def check(ctx: RuleContext) -> tuple[Finding, ...]:
         return ()
     if ctx.as_of - c.start + 1 < ctx.rules.tier_crossing.min_days_elapsed:
         return ()
+    if _nothing_to_warn(ctx, plan):
+        return ()
     proj = ctx.projection()
     if proj is None:
         ctx.skip(RULE, "baselines.sufficiency.recent_days_missing")
@@ -69,12 +72,41 @@ def check(ctx: RuleContext) -> tuple[Finding, ...]:
     return _finding(ctx, plan, projected, ctd, level)
 
 
+def _scale(ctx: RuleContext, plan: Plan) -> int:
+    return ctx.customer.cycle_months if plan.compiled.tier_period == "cycle" else 1
+
+
+def _period_start(ctx: RuleContext, plan: Plan, day: int) -> int:
+    cp = plan.compiled
+    return cp.year_start_of(day) if cp.tier_period == "year" else ctx.cycle.start
+
+
+def _nothing_to_warn(ctx: RuleContext, plan: Plan) -> bool:
+    """True when no projection can reach an unwarned next tier this cycle (the cheap exit).
+
+    Decided only for a cycle inside one price version and one tier period (else False):
+    the next tier was already warned of in this tier period, or it lies further than any
+    projection can reach (``baselines.billing.rest_upper_bound``).
+    """
+    p = ctx.profile
+    before, limits = tier_facts(p, plan, ctx.cycle_index)
+    if limits is None:
+        return False
+    if not limits:
+        return True  # no price in force in this cycle
+    ctd = cycle_to_date(p, ctx.cycle_index, ctx.as_of)
+    limit, tier = next_limit(limits, before + ctd, _scale(ctx, plan))
+    if tier is None or p.fired.get(f"{MARK}{tier}") == _period_start(ctx, plan, ctx.as_of):
+        return True
+    return limit - before - ctd > rest_upper_bound(p, ctx.as_of, ctx.cycle.end)
+
+
 def _may_cross(ctx: RuleContext, plan: Plan, projected: float, ctd: float) -> bool:
-    """False when the projection certainly stays below the next tier's limit (the cheap exit)."""
-    c = ctx.cycle
-    before = tier_before_cycle(ctx.profile, plan, ctx.cycle_index)
-    limit = tier_limit_ahead(plan, c.start, c.end, ctx.as_of, before + ctd, ctx.customer.cycle_months)
-    return limit is None or before + projected > limit
+    """False when the projection stays below the next tier's limit (no bill figures needed)."""
+    before, limits = tier_facts(ctx.profile, plan, ctx.cycle_index)
+    if limits is None:
+        return True  # a price change or a tariff-year start in the cycle: the figures decide
+    return before + projected > next_limit(limits, before + ctd, _scale(ctx, plan))[0]
 
 
 def _finding(ctx: RuleContext, plan: Plan, projected: float, ctd: float, level: float) -> tuple[Finding, ...]:
@@ -84,7 +116,7 @@ def _finding(ctx: RuleContext, plan: Plan, projected: float, ctd: float, level: 
         return ()
     x = f.crossing
     on = x.on.toordinal()
-    period_start = plan.compiled.year_start_of(on) if x.period == "year" else c.start
+    period_start = _period_start(ctx, plan, on)
     mark = f"{MARK}{x.to_tier}"
     if p.fired.get(mark) == period_start:
         return ()

@@ -51,9 +51,17 @@ def _locale(language: str) -> Locale:
     return loc
 
 
+_STANDARD: dict[str, NumberPattern] = {}
+
+
 def _standard_currency(loc: Locale) -> NumberPattern:
-    pattern = loc.currency_formats["standard"]
-    assert isinstance(pattern, NumberPattern)
+    """The locale's standard currency pattern (looked up once per locale: Babel's lookup is slow)."""
+    key = str(loc)
+    pattern = _STANDARD.get(key)
+    if pattern is None:
+        found = loc.currency_formats["standard"]
+        assert isinstance(found, NumberPattern)
+        pattern = _STANDARD[key] = found
     return pattern
 
 
@@ -69,8 +77,10 @@ def format_amount(
 
     ``digits=4`` is for unit prices (2 to 4 decimals, rounded half up):
 
-    >>> format_amount(Decimal("0.0283"), "CNY", "zh-CN", digits=4), format_amount(Decimal("0.05"), "GBP", "en", digits=4)
-    ('0.0283元', '£0.05')
+    >>> format_amount(Decimal("0.0283"), "CNY", "zh-CN", digits=4)
+    '0.0283元'
+    >>> format_amount(Decimal("0.05"), "GBP", "en", digits=4)
+    '£0.05'
     """
     loc = _locale(language)
     q = Decimal(str(amount)) if isinstance(amount, float) else amount
