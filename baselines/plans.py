@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from baselines.customer import CustomerConfig
 from baselines.profile import Profile
-from baselines.tariffs import Catalogue, Plan, UnknownPlanError, default_catalogue
+from baselines.tariffs import Catalogue, Plan, UnknownPlanError, catalogue_or_default, default_catalogue
 
 # plan changes kept in Profile.plans (changes are rare; the oldest entry prices all earlier days)
 MAX_PLANS = 6
@@ -56,6 +57,18 @@ class Tariffs:
     def default(cls, defaults: Mapping[str, str] | None = None) -> Tariffs:
         """The shipped catalogue with ``defaults``."""
         return cls(default_catalogue(), dict(defaults or {}))
+
+    @classmethod
+    def load(cls, path: Path | None, defaults: Mapping[str, str] | None = None) -> Tariffs:
+        """``MW_TARIFFS_FILE`` (None: the shipped catalogue) with ``MW_DEFAULT_TARIFF_PLANS``.
+
+        Raises ``OSError``/``pydantic.ValidationError`` for a bad file and
+        :class:`UnknownPlanError` for a default the catalogue lacks: a service stops at start-up.
+
+        >>> Tariffs.load(None, {"commercial": "cn-commercial-flat"}).defaults
+        {'commercial': 'cn-commercial-flat'}
+        """
+        return cls(catalogue_or_default(path), dict(defaults or {}))
 
     def plan_id_for(self, customer: CustomerConfig) -> str | None:
         """The plan the registry names for ``customer`` now (its own, else its tariff's default)."""

@@ -58,6 +58,20 @@ def check_host_ports(value: str) -> str:
     return value
 
 
+def _check_tariff_categories(value: dict[str, str]) -> dict[str, str]:
+    """Keys of ``MW_DEFAULT_TARIFF_PLANS`` are tariff categories.
+
+    >>> _check_tariff_categories({"household": "x"})
+    Traceback (most recent call last):
+    ...
+    ValueError: 'household' is not a tariff category (residential, commercial, industrial)
+    """
+    for key in value:
+        if key not in ("residential", "commercial", "industrial"):
+            raise ValueError(f"{key!r} is not a tariff category (residential, commercial, industrial)")
+    return value
+
+
 def _port_number(text: str) -> int:
     if not text.isdigit():
         raise ValueError(f"port {text!r} is not a number")
@@ -163,6 +177,11 @@ class Settings(BaseSettings):
     max_segments: int = 7
     rules_file: Path | None = None  # JSON of baselines.rules.RulesConfig (per tariff / segment thresholds)
     tariffs_file: Path | None = None  # JSON tariff catalogue replacing the shipped one (docs/money.md)
+    # the plan of a customer whose registry record names none, per tariff category (docs/money.md),
+    # e.g. {"residential": "uk-london-standard"}; every id must be in the catalogue
+    default_tariff_plans: Annotated[dict[str, str], AfterValidator(_check_tariff_categories)] = Field(
+        default_factory=dict
+    )
 
     # --- HTTP services --------------------------------------------------------------
     api_host: str = "127.0.0.1"
