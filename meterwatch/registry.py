@@ -14,11 +14,35 @@ Last writer wins: a record published by the billing system afterwards replaces t
 from __future__ import annotations
 
 import asyncio
+import json
+from decimal import Decimal
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from meterwatch.contracts import CustomerRecord
 from meterwatch.settings import Settings
+
+
+def with_budget(raw: bytes | str, amount: Decimal | None, currency: str) -> tuple[bytes, CustomerRecord]:
+    """The registry document with its budget set (``amount`` None or 0: removed), the rest as it was.
+
+    Fields this version does not know are kept (the record is the billing system's).
+
+    >>> body, rec = with_budget('{"customer_id": "c1", "x_billing": 7}', Decimal("200"), "CNY")
+    >>> json.loads(body)["budget"], json.loads(body)["x_billing"], rec.budget.currency
+    ({'amount': 200.0, 'currency': 'CNY'}, 7, 'CNY')
+    >>> json.loads(with_budget(body, None, "CNY")[0])
+    {'customer_id': 'c1', 'x_billing': 7}
+    """
+    doc: dict[str, Any] = json.loads(raw)
+    if amount:
+        doc["budget"] = {"amount": float(amount), "currency": currency}
+    else:
+        doc.pop("budget", None)
+    rec = CustomerRecord.model_validate(doc)
+    return json.dumps(doc, ensure_ascii=False).encode(), rec
 
 
 class PublishError(RuntimeError):

@@ -23,7 +23,6 @@ the budget. See docs/money.md.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import re
 import unicodedata
@@ -34,6 +33,7 @@ from pydantic import ValidationError
 
 from baselines.plans import Tariffs
 from meterwatch.contracts import CustomerRecord
+from meterwatch.registry import with_budget
 from notifier.ids import iso, make_nid, ms
 from notifier.store import Store
 from notifier.templates import budget_refused_text, budget_reply_text
@@ -52,22 +52,6 @@ def parse_budget(text: str) -> Decimal | None:
         return Decimal(0)
     m = _BUDGET.match(t)
     return Decimal(m.group(1)) if m else None
-
-
-def updated_record(raw: bytes | str, amount: Decimal, currency: str) -> tuple[bytes, CustomerRecord]:
-    """The registry document with the budget set (``amount`` 0: removed); other fields kept as they are.
-
-    >>> body, rec = updated_record('{"customer_id": "c1", "x_billing": 7}', Decimal("200"), "CNY")
-    >>> json.loads(body)["budget"], json.loads(body)["x_billing"], str(rec.budget.amount)
-    ({'amount': 200.0, 'currency': 'CNY'}, 7, '200.0')
-    """
-    doc: dict[str, Any] = json.loads(raw)
-    if amount > 0:
-        doc["budget"] = {"amount": float(amount), "currency": currency}
-    else:
-        doc.pop("budget", None)
-    rec = CustomerRecord.model_validate(doc)
-    return json.dumps(doc, ensure_ascii=False).encode(), rec
 
 
 async def apply_reply(
@@ -97,7 +81,7 @@ async def apply_reply(
     if plan is None:
         await _confirm(store, rec, phone, text, now, budget_refused_text(rec.language, "no_plan", signature))
         return "budget_refused", "no tariff plan"
-    body, new = updated_record(raw, amount, plan.currency)
+    body, new = with_budget(raw, amount, plan.currency)
     await publish(customer_id.encode(), body)
     reply = budget_reply_text(rec.language, amount if amount > 0 else None, plan.currency, signature)
     await _confirm(store, new, phone, text, now, reply)
