@@ -17,7 +17,6 @@ from baselines.billing import Tariffs, cycle_days, snapshot_money
 from baselines.customer import CustomerConfig
 from baselines.engine import Engine
 from baselines.profile import OpenCycle, Profile
-from baselines.readings import Reading
 from baselines.rules.config import RulesConfig
 from baselines.rules.context import RuleContext
 from baselines.tariffs import bill, default_catalogue
