@@ -29,13 +29,11 @@ def settings_env(settings: Settings, **extra: Any) -> dict[str, str]:
     dumped = merged.model_dump(mode="json")
     for name, value in dumped.items():
         raw = getattr(merged, name)
-        if value is None:
-            continue  # unset is None (MW_X=null would be read as the text "null", e.g. a path)
         if isinstance(raw, SecretStr):
             value = raw.get_secret_value()
         elif isinstance(value, bool):
             value = "true" if value else "false"
-        elif isinstance(value, dict | list):
+        elif isinstance(value, dict | list) or value is None:
             value = json.dumps(value)
         env[f"MW_{name.upper()}"] = str(value)
     return env
