@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     readmodel_flush_ms: int = 200
     max_segments: int = 7
     rules_file: Path | None = None  # JSON of baselines.rules.RulesConfig (per tariff / segment thresholds)
+    worker_metrics_host: str = "127.0.0.1"  # bind address of the worker's /healthz and /metrics
 
     # --- HTTP services --------------------------------------------------------------
     api_host: str = "127.0.0.1"
@@ -94,9 +95,7 @@ class Settings(BaseSettings):
     sms_provider: Literal["console", "http"] = "console"
     sms_http_url: str = ""
     sms_http_auth_header: SecretStr = SecretStr("")
-    sms_http_body_template: str = (
-        '{"to": "{phone}", "text": "{text}", "reference": "{notification_id}"}'
-    )
+    sms_http_body_template: str = '{"to": "{phone}", "text": "{text}", "reference": "{notification_id}"}'
     push_webhook_url: str = ""
     sms_timeout_s: float = 5.0
     delivery_max_attempts: int = 5

@@ -28,6 +28,7 @@ import contextlib
 import logging
 from collections.abc import Iterable
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from meterwatch.contracts import CustomerRecord
@@ -113,11 +114,12 @@ class RegistryFollower:
         self.index.apply(rec.customer_id, rec.meter_ids)
 
     async def _run(self) -> None:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-
         topic = self.settings.topic_customers
         while True:
+            # group-less and subscribed: the client fetches the topic's metadata at start and
+            # assigns itself every partition (no rebalancing, no committed offsets)
             consumer = AIOKafkaConsumer(
+                topic,
                 bootstrap_servers=self.settings.kafka_bootstrap,
                 group_id=None,
                 enable_auto_commit=False,
@@ -126,34 +128,11 @@ class RegistryFollower:
             )
             try:
                 await consumer.start()
-                parts: set[int] | None = None
-                while not parts:
-                    parts = consumer.partitions_for_topic(topic)
-                    if not parts:
-                        await consumer._client.force_metadata_update()  # topic may be created later
-                        await asyncio.sleep(0.5)
-                tps = [TopicPartition(topic, p) for p in sorted(parts)]
-                consumer.assign(tps)
-                await consumer.seek_to_beginning(*tps)
-                end = await consumer.end_offsets(tps)
-                pending = {tp for tp in tps if end[tp] > 0}
-                if not pending:
-                    self.ready.set()
-                while True:
-                    batch = await consumer.getmany(timeout_ms=200, max_records=5000)
-                    for tp, msgs in batch.items():
-                        for m in msgs:
-                            self._apply_raw(m.key, m.value)
-                        if tp in pending and msgs and msgs[-1].offset + 1 >= end[tp]:
-                            pending.discard(tp)
-                    if pending and not self.ready.is_set():
-                        # partitions with only compacted-away/aborted tail records
-                        for tp in list(pending):
-                            if await consumer.position(tp) >= end[tp]:
-                                pending.discard(tp)
-                    if not pending and not self.ready.is_set():
-                        log.info("meter index ready: %d customers", len(self.index))
-                        self.ready.set()
+                tps = sorted(consumer.assignment())
+                if not tps:  # the topic may be created later: ask again with a new client
+                    await asyncio.sleep(0.5)
+                    continue
+                await self._follow(consumer, tps)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -162,3 +141,26 @@ class RegistryFollower:
             finally:
                 with contextlib.suppress(Exception):
                     await consumer.stop()
+
+    async def _follow(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
+        """Read every partition from the beginning, then follow; ``ready`` once caught up."""
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        pending = {tp for tp in tps if end[tp] > 0}
+        if not pending:
+            self.ready.set()
+        while True:
+            batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+            for tp, msgs in batch.items():
+                for m in msgs:
+                    self._apply_raw(m.key, m.value)
+                if tp in pending and msgs and msgs[-1].offset + 1 >= end[tp]:
+                    pending.discard(tp)
+            if pending and not self.ready.is_set():
+                # partitions with only compacted-away/aborted tail records
+                for tp in list(pending):
+                    if await consumer.position(tp) >= end[tp]:
+                        pending.discard(tp)
+            if not pending and not self.ready.is_set():
+                log.info("meter index ready: %d customers", len(self.index))
+                self.ready.set()

@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--metrics-port",
         type=int,
         default=None,
-        help="port of /metrics and /healthz on 127.0.0.1 (default MW_WORKER_METRICS_PORT; 0 = off)",
+        help="port of /metrics and /healthz on MW_WORKER_METRICS_HOST (default 127.0.0.1) "
+        "(default MW_WORKER_METRICS_PORT; 0 = off)",
     )
     p.add_argument("--batch", type=int, default=2000, help="max events per processing batch (default 2000)")
     p.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
@@ -42,11 +43,10 @@ def _worker(args: argparse.Namespace) -> int:
         raise SystemExit("--batch must be >= 1")
     import asyncio
 
-    from stream.app import Pipeline, prepare_topics, run_worker
+    from stream.app import prepare_topics
+    from stream.worker import Worker, run_worker
 
     settings = Settings()
     asyncio.run(prepare_topics(settings))  # idempotent: CONTRACTS.md topics and the worker's own
-    pipeline = Pipeline(
-        settings, instance=args.instance, metrics_port=args.metrics_port, batch_max=args.batch
-    )
-    return run_worker(pipeline, loglevel=args.loglevel)
+    worker = Worker(settings, instance=args.instance, metrics_port=args.metrics_port, batch_max=args.batch)
+    return run_worker(worker, loglevel=args.loglevel)

@@ -107,7 +107,17 @@ async def test_redis_down_keeps_pending_writes_for_the_next_flush(
 
 
 @pytest.mark.parametrize(
-    "module", ["stream.decode", "stream.envelope", "stream.registry", "stream.metrics", "stream.produce"]
+    "module",
+    [
+        "stream.decode",
+        "stream.envelope",
+        "stream.registry",
+        "stream.metrics",
+        "stream.produce",
+        "stream.state",
+        "stream.deadletters",
+        "stream.readings_group",
+    ],
 )
 def test_doctests_of_stream_modules(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

@@ -256,7 +256,7 @@ async def test_two_workers_share_the_partitions_and_agree_with_one(
                 for ln in r.text.splitlines()
                 if ln.startswith("meterwatch_worker_readings_processed_total")
             )
-            processed[w.instance] = int(line.rsplit(" ", 1)[1])
+            processed[w.instance] = int(float(line.rsplit(" ", 1)[1]))
             assert (await client.get(f"http://127.0.0.1:{w.metrics_port}/healthz")).status_code == 200
     assert all(n > 0 for n in processed.values()), processed
     assert sum(processed.values()) >= len(readings)

@@ -1,0 +1,157 @@
+"""The profile stage under ``agent.test_context()`` with a memory store: stored state and outputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import orjson
+import pytest
+
+from baselines.customer import CustomerConfig
+from baselines.engine import Engine, StepResult
+from baselines.profile import Profile
+from baselines.readings import Reading
+from meterwatch.contracts import Alert, CustomerRecord, DeadLetter, MeterReading, SegmentRef
+from meterwatch.settings import Settings
+from stream.envelope import Envelope
+from stream.readings_group import encode_group, item
+from stream.worker import Worker
+
+from .conftest import NOW, MemoryOutputs, dumps, reading, record
+
+P = 1  # the by-customer partition the tests use
+
+
+def group(worker: Worker, *readings: tuple[str, int, dict[str, Any]], source_partition: int = 0) -> bytes:
+    topic = worker.ctx.names.readings
+    return encode_group(topic, [item(cid, source_partition, off, dumps(r)) for cid, off, r in readings])
+
+
+def customer_env(cid: str, meters: list[str], **kw: Any) -> bytes:
+    rec = CustomerRecord.model_validate(record(cid, meters, **kw))
+    return Envelope(kind="customer", customer_id=cid, customer=rec).dumps()
+
+
+def history_env(cid: str, days: list[tuple[str, float]]) -> bytes:
+    rows = [{"customer_id": cid, "day": d, "kwh": k} for d, k in days]
+    return Envelope.model_validate({"kind": "history", "customer_id": cid, "history": rows}).dumps()
+
+
+def half_hours(meter: str, day: dt.date, n: int, kwh: float = 0.25) -> list[dict[str, Any]]:
+    t0 = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    return [reading(meter, (t0 + dt.timedelta(minutes=30 * (i + 1))).isoformat(), kwh) for i in range(n)]
+
+
+def stored(worker: Worker, cid: str) -> dict[str, Any]:
+    value: dict[str, Any] = orjson.loads(worker.wapp.profiles_table.data[cid.encode()])
+    return value
+
+
+def letters(worker: Worker, out: MemoryOutputs) -> list[DeadLetter]:
+    return [DeadLetter.model_validate_json(v or b"") for _, _, v in out.records[worker.ctx.names.dlq]]
+
+
+async def test_readings_update_the_stored_value_and_changelog(
+    stage_worker: tuple[Worker, MemoryOutputs],
+) -> None:
+    worker, out = stage_worker
+    rs = half_hours("m1", dt.date(2024, 5, 1), 4)
+    async with worker.agents["profiles"].test_context() as agent:
+        await agent.put(customer_env("c1", ["m1"]), partition=P)
+        await agent.put(group(worker, *[("c1", 10 + i, r) for i, r in enumerate(rs)]), partition=P)
+    value = stored(worker, "c1")
+    assert value["v"] == 2 and value["o"] == {"0": 13}
+    assert Profile.from_dict(value["p"]).open[dt.date(2024, 5, 1).toordinal()].kwh == pytest.approx(1.0)
+    changelog = out.records[worker.ctx.names.profiles_changelog]
+    assert {p for p, _, _ in changelog} == {P}
+    assert worker.ctx.metrics.counters["readings_processed"] == 4
+    (rec,) = out.records[worker.ctx.names.customers_changelog]
+    assert rec[:2] == (P, b"c1") and json.loads(rec[2] or b"")["customer_id"] == "c1"
+
+
+async def test_a_version_1_value_is_read_and_rewritten_as_version_2(
+    stage_worker: tuple[Worker, MemoryOutputs],
+) -> None:
+    worker, _ = stage_worker
+    cfg = CustomerConfig("c1", timezone="UTC")
+    prof = Profile.new("c1")
+    first = MeterReading.model_validate(reading("m1", "2024-05-02T00:30:00Z"))
+    Engine().process_inplace(prof, Reading.from_contract(first), cfg)  # applied before (offset 41)
+    v1 = {"p": prof.to_dict(), "s": {"id": 3, "label": "x"}, "f": 19000, "o": {"0": 41}}
+    worker.wapp.profiles_table.data[b"c1"] = dumps(v1)
+    worker.wapp.customers_table.data[b"c1"] = (
+        CustomerRecord(customer_id="c1", timezone="UTC").model_dump_json().encode()
+    )
+    async with worker.agents["profiles"].test_context() as agent:
+        await agent.put(
+            group(
+                worker,
+                ("c1", 41, reading("m1", "2024-05-02T00:30:00Z")),
+                ("c1", 42, reading("m1", "2024-05-02T01:00:00Z")),
+            ),
+            partition=P,
+        )
+    value = stored(worker, "c1")
+    assert value["v"] == 2 and value["s"]["id"] == 3 and value["f"] == 19000 and value["o"] == {"0": 42}
+    assert worker.ctx.metrics.counters["readings_processed"] == 1  # offset 41 was applied before
+
+
+async def test_a_deleted_customer_dead_letters_what_it_held_and_leaves_the_tables(
+    stage_worker: tuple[Worker, MemoryOutputs],
+) -> None:
+    worker, out = stage_worker
+    async with worker.agents["profiles"].test_context() as agent:
+        await agent.put(customer_env("c1", ["m1"]), partition=P)
+        await agent.put(group(worker, ("c1", 1, reading("m1", "2024-05-02T00:30:00Z"))), partition=P)
+        await agent.put(group(worker, ("c2", 2, reading("m2", "2024-05-02T00:30:00Z"))), partition=P)
+        await agent.put(Envelope(kind="customer_deleted", customer_id="c1").dumps(), partition=P, wait=False)
+        await agent.put(Envelope(kind="customer_deleted", customer_id="c2").dumps(), partition=P)
+    assert b"c1" not in worker.wapp.profiles_table.data and b"c1" not in worker.wapp.customers_table.data
+    tombstones = [k for _, k, v in out.records[worker.ctx.names.profiles_changelog] if v is None]
+    assert set(tombstones) >= {b"c1", b"c2"}
+    (letter,) = letters(worker, out)
+    assert (letter.error.code, letter.source.offset) == ("unknown_meter", 2)
+    forgets = [v for v in out.values(worker.ctx.names.features) if v["forget"]]
+    assert {v["customer_id"] for v in forgets} == {"c1", "c2"}
+
+
+class AlertEngine(Engine):
+    def process_inplace(
+        self,
+        p: Profile,
+        reading: Reading,
+        customer: CustomerConfig,
+        segment: SegmentRef | None = None,
+        *,
+        emit: bool = True,
+    ) -> StepResult:
+        res = super().process_inplace(p, reading, customer, segment, emit=emit)
+        ts = dt.datetime.fromtimestamp(reading.ts, dt.UTC)
+        alert = Alert.model_validate(
+            {
+                "alert_id": "a1",
+                "customer_id": customer.customer_id,
+                "rule": "sudden_increase",
+                "cycle": {"start": "2024-05-01", "end": "2024-05-31"},
+                "observed": {},
+                "triggered_by": ts,
+                "created_at": ts,
+                "explanation": {"zh-CN": "x", "en": "x"},
+            }
+        )
+        return res._replace(alerts=[alert])
+
+
+async def test_alerts_are_outputs_of_the_batch_keyed_by_customer(settings: Settings) -> None:
+    out = MemoryOutputs()
+    worker = Worker(
+        settings, store="memory://", out=out, clock=lambda: NOW, engine=AlertEngine(), batch_within_s=0.001
+    )
+    async with worker.agents["profiles"].test_context() as agent:
+        await agent.put(customer_env("c1", ["m1"]), partition=P)
+        await agent.put(group(worker, ("c1", 1, reading("m1", "2024-05-02T00:30:00Z"))), partition=P)
+    ((_, key, value),) = out.records[worker.ctx.names.alerts]
+    assert key == b"c1" and json.loads(value or b"")["alert_id"] == "a1"
+    assert worker.ctx.metrics.labelled["alerts"]["sudden_increase"] == 1
