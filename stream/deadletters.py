@@ -12,7 +12,7 @@ code                        meaning
 ``too_large``               over 64 KiB
 ``empty``                   null value (tombstone) on a topic that has none
 ``schema``                  JSON that is not a valid message (``field`` names the
-                            first offending field)
+                            first offending field; strict types, see contracts)
 ``unknown_meter``           no registered customer owns the meter
 ``unknown_customer``        ``customer_id`` not in the registry
 ``baselines.readings.*``    the domain's rejections (e.g. ``too_late``,

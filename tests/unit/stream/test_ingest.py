@@ -60,6 +60,32 @@ def test_a_valid_reading_goes_to_its_customers_partition_with_its_source(ingest:
     assert dead(worker, out) == []
 
 
+@pytest.mark.parametrize(
+    ("change", "field", "says"),
+    [
+        ({"kwh": True}, "kwh", "not a boolean"),
+        ({"kwh": "0.25"}, "kwh", "not a string"),
+        ({"register_kwh": "12", "kwh": None}, "register_kwh", "not a string"),
+        ({"ts": 1714523400}, "ts", "not a number"),
+        ({"interval_s": "1800"}, "interval_s", "JSON integer"),
+        ({"interval_s": 1800.0}, "interval_s", "JSON integer"),
+    ],
+)
+def test_lax_types_are_dead_lettered_with_the_field(
+    ingest: Any, change: dict[str, Any], field: str, says: str
+) -> None:
+    """Issue #10 item 6: ``"kwh": true`` was booked as 1 kWh; "0.25" and epoch ts were accepted."""
+    worker, out = ingest
+    body = {
+        k: v for k, v in {**reading("m1", "2024-05-01T00:30:00+00:00"), **change}.items() if v is not None
+    }
+    feed(worker, dumps(body))
+    (letter,) = dead(worker, out)
+    assert (letter.error.code, letter.error.field) == ("schema", field)
+    assert says in letter.error.message
+    assert grouped(worker, out) == []
+
+
 def test_unknown_meters_are_parked_or_dead_lettered_by_policy(ingest: Any) -> None:
     worker, out = ingest
     feed(worker, dumps(reading("m9", "2024-05-01T00:30:00+00:00")))
