@@ -116,6 +116,11 @@ class CustomerRecord(BaseModel):
     arrears_amount: Annotated[float, Field(ge=0)] = 0.0
     arrears_count: Annotated[int, Field(ge=0)] = 0
     complaints_count: Annotated[int, Field(ge=0)] = 0
+    #: the meter's rating in kW: an interval reading above max_kw x its hours is dead-lettered
+    #: (``kwh_implausible``). None: the worker's per-tariff / default setting applies.
+    max_kw: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    #: register width in digits (CONTRACTS.md additions), for counting across a rollover
+    register_digits: Annotated[int, Field(ge=1, le=15)] | None = None
 
 
 class CycleRef(BaseModel):

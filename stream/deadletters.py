@@ -13,6 +13,11 @@ code                        meaning
 ``empty``                   null value (tombstone) on a topic that has none
 ``schema``                  JSON that is not a valid message (``field`` names the
                             first offending field; strict types, see contracts)
+``ts_in_future``            ``ts`` later than now + ``MW_READING_MAX_FUTURE_S``
+``ts_too_old``              ``ts`` before ``MW_READING_MIN_TS`` or older than
+                            ``MW_READING_MAX_AGE_DAYS``
+``kwh_implausible``         more kWh than the meter's rating (max kW) allows in
+                            the interval (also history rows, per day / cycle)
 ``unknown_meter``           no registered customer owns the meter
 ``unknown_customer``        ``customer_id`` not in the registry
 ``baselines.readings.*``    the domain's rejections (e.g. ``too_late``,

@@ -26,6 +26,7 @@ from meterwatch.contracts import Alert, BaselineSnapshot, CustomerRecord, DeadLe
 from stream.context import StageContext
 from stream.deadletters import domain_error, unknown_error
 from stream.envelope import Envelope, FeaturesEvent
+from stream.plausibility import check_history_row
 from stream.state import CustomerState, baseline_days
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,16 @@ class Fold:
     # ------------------------------------------------------------------ consumption
     def history(self, st: CustomerState, env: Envelope, batch: Batch, raw: bytes | None = None) -> None:
         ctx = self.ctx
-        rows = env.history or []
+        rows = []
+        now = ctx.clock()
+        for i, row in enumerate(env.history or []):
+            err = check_history_row(row, st.record, now, ctx.settings)
+            if err is None:
+                rows.append(row)
+                continue
+            n = len(env.history or [])
+            err = err.model_copy(update={"message": f"{err.message} (history row {i + 1} of {n} from here)"})
+            ctx.dead.send_envelope(env, err, raw=row.model_dump_json().encode())
         config = st.config or CustomerConfig.default(st.customer_id)
         st.profile = ctx.engine.load_history(st.profile or Profile.new(st.customer_id), rows, config)
         batch.dirty[st.customer_id] = st

@@ -1,7 +1,9 @@
-"""Stage ``ingest``: validate `meter-readings`, place each reading, re-key it.
+"""Stage ``ingest``: validate `meter-readings`, check plausibility, place each reading, re-key it.
 
-Per reading: decode, find its customer in the meter index, then group it for
-its by-customer partition (stream/readings_group.py). A reading of an unknown meter is parked
+Per reading: decode (strict contract), bound its time, find its customer in the
+meter index, bound its kWh by the customer's
+meter rating, then group it for its by-customer partition
+(stream/readings_group.py). A reading of an unknown meter is parked
 (``MW_UNKNOWN_METER_POLICY=wait``) or dead-lettered. Nothing in the input may
 crash the worker: a failure of this code on one reading dead-letters it as
 ``processing_error``. The consumer around it is stream/rawconsumer.py (it
@@ -21,6 +23,7 @@ from stream.context import StageContext
 from stream.deadletters import unknown_error
 from stream.decode import decode_reading
 from stream.envelope import Envelope, Source
+from stream.plausibility import check_interval_kwh, check_ts
 from stream.produce import partition_for
 from stream.readings_group import encode_groups, item
 
@@ -68,11 +71,25 @@ class IngestStage:
         if isinstance(r, DeadLetterError):
             ctx.dead.send(r, raw, m.topic, m.partition, m.offset)
             return None
+        err = check_ts(r.ts, now, ctx.settings)
+        if err is not None:
+            ctx.dead.send(err, raw, m.topic, m.partition, m.offset)
+            return None
         found = ctx.index.resolve(r.meter_id, r.customer_id)
         if found is None:
             self._unknown(r, raw, Source(t=m.topic, p=m.partition, o=m.offset))
             return None
+        err = self.check_kwh(r, found)
+        if err is not None:
+            ctx.dead.send(err, raw, m.topic, m.partition, m.offset)
+            return None
         return found
+
+    def check_kwh(self, r: MeterReading, customer_id: str) -> DeadLetterError | None:
+        """The interval's kWh against the customer's meter rating (registers: the domain checks)."""
+        if r.kwh is None:
+            return None
+        return check_interval_kwh(r.kwh, r.interval_s, self.ctx.index.max_kw(customer_id))
 
     def _unknown(self, r: MeterReading, raw: bytes | None, src: Source) -> None:
         ctx = self.ctx

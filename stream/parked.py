@@ -93,8 +93,12 @@ class ParkedStage:
         assert r is not None
         found = ctx.index.resolve(r.meter_id, r.customer_id)
         if found is not None:
-            ctx.forward(env.model_copy(update={"customer_id": found, "raw": None, "parked": True}))
-            ctx.metrics.inc("unparked")
+            err = self.ingest.check_kwh(r, found)
+            if err is not None:
+                ctx.dead.send_envelope(env, err)
+            else:
+                ctx.forward(env.model_copy(update={"customer_id": found, "raw": None, "parked": True}))
+                ctx.metrics.inc("unparked")
         elif expired:
             err = unknown_error(r)
             wait_s = ctx.settings.unknown_meter_wait_s

@@ -29,7 +29,7 @@ from stream.envelope import Envelope, Source
 from stream.faust_internals import use_event
 from stream.fold import Batch, Fold
 from stream.readings_group import decode_group, is_group
-from stream.state import CustomerState, decode_customer, encode_customer
+from stream.state import CustomerState, UnreadableState, decode_customer, encode_customer
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,15 @@ class ProfileStage:
             st.config = CustomerConfig.from_record(st.record)
         raw = self.profiles_table.get(key)
         if raw is not None:
-            decode_customer(st, raw)
+            try:
+                decode_customer(st, raw)
+            except UnreadableState as exc:
+                # one bad stored value must not disable the customer for good: start afresh
+                log.error("customer %s: %s; its profile starts again", cid, exc)
+                self.ctx.metrics.inc("state_unreadable")
+                record, config = st.record, st.config
+                st = CustomerState(cid)
+                st.record, st.config = record, config
         cache[cid] = st
         return st
 

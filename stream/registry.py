@@ -19,6 +19,10 @@ True
 >>> idx.apply("c1", None)             # tombstone
 >>> idx.known("c1"), len(idx)
 (False, 0)
+
+The index also keeps each customer's meter rating (max kW) when it differs from
+the default, so that the ingest stage can bound a reading's kWh before it is
+re-keyed (stream/plausibility.py).
 """
 
 from __future__ import annotations
@@ -26,46 +30,61 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from meterwatch.contracts import CustomerRecord
 from meterwatch.settings import Settings
+from stream.plausibility import max_kw_for
 
 log = logging.getLogger(__name__)
 
 
 class MeterIndex:
-    """meter_id -> customer_id and the set of known customers (plain dicts)."""
+    """meter_id -> customer_id, the set of known customers and their meter ratings (plain dicts)."""
 
-    __slots__ = ("_customer_meters", "_meter_customer")
+    __slots__ = ("_customer_meters", "_max_kw", "_meter_customer", "default_max_kw")
 
-    def __init__(self) -> None:
+    def __init__(self, default_max_kw: float = 100.0) -> None:
         self._meter_customer: dict[str, str] = {}
         self._customer_meters: dict[str, tuple[str, ...]] = {}
+        self._max_kw: dict[str, float] = {}  # only customers whose rating is not the default
+        self.default_max_kw = default_max_kw
 
     def __len__(self) -> int:
         return len(self._customer_meters)
 
-    def apply(self, customer_id: str, meter_ids: Iterable[str] | None) -> None:
-        """Record a customer's meters (``None``: the customer was deleted)."""
+    def apply(self, customer_id: str, meter_ids: Iterable[str] | None, max_kw: float | None = None) -> None:
+        """Record a customer's meters (``None``: the customer was deleted) and its rating."""
         for m in self._customer_meters.pop(customer_id, ()):
             if self._meter_customer.get(m) == customer_id:
                 del self._meter_customer[m]
+        self._max_kw.pop(customer_id, None)
         if meter_ids is None:
             return
         meters = tuple(meter_ids)
         self._customer_meters[customer_id] = meters
         for m in meters:
             self._meter_customer[m] = customer_id
+        if max_kw is not None and max_kw != self.default_max_kw:
+            self._max_kw[customer_id] = max_kw
 
     def customer_of(self, meter_id: str) -> str | None:
         return self._meter_customer.get(meter_id)
 
     def known(self, customer_id: str) -> bool:
         return customer_id in self._customer_meters
+
+    def max_kw(self, customer_id: str) -> float:
+        """The customer's meter rating (kW).
+
+        >>> idx = MeterIndex(100.0); idx.apply("c1", ["m1"], 30.0); idx.apply("c2", ["m2"])
+        >>> idx.max_kw("c1"), idx.max_kw("c2")
+        (30.0, 100.0)
+        """
+        return self._max_kw.get(customer_id, self.default_max_kw)
 
     def resolve(self, meter_id: str, customer_id: str | None) -> str | None:
         """The customer a reading belongs to, or None when it cannot be placed yet.
@@ -85,9 +104,15 @@ class RegistryFollower:
     ``ready`` is set once the index has caught up with the end offsets seen at start.
     """
 
-    def __init__(self, settings: Settings, index: MeterIndex | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        index: MeterIndex | None = None,
+        rating: Callable[[CustomerRecord], float] | None = None,
+    ) -> None:
         self.settings = settings
-        self.index = index if index is not None else MeterIndex()
+        self.index = index if index is not None else MeterIndex(settings.reading_max_kw)
+        self.rating = rating if rating is not None else (lambda rec: max_kw_for(rec, settings))
         self.ready = asyncio.Event()
         self.records_seen = 0
         self._task: asyncio.Task[None] | None = None
@@ -111,7 +136,7 @@ class RegistryFollower:
             rec = CustomerRecord.model_validate_json(value)
         except ValidationError:
             return  # the customers agent dead-letters it; the index ignores it
-        self.index.apply(rec.customer_id, rec.meter_ids)
+        self.index.apply(rec.customer_id, rec.meter_ids, self.rating(rec))
 
     async def _run(self) -> None:
         topic = self.settings.topic_customers

@@ -91,7 +91,7 @@ class Worker:
             out=out,
             metrics=metrics,
             dead=DeadLetters(out, metrics, names.dlq, names.by_customer, clock),
-            index=MeterIndex(),
+            index=MeterIndex(settings.reading_max_kw),
             names=names,
             clock=clock,
             batch_max=batch_max,

@@ -115,6 +115,7 @@ async def test_redis_down_keeps_pending_writes_for_the_next_flush(
         "stream.metrics",
         "stream.produce",
         "stream.state",
+        "stream.plausibility",
         "stream.deadletters",
         "stream.readings_group",
     ],

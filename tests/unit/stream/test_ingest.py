@@ -1,4 +1,4 @@
-"""The ingest stage without a broker: validation, placement, grouping."""
+"""The ingest stage without a broker: validation, plausibility, placement, grouping (#10: 1, 2, 6)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def grouped(worker: Worker, out: MemoryOutputs) -> list[list[Any]]:
 def ingest(stage_worker: tuple[Worker, MemoryOutputs]) -> tuple[Worker, MemoryOutputs]:
     worker, out = stage_worker
     worker.ctx.index.apply("c1", ["m1"])
-    worker.ctx.index.apply("c2", ["m2"])
+    worker.ctx.index.apply("c2", ["m2"], max_kw=10.0)
     return worker, out
 
 
@@ -84,6 +84,53 @@ def test_lax_types_are_dead_lettered_with_the_field(
     assert (letter.error.code, letter.error.field) == ("schema", field)
     assert says in letter.error.message
     assert grouped(worker, out) == []
+
+
+@pytest.mark.parametrize(
+    ("ts", "code"),
+    [("2099-01-01T00:00:00+00:00", "ts_in_future"), ("1970-01-01T00:30:00+00:00", "ts_too_old")],
+)
+def test_a_reading_outside_the_time_bounds_is_dead_lettered(ingest: Any, ts: str, code: str) -> None:
+    """Issue #10 item 1: a reading dated 2099 was booked and poisoned the customer for good."""
+    worker, out = ingest
+    feed(worker, dumps(reading("m1", ts)), dumps(reading("m1", "2024-06-02T11:30:00+00:00")))
+    (letter,) = dead(worker, out)
+    assert (letter.error.code, letter.error.field) == (code, "ts")
+    assert len(grouped(worker, out)) == 1  # now (the test clock) + 1 day is still accepted
+
+
+def test_a_maximum_age_is_a_setting(ingest: Any) -> None:
+    worker, out = ingest
+    worker.ctx.settings = worker.ctx.settings.model_copy(update={"reading_max_age_days": 30})
+    feed(
+        worker,
+        dumps(reading("m1", "2024-04-01T00:30:00+00:00")),
+        dumps(reading("m1", "2024-05-15T00:30:00+00:00")),
+    )
+    assert [d.error.code for d in dead(worker, out)] == ["ts_too_old"]
+    assert len(grouped(worker, out)) == 1
+
+
+@pytest.mark.parametrize("kwh", [1e308, 1e12, 50.01])
+def test_more_energy_than_the_meter_rating_allows_is_dead_lettered(ingest: Any, kwh: float) -> None:
+    """Issue #10 item 2: 1e308 kWh overflowed the cycle total; 1e12 kWh in one half-hour was booked."""
+    worker, out = ingest
+    feed(worker, dumps(reading("m1", "2024-05-01T00:30:00+00:00", kwh=kwh)))
+    (letter,) = dead(worker, out)
+    assert (letter.error.code, letter.error.field) == ("kwh_implausible", "kwh")
+    assert "100 kW" in letter.error.message  # MW_READING_MAX_KW, the default rating
+
+
+def test_the_rating_comes_from_the_customer_record(ingest: Any) -> None:
+    worker, out = ingest  # c2 has max_kw 10: 5 kWh per half-hour at most
+    feed(
+        worker,
+        dumps(reading("m2", "2024-05-01T00:30:00+00:00", kwh=5.0)),
+        dumps(reading("m2", "2024-05-01T01:00:00+00:00", kwh=5.5)),
+        dumps(reading("m2", "2024-05-02T00:00:00+00:00", kwh=240.0, interval_s=86400)),
+    )
+    assert [d.error.code for d in dead(worker, out)] == ["kwh_implausible"]
+    assert len(grouped(worker, out)) == 2
 
 
 def test_unknown_meters_are_parked_or_dead_lettered_by_policy(ingest: Any) -> None:

@@ -98,6 +98,39 @@ async def test_a_version_1_value_is_read_and_rewritten_as_version_2(
     assert worker.ctx.metrics.counters["readings_processed"] == 1  # offset 41 was applied before
 
 
+async def test_an_unreadable_stored_profile_does_not_disable_the_customer(
+    stage_worker: tuple[Worker, MemoryOutputs],
+) -> None:
+    """Issue #10 item 2: a profile stored with inf (JSON null) failed every later reading."""
+    worker, out = stage_worker
+    poisoned = Profile.new("c1").to_dict() | {"co": [[739000, 739030, None, 1.0]]}
+    worker.wapp.profiles_table.data[b"c1"] = dumps({"p": poisoned, "s": None, "f": -1})
+    worker.wapp.customers_table.data[b"c1"] = (
+        CustomerRecord(customer_id="c1", timezone="UTC").model_dump_json().encode()
+    )
+    async with worker.agents["profiles"].test_context() as agent:
+        await agent.put(group(worker, ("c1", 1, reading("m1", "2024-05-02T00:30:00Z"))), partition=P)
+    assert worker.ctx.metrics.counters["state_unreadable"] == 1
+    assert worker.ctx.metrics.counters["readings_processed"] == 1
+    assert letters(worker, out) == []
+
+
+async def test_history_rows_beyond_the_meter_rating_or_in_the_future_are_dead_lettered(
+    stage_worker: tuple[Worker, MemoryOutputs],
+) -> None:
+    worker, out = stage_worker
+    async with worker.agents["profiles"].test_context() as agent:
+        await agent.put(customer_env("c1", ["m1"], max_kw=2.0), partition=P)
+        await agent.put(
+            history_env("c1", [("2024-05-01", 40.0), ("2024-05-02", 49.0), ("2099-01-01", 1.0)]), partition=P
+        )
+    assert [(d.error.code, json.loads(d.raw)["day"]) for d in letters(worker, out)] == [
+        ("kwh_implausible", "2024-05-02"),
+        ("ts_in_future", "2099-01-01"),
+    ]
+    assert worker.ctx.metrics.counters["history_applied"] == 1
+
+
 async def test_a_deleted_customer_dead_letters_what_it_held_and_leaves_the_tables(
     stage_worker: tuple[Worker, MemoryOutputs],
 ) -> None:
