@@ -20,6 +20,7 @@ code                        meaning
                             the interval (also history rows, per day / cycle)
 ``unknown_meter``           no registered customer owns the meter
 ``unknown_customer``        ``customer_id`` not in the registry
+``meter_customer_mismatch`` ``customer_id`` differs from the meter's registered owner
 ``baselines.readings.*``    the domain's rejections (e.g. ``too_late``,
                             ``register_backwards``); the code is the domain's
 ``processing_error``        a bug, with the exception, instead of a crash
@@ -45,7 +46,7 @@ from stream.envelope import Envelope, Source
 from stream.metrics import WorkerMetrics
 from stream.produce import Outputs
 
-__all__ = ["DeadLetters", "domain_error", "make_dead_letter", "raw_text", "unknown_error"]
+__all__ = ["DeadLetters", "domain_error", "make_dead_letter", "mismatch_error", "raw_text", "unknown_error"]
 
 
 def raw_text(raw: bytes | None) -> tuple[str, str]:
@@ -93,6 +94,15 @@ def unknown_error(r: MeterReading) -> DeadLetterError:
         code="unknown_meter",
         message=f"meter {r.meter_id!r} belongs to no customer in the registry",
         field="meter_id",
+    )
+
+
+def mismatch_error(r: MeterReading, owner: str) -> DeadLetterError:
+    """The reading names another customer than the meter's registered owner."""
+    return DeadLetterError(
+        code="meter_customer_mismatch",
+        message=f"meter {r.meter_id!r} belongs to customer {owner!r}, the reading names {r.customer_id!r}",
+        field="customer_id",
     )
 
 

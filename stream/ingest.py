@@ -1,7 +1,7 @@
 """Stage ``ingest``: validate `meter-readings`, check plausibility, place each reading, re-key it.
 
 Per reading: decode (strict contract), bound its time, find its customer in the
-meter index, bound its kWh by the customer's
+meter index (the registry decides ownership), bound its kWh by the customer's
 meter rating, then group it for its by-customer partition
 (stream/readings_group.py). A reading of an unknown meter is parked
 (``MW_UNKNOWN_METER_POLICY=wait``) or dead-lettered. Nothing in the input may
@@ -20,12 +20,13 @@ from typing import Any
 
 from meterwatch.contracts import DeadLetterError, MeterReading
 from stream.context import StageContext
-from stream.deadletters import unknown_error
+from stream.deadletters import mismatch_error, unknown_error
 from stream.decode import decode_reading
 from stream.envelope import Envelope, Source
 from stream.plausibility import check_interval_kwh, check_ts
 from stream.produce import partition_for
 from stream.readings_group import encode_groups, item
+from stream.registry import Mismatch
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,9 @@ class IngestStage:
             ctx.dead.send(err, raw, m.topic, m.partition, m.offset)
             return None
         found = ctx.index.resolve(r.meter_id, r.customer_id)
+        if isinstance(found, Mismatch):
+            ctx.dead.send(mismatch_error(r, found.owner), raw, m.topic, m.partition, m.offset)
+            return None
         if found is None:
             self._unknown(r, raw, Source(t=m.topic, p=m.partition, o=m.offset))
             return None

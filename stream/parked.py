@@ -20,9 +20,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from stream.context import StageContext
-from stream.deadletters import unknown_error
+from stream.deadletters import mismatch_error, unknown_error
 from stream.envelope import Envelope
 from stream.ingest import IngestStage
+from stream.registry import Mismatch
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,9 @@ class ParkedStage:
         r = env.reading
         assert r is not None
         found = ctx.index.resolve(r.meter_id, r.customer_id)
-        if found is not None:
+        if isinstance(found, Mismatch):
+            ctx.dead.send_envelope(env, mismatch_error(r, found.owner))
+        elif found is not None:
             err = self.ingest.check_kwh(r, found)
             if err is not None:
                 ctx.dead.send_envelope(env, err)

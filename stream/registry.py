@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
@@ -40,6 +41,12 @@ from meterwatch.settings import Settings
 from stream.plausibility import max_kw_for
 
 log = logging.getLogger(__name__)
+
+
+class Mismatch(NamedTuple):
+    """A reading names another customer than the meter's registered owner."""
+
+    owner: str
 
 
 class MeterIndex:
@@ -86,15 +93,26 @@ class MeterIndex:
         """
         return self._max_kw.get(customer_id, self.default_max_kw)
 
-    def resolve(self, meter_id: str, customer_id: str | None) -> str | None:
-        """The customer a reading belongs to, or None when it cannot be placed yet.
+    def resolve(self, meter_id: str, customer_id: str | None) -> str | Mismatch | None:
+        """The customer a reading belongs to, a :class:`Mismatch`, or None when it cannot be placed yet.
 
-        >>> idx = MeterIndex(); idx.apply("c1", ["m1"])
-        >>> idx.resolve("m1", None), idx.resolve("mX", "c1"), idx.resolve("mX", "c2"), idx.resolve("mX", None)
+        The registry decides ownership: a ``customer_id`` that names another customer
+        than the meter's registered owner is a mismatch. A known customer with a meter
+        the registry assigns to nobody is accepted (the meter may be on its way).
+
+        >>> idx = MeterIndex(); idx.apply("c1", ["m1"]); idx.apply("c2", ["m2"])
+        >>> idx.resolve("m1", None), idx.resolve("mX", "c1"), idx.resolve("mX", "c9"), idx.resolve("mX", None)
         ('c1', 'c1', None, None)
+        >>> idx.resolve("m1", "c2")
+        Mismatch(owner='c1')
         """
         if customer_id is not None:
-            return customer_id if customer_id in self._customer_meters else None
+            if customer_id not in self._customer_meters:
+                return None
+            owner = self._meter_customer.get(meter_id)
+            if owner is not None and owner != customer_id:
+                return Mismatch(owner)
+            return customer_id
         return self._meter_customer.get(meter_id)
 
 

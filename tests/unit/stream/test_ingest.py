@@ -1,4 +1,4 @@
-"""The ingest stage without a broker: validation, plausibility, placement, grouping (#10: 1, 2, 6)."""
+"""The ingest stage without a broker: validation, plausibility, ownership, grouping (#10: 1, 2, 3, 6)."""
 
 from __future__ import annotations
 
@@ -131,6 +131,18 @@ def test_the_rating_comes_from_the_customer_record(ingest: Any) -> None:
     )
     assert [d.error.code for d in dead(worker, out)] == ["kwh_implausible"]
     assert len(grouped(worker, out)) == 2
+
+
+def test_a_reading_naming_another_customer_than_the_meters_owner_is_dead_lettered(ingest: Any) -> None:
+    """Issue #10 item 3: it was booked to the customer it named."""
+    worker, out = ingest
+    feed(worker, dumps(reading("m1", "2024-05-01T00:30:00+00:00", customer_id="c2")))
+    (letter,) = dead(worker, out)
+    assert (letter.error.code, letter.error.field) == ("meter_customer_mismatch", "customer_id")
+    assert "'c1'" in letter.error.message and "'c2'" in letter.error.message
+    assert grouped(worker, out) == []
+    feed(worker, dumps(reading("m1", "2024-05-01T00:30:00+00:00", customer_id="c1")))
+    assert len(grouped(worker, out)) == 1  # naming the owner is fine
 
 
 def test_unknown_meters_are_parked_or_dead_lettered_by_policy(ingest: Any) -> None:
