@@ -21,7 +21,9 @@ code                        meaning
 ``unknown_meter``           no registered customer owns the meter
 ``unknown_customer``        ``customer_id`` not in the registry
 ``meter_customer_mismatch`` ``customer_id`` differs from the meter's registered owner
-``baselines.readings.*``    the domain's rejections (e.g. ``too_late``,
+``conflicting_duplicate``   a second, different value for a slot already booked
+                            (the message carries both values)
+``baselines.readings.*``    the domain's other rejections (e.g. ``too_late``,
                             ``register_backwards``); the code is the domain's
 ``processing_error``        a bug, with the exception, instead of a crash
 ==========================  ====================================================
@@ -46,7 +48,17 @@ from stream.envelope import Envelope, Source
 from stream.metrics import WorkerMetrics
 from stream.produce import Outputs
 
-__all__ = ["DeadLetters", "domain_error", "make_dead_letter", "mismatch_error", "raw_text", "unknown_error"]
+__all__ = [
+    "CONFLICTING_DUPLICATE",
+    "DeadLetters",
+    "domain_error",
+    "make_dead_letter",
+    "mismatch_error",
+    "raw_text",
+    "unknown_error",
+]
+
+CONFLICTING_DUPLICATE = "conflicting_duplicate"
 
 
 def raw_text(raw: bytes | None) -> tuple[str, str]:
@@ -107,12 +119,22 @@ def mismatch_error(r: MeterReading, owner: str) -> DeadLetterError:
 
 
 def domain_error(reason: Reason) -> DeadLetterError:
-    """A domain rejection as a dead-letter error (the domain's code).
+    """A domain rejection as a dead-letter error; its numbers (e.g. both values) go in the message.
 
     >>> domain_error(Reason(code="baselines.readings.too_late", message="too old", numbers={"day": "x"}))
-    DeadLetterError(code='baselines.readings.too_late', message='too old', field=None)
+    DeadLetterError(code='baselines.readings.too_late', message='too old (day=x)', field=None)
+    >>> e = domain_error(Reason(code="baselines.readings.conflicting_duplicate", message="slot taken",
+    ...                         numbers={"stored_kwh": 0.25, "new_kwh": 0.4}))
+    >>> e.code, e.message
+    ('conflicting_duplicate', 'slot taken (stored_kwh=0.25, new_kwh=0.4)')
     """
-    return DeadLetterError(code=reason.code, message=reason.message or reason.code)
+    code = reason.code
+    if code.rsplit(".", 1)[-1] == CONFLICTING_DUPLICATE:
+        code = CONFLICTING_DUPLICATE
+    message = reason.message or reason.code
+    if reason.numbers:
+        message += " (" + ", ".join(f"{k}={v}" for k, v in reason.numbers.items()) + ")"
+    return DeadLetterError(code=code, message=message)
 
 
 class DeadLetters:

@@ -13,7 +13,7 @@ from baselines.customer import CustomerConfig
 from baselines.engine import Engine, StepResult
 from baselines.profile import Profile
 from baselines.readings import Reading
-from meterwatch.contracts import Alert, CustomerRecord, DeadLetter, MeterReading, SegmentRef
+from meterwatch.contracts import Alert, CustomerRecord, DeadLetter, MeterReading, Reason, SegmentRef
 from meterwatch.settings import Settings
 from stream.envelope import Envelope
 from stream.readings_group import encode_group, item
@@ -150,6 +150,28 @@ async def test_a_deleted_customer_dead_letters_what_it_held_and_leaves_the_table
     assert {v["customer_id"] for v in forgets} == {"c1", "c2"}
 
 
+class ConflictEngine(Engine):
+    """The domain's report of a second, different value for a booked slot (engine's part of #10.5)."""
+
+    def process_inplace(
+        self,
+        p: Profile,
+        reading: Reading,
+        customer: CustomerConfig,
+        segment: SegmentRef | None = None,
+        *,
+        emit: bool = True,
+    ) -> StepResult:
+        if reading.value == 0.4:
+            why = Reason(
+                code="baselines.readings.conflicting_duplicate",
+                message="slot already booked",
+                numbers={"booked_kwh": 0.25, "new_kwh": 0.4},
+            )
+            return StepResult(p, [], why, False)
+        return super().process_inplace(p, reading, customer, segment, emit=emit)
+
+
 class AlertEngine(Engine):
     def process_inplace(
         self,
@@ -188,3 +210,28 @@ async def test_alerts_are_outputs_of_the_batch_keyed_by_customer(settings: Setti
     ((_, key, value),) = out.records[worker.ctx.names.alerts]
     assert key == b"c1" and json.loads(value or b"")["alert_id"] == "a1"
     assert worker.ctx.metrics.labelled["alerts"]["sudden_increase"] == 1
+
+
+@pytest.mark.parametrize("engine_cls", [ConflictEngine])
+async def test_a_conflicting_duplicate_is_dead_lettered_with_both_values(
+    settings: Settings, engine_cls: type[Engine]
+) -> None:
+    """Issue #10 item 5 (stream side): the domain's conflicting-duplicate report reaches the DLQ."""
+    out = MemoryOutputs()
+    worker = Worker(
+        settings, store="memory://", out=out, clock=lambda: NOW, engine=engine_cls(), batch_within_s=0.001
+    )
+    async with worker.agents["profiles"].test_context() as agent:
+        await agent.put(customer_env("c1", ["m1"]), partition=P)
+        await agent.put(
+            group(
+                worker,
+                ("c1", 1, reading("m1", "2024-05-02T00:30:00Z", 0.25)),
+                ("c1", 2, reading("m1", "2024-05-02T00:30:00Z", 0.4)),
+            ),
+            partition=P,
+        )
+    (letter,) = letters(worker, out)
+    assert letter.error.code == "conflicting_duplicate"
+    assert "booked_kwh=0.25" in letter.error.message and "new_kwh=0.4" in letter.error.message
+    assert json.loads(letter.raw)["kwh"] == 0.4 and letter.source.offset == 2
