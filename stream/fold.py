@@ -177,19 +177,21 @@ class Fold:
         res = ctx.engine.process_inplace(
             st.profile, Reading.from_contract(r), st.config, segment=st.segment or SegmentRef()
         )
-        if res.rejected is not None:
+        if res.rejected is not None or res.duplicate:
             if redelivered:
                 # seen before the crash/rebalance: counted or dead-lettered then, not again now
                 # (without the watermark, a replay older than the late window reads as "too late")
                 ctx.metrics.inc_labelled("duplicates", "redelivered")
-            else:
+            elif res.rejected is not None:
                 ctx.dead.send_envelope(env, domain_error(res.rejected))
-            return
-        if res.duplicate:
-            ctx.metrics.inc_labelled("duplicates", "reading")
+            else:
+                ctx.metrics.inc_labelled("duplicates", "reading")
+                st.batch_duplicates += 1
+                batch.dirty[st.customer_id] = st
             return
         batch.dirty[st.customer_id] = st
         ctx.metrics.inc("readings_processed")
+        st.batch_readings += 1
         key = st.customer_id.encode()
         for alert in res.alerts:
             self._emit_alert(key, alert)

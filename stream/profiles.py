@@ -4,8 +4,8 @@ Every customer's state lives on exactly one partition of ``<app>-by-customer``;
 the `customers` and `profiles` tables are co-partitioned with it. The agent
 consumes in batches (``take_events``), keeps decoded state in memory between
 batches (dropped on rebalance), applies each envelope (stream/fold.py) and
-writes each changed customer once per batch (stream/state.py); the batch is
-acknowledged only after all of it is delivered.
+writes each changed customer once per batch, then the partition's counters
+(stream/state.py); the batch is acknowledged only after all of it is delivered.
 
 Table writes go to the local store of the event's partition and, batched, to
 the table's changelog partition of the same number (what ``Table.__setitem__``
@@ -29,7 +29,15 @@ from stream.envelope import Envelope, Source
 from stream.faust_internals import use_event
 from stream.fold import Batch, Fold
 from stream.readings_group import decode_group, is_group
-from stream.state import CustomerState, UnreadableState, decode_customer, encode_customer
+from stream.state import (
+    COUNTERS_KEY,
+    CustomerState,
+    LastWrite,
+    PartitionCounters,
+    UnreadableState,
+    decode_customer,
+    encode_customer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +45,14 @@ __all__ = ["ProfileStage"]
 
 
 class ProfileStage:
-    """The profile agent and its per-partition cache of customer states."""
+    """The profile agent and its per-partition caches (customer states, counters)."""
 
     def __init__(self, ctx: StageContext, customers_table: Any, profiles_table: Any) -> None:
         self.ctx = ctx
         self.customers_table = customers_table
         self.profiles_table = profiles_table
         self.cache: dict[int, dict[str, CustomerState]] = defaultdict(dict)
+        self.counters: dict[int, PartitionCounters] = {}
         self.fold = Fold(ctx, self)
 
     async def agent(self, stream: Any) -> AsyncIterator[None]:
@@ -60,6 +69,7 @@ class ProfileStage:
     def revoke(self, partitions: set[int]) -> None:
         for p in partitions:
             self.cache.pop(p, None)
+            self.counters.pop(p, None)
 
     # ------------------------------------------------------------------ Store (for the fold)
     def put_record(self, partition: int, customer_id: str, body: bytes) -> None:
@@ -74,6 +84,7 @@ class ProfileStage:
     def apply_partition(self, partition: int, events: list[Any]) -> None:
         use_event(events[-1])  # the tables' partition (see stream/faust_internals.py)
         batch = Batch(partition, offset=events[-1].message.offset)
+        counters = self._counters(partition)
         for event in events:
             self.ctx.track(event)
             if is_group(event.value):
@@ -86,7 +97,7 @@ class ProfileStage:
                 log.error("undecodable by-customer message at %s@%d", event.message.tp, event.message.offset)
                 continue
             self._apply_safely(env, batch, event.value)
-        self._store(batch)
+        self._store(batch, counters)
 
     def _apply_group(self, event: Any, batch: Batch) -> None:
         """A ``readings`` group from ingest: each item is applied as its own reading envelope."""
@@ -133,6 +144,12 @@ class ProfileStage:
             fold.segment(st, env, batch)
 
     # ------------------------------------------------------------------ state
+    def _counters(self, partition: int) -> PartitionCounters:
+        c = self.counters.get(partition)
+        if c is None:
+            c = self.counters[partition] = PartitionCounters.decode(self.profiles_table.get(COUNTERS_KEY))
+        return c
+
     def _state(self, batch: Batch, cid: str) -> CustomerState:
         cache = self.cache[batch.partition]
         st = cache.get(cid)
@@ -155,11 +172,12 @@ class ProfileStage:
                 record, config = st.record, st.config
                 st = CustomerState(cid)
                 st.record, st.config = record, config
+            self.counters[batch.partition].recover(st.last_write)
         cache[cid] = st
         return st
 
-    def _store(self, batch: Batch) -> None:
-        """Write the batch's changed and deleted customers."""
+    def _store(self, batch: Batch, counters: PartitionCounters) -> None:
+        """Write the batch's changed and deleted customers, then the partition's counters (last)."""
         names = self.ctx.names
         for cid in batch.deleted:
             key = cid.encode()
@@ -170,8 +188,18 @@ class ProfileStage:
         for cid, st in batch.dirty.items():
             if cid in batch.deleted:
                 continue
+            counters.add(st.batch_readings, st.batch_duplicates)
+            st.last_write = LastWrite(batch.offset, st.batch_readings, st.batch_duplicates)
+            st.batch_readings = st.batch_duplicates = 0
             body = encode_customer(st)
             self._put(self.profiles_table, names.profiles_changelog, batch.partition, cid.encode(), body)
+        if counters.changed:
+            counters.offset = batch.offset
+            counters.changed = False
+            body = counters.encode()
+            self._put(self.profiles_table, names.profiles_changelog, batch.partition, COUNTERS_KEY, body)
+            if self.ctx.readmodel is not None:
+                self.ctx.readmodel.set_partition_counters(batch.partition, counters.as_metrics())
 
     def _put(self, table: Any, changelog: str, partition: int, key: bytes, body: bytes) -> None:
         table.data[key] = body

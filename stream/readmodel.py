@@ -43,6 +43,26 @@ end
 return 0
 """
 
+# Exact pipeline counters: each partition's absolute value is stored under "<name>|<partition>"
+# in KEYS[1]; the metrics hash KEYS[2] gets their sum, so a restarted or rebalanced worker that
+# publishes the recovered value replaces (never adds to) what the crashed one published.
+_PARTS_LUA = """
+local nparts = tonumber(ARGV[1])
+local touched = {}
+for i = 2, #ARGV, 3 do
+  redis.call('HSET', KEYS[1], ARGV[i] .. '|' .. ARGV[i + 1], ARGV[i + 2])
+  touched[ARGV[i]] = true
+end
+for name, _ in pairs(touched) do
+  local total = 0
+  for p = 0, nparts - 1 do
+    total = total + (tonumber(redis.call('HGET', KEYS[1], name .. '|' .. p)) or 0)
+  end
+  redis.call('HSET', KEYS[2], name, total)
+end
+return 0
+"""
+
 SnapshotThunk = Callable[[], bytes | None]
 
 
@@ -57,6 +77,7 @@ class _Taken:
     segments: bytes | None
     incr: dict[str, int]
     mset: dict[str, float]
+    parts: dict[tuple[str, int], int]
 
 
 class _Chunked:
@@ -90,8 +111,10 @@ class ReadModelWriter:
         keys: Keys,
         flush_ms: int = 200,
         alerts_kept: int = ALERTS_KEPT,
+        partitions: int = 1,
     ) -> None:
         self.redis = redis
+        self.partitions = partitions  # of the by-customer topic (exact counters are per partition)
         self.keys = keys
         self.flush_s = max(flush_ms, 10) / 1000.0
         self.alerts_kept = alerts_kept
@@ -102,8 +125,10 @@ class ReadModelWriter:
         self._segments: bytes | None = None
         self._metrics_incr: dict[str, int] = {}
         self._metrics_set: dict[str, float] = {}
+        self._parts: dict[tuple[str, int], int] = {}
         self._task: asyncio.Task[None] | None = None
         self._trim = redis.register_script(_TRIM_LUA)
+        self._set_parts = redis.register_script(_PARTS_LUA)
         self.flushes = 0
         self.flush_errors = 0
         self.last_flush_s = 0.0
@@ -138,6 +163,11 @@ class ReadModelWriter:
 
     def set_metrics(self, values: dict[str, float]) -> None:
         self._metrics_set.update(values)
+
+    def set_partition_counters(self, partition: int, values: dict[str, int]) -> None:
+        """Exact counters of one by-customer partition (absolute values; the hash gets their sum)."""
+        for name, v in values.items():
+            self._parts[(name, partition)] = v
 
     @property
     def pending(self) -> int:
@@ -174,9 +204,10 @@ class ReadModelWriter:
             self._segments,
             self._metrics_incr,
             self._metrics_set,
+            self._parts,
         )
         self._snapshots, self._customers, self._deleted_baselines, self._alerts = {}, {}, set(), []
-        self._segments, self._metrics_incr, self._metrics_set = None, {}, {}
+        self._segments, self._metrics_incr, self._metrics_set, self._parts = None, {}, {}, {}
         return t
 
     async def _write_registry(self, out: _Chunked, t: _Taken) -> None:
@@ -226,6 +257,14 @@ class ReadModelWriter:
         if t.mset:
             out.pipe.hset(mk, mapping={name: str(v) for name, v in t.mset.items()})
         await out.added(len(t.incr) + (1 if t.mset else 0))
+        if t.parts:
+            args: list[str | int] = [self.partitions]
+            for (name, p), v in t.parts.items():
+                args += [name, p, v]
+            await self._set_parts(
+                keys=[self.keys.metrics("worker:partitions"), mk], args=args, client=out.pipe
+            )
+            await out.added()
 
     def _restore(self, t: _Taken) -> None:
         # Newer marks win over the ones being restored.
@@ -240,6 +279,8 @@ class ReadModelWriter:
         self.incr_metrics(t.incr)
         for name, v in t.mset.items():
             self._metrics_set.setdefault(name, v)
+        for key, n in t.parts.items():
+            self._parts.setdefault(key, n)
 
     async def run(self) -> None:
         while True:

@@ -1,4 +1,4 @@
-"""What the worker keeps per customer, typed and versioned.
+"""What the worker keeps per customer and per partition, typed and versioned.
 
 The `profiles` table holds one value per customer (key: customer_id), JSON:
 
@@ -12,7 +12,19 @@ key    meaning
 ``f``  the data day (epoch days) of the last features sent to the segmenter
 ``q``  held inputs (envelope JSON) that wait for the customer's registry record
 ``o``  per `meter-readings` partition: the highest source offset applied
+``w``  what the customer's last write added to its partition's counters:
+       ``[by-customer offset of that batch, readings, duplicates]``
 =====  ==========================================================================
+
+and, per partition, one counters value under :data:`COUNTERS_KEY` (not UTF-8, so
+never a customer id): ``{"v": 1, "o": offset, "n": readings, "d": duplicates}``.
+
+Why ``w``: the partition counters and the customer values of one batch are
+written together, but a kill -9 can land the customer values without the
+counters. Those customers' readings are then redelivered and recognised as
+already applied, so they would never be counted. The counters carry the offset
+of their batch: a customer loaded later whose ``w`` is newer adds its ``w`` to
+the counters (once). See :class:`PartitionCounters`.
 
 >>> st = CustomerState("c1")
 >>> st.features_day, st.source_offsets = 19800, {0: 41}
@@ -22,12 +34,13 @@ b'{"v":2,"p":null,"s":null,"f":19800,"o":{"0":41}}'
 >>> back = CustomerState("c1"); decode_customer(back, raw); back.features_day, back.source_offsets
 (19800, {0: 41})
 >>> old = CustomerState("c1"); decode_customer(old, b'{"p":null,"s":null,"f":-1,"q":["x"]}')
->>> old.pending
-['x']
+>>> old.pending, old.last_write is None
+(['x'], True)
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -37,8 +50,11 @@ from baselines.profile import Profile
 from meterwatch.contracts import CustomerRecord, SegmentRef
 
 __all__ = [
+    "COUNTERS_KEY",
     "STATE_VERSION",
     "CustomerState",
+    "LastWrite",
+    "PartitionCounters",
     "UnreadableState",
     "baseline_days",
     "decode_customer",
@@ -46,6 +62,7 @@ __all__ = [
 ]
 
 STATE_VERSION = 2
+COUNTERS_KEY = b"\xff\xfecounters"  # invalid UTF-8: no customer id can collide with it
 _JSON_OPTS = orjson.OPT_NON_STR_KEYS
 
 
@@ -64,13 +81,25 @@ def baseline_days(profile: Profile) -> int:
     return int(profile.base_n)
 
 
+@dataclass(slots=True, frozen=True)
+class LastWrite:
+    """What one stored write of a customer added to its partition's counters."""
+
+    offset: int  # by-customer offset that ends the batch of the write
+    readings: int
+    duplicates: int
+
+
 class CustomerState:
     """One customer's decoded state, cached between batches on its partition."""
 
     __slots__ = (
+        "batch_duplicates",
+        "batch_readings",
         "config",
         "customer_id",
         "features_day",
+        "last_write",
         "pending",
         "profile",
         "record",
@@ -92,6 +121,10 @@ class CustomerState:
         # Stored with the profile (same value), so after a crash the redelivered readings are
         # recognised as such, also those older than the domain's late window.
         self.source_offsets: dict[int, int] = {}
+        self.last_write: LastWrite | None = None
+        # counted in the batch being processed; stored (as ``last_write``) with the value
+        self.batch_readings = 0
+        self.batch_duplicates = 0
 
 
 def encode_customer(st: CustomerState) -> bytes:
@@ -106,6 +139,9 @@ def encode_customer(st: CustomerState) -> bytes:
         value["q"] = st.pending
     if st.source_offsets:
         value["o"] = st.source_offsets
+    if st.last_write is not None:
+        w = st.last_write
+        value["w"] = [w.offset, w.readings, w.duplicates]
     return orjson.dumps(value, option=_JSON_OPTS)
 
 
@@ -128,7 +164,61 @@ def decode_customer(st: CustomerState, raw: bytes) -> None:
     st.features_day = int(d.get("f", -1))
     st.pending = [str(x) for x in d.get("q", ())]
     st.source_offsets = {int(k): int(v) for k, v in d.get("o", {}).items()}
+    w = d.get("w")
+    st.last_write = LastWrite(int(w[0]), int(w[1]), int(w[2])) if w else None
     try:
         st.profile = Profile.from_dict(d["p"]) if d.get("p") is not None else None
     except (ValueError, TypeError, KeyError) as exc:
         raise UnreadableState(f"stored profile unreadable: {type(exc).__name__}: {exc}") from None
+
+
+@dataclass(slots=True)
+class PartitionCounters:
+    """Counters of one by-customer partition, stored in its table partition (exact after a crash).
+
+    ``offset`` is the by-customer offset that ends the batch these counts include;
+    ``changed``: not stored yet.
+
+    >>> c = PartitionCounters(); c.add(5, 0); c.offset = 99
+    >>> PartitionCounters.decode(c.encode())
+    PartitionCounters(offset=99, readings=5, duplicates=0, changed=False)
+    >>> c.recover(LastWrite(offset=120, readings=3, duplicates=1)), c.readings, c.duplicates
+    (True, 8, 1)
+    >>> c.recover(LastWrite(offset=80, readings=3, duplicates=0)), c.readings
+    (False, 8)
+    >>> c.as_metrics()
+    {'readings_processed': 8, 'duplicates:reading': 1}
+    """
+
+    offset: int = -1
+    readings: int = 0
+    duplicates: int = 0
+    changed: bool = False
+
+    def encode(self) -> bytes:
+        return orjson.dumps({"v": 1, "o": self.offset, "n": self.readings, "d": self.duplicates})
+
+    @classmethod
+    def decode(cls, raw: bytes | None) -> PartitionCounters:
+        if raw is None:
+            return cls()
+        d = orjson.loads(raw)
+        return cls(offset=int(d["o"]), readings=int(d["n"]), duplicates=int(d["d"]))
+
+    def add(self, readings: int, duplicates: int) -> None:
+        if readings or duplicates:
+            self.readings += readings
+            self.duplicates += duplicates
+            self.changed = True
+
+    def recover(self, w: LastWrite | None) -> bool:
+        """Count a customer write that landed after the last stored counters did (a crash between)."""
+        if w is None or w.offset <= self.offset:
+            return False
+        self.add(w.readings, w.duplicates)
+        self.changed = True  # stored with this batch's offset: the write is counted from now on
+        return True
+
+    def as_metrics(self) -> dict[str, int]:
+        """The pipeline metrics these counters are the truth of (Redis ``metrics:worker``)."""
+        return {"readings_processed": self.readings, "duplicates:reading": self.duplicates}

@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Worker", "load_engine", "run_worker"]
 
+# counters whose Redis value is the exact per-partition truth (stream/state.py), not increments
+EXACT_COUNTERS = frozenset({"readings_processed", "duplicates:reading"})
+
 
 def load_engine(settings: Settings, clock: Callable[[], Any] = utc_now) -> Engine:
     """The domain engine, configured from settings (``rules_file``: JSON of RulesConfig)."""
@@ -139,7 +142,9 @@ class Worker:
         if self.producer is not None:
             await self.producer.start()
         self._redis = Redis.from_url(s.redis_url)
-        ctx.readmodel = ReadModelWriter(self._redis, Keys(s.redis_prefix), s.readmodel_flush_ms)
+        ctx.readmodel = ReadModelWriter(
+            self._redis, Keys(s.redis_prefix), s.readmodel_flush_ms, partitions=s.readings_partitions
+        )
         await ctx.readmodel.start()
         await self.registry.start()
         ctx.dead.partitions = await ctx.out.partitions(ctx.names.dlq)
@@ -207,7 +212,7 @@ class Worker:
         m.set_gauge("cached_customers", sum(len(c) for c in self.profiles.cache.values()))
         m.set_gauge("meter_index_customers", len(ctx.index))
         if ctx.readmodel is not None:
-            ctx.readmodel.incr_metrics(m.deltas())
+            ctx.readmodel.incr_metrics(m.deltas(exclude=EXACT_COUNTERS))
             ctx.readmodel.set_metrics(
                 {f"consumer_lag:{self.instance}": lag_in, f"internal_lag:{self.instance}": lag_internal}
             )

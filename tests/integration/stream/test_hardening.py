@@ -80,3 +80,4 @@ async def test_poisoned_readings_are_dead_lettered_and_the_customer_keeps_workin
     snap = await wait_for(lambda: booked(4.0), 90, "readings after the restart in the read model")
     counts = await redis_client.hgetall(keys.metrics("worker"))
     assert b"dlq:processing_error" not in counts and b"dlq:baselines.readings.too_late" not in counts
+    assert int(counts[b"readings_processed"]) == len(GOOD) + len(later)

@@ -1,4 +1,4 @@
-"""The profile stage under ``agent.test_context()`` with a memory store: stored state and outputs."""
+"""The profile stage under ``agent.test_context()`` with a memory store: state, counters, outputs."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from meterwatch.contracts import Alert, CustomerRecord, DeadLetter, MeterReading
 from meterwatch.settings import Settings
 from stream.envelope import Envelope
 from stream.readings_group import encode_group, item
+from stream.state import COUNTERS_KEY, PartitionCounters
 from stream.worker import Worker
 
 from .conftest import NOW, MemoryOutputs, dumps, reading, record
@@ -49,11 +50,15 @@ def stored(worker: Worker, cid: str) -> dict[str, Any]:
     return value
 
 
+def counters(worker: Worker) -> PartitionCounters:
+    return PartitionCounters.decode(worker.wapp.profiles_table.data.get(COUNTERS_KEY))
+
+
 def letters(worker: Worker, out: MemoryOutputs) -> list[DeadLetter]:
     return [DeadLetter.model_validate_json(v or b"") for _, _, v in out.records[worker.ctx.names.dlq]]
 
 
-async def test_readings_update_the_stored_value_and_changelog(
+async def test_readings_update_the_stored_value_changelog_and_counters(
     stage_worker: tuple[Worker, MemoryOutputs],
 ) -> None:
     worker, out = stage_worker
@@ -62,13 +67,58 @@ async def test_readings_update_the_stored_value_and_changelog(
         await agent.put(customer_env("c1", ["m1"]), partition=P)
         await agent.put(group(worker, *[("c1", 10 + i, r) for i, r in enumerate(rs)]), partition=P)
     value = stored(worker, "c1")
-    assert value["v"] == 2 and value["o"] == {"0": 13}
+    assert value["v"] == 2 and value["o"] == {"0": 13} and value["w"][1:] == [4, 0]
     assert Profile.from_dict(value["p"]).open[dt.date(2024, 5, 1).toordinal()].kwh == pytest.approx(1.0)
+    assert (counters(worker).readings, counters(worker).duplicates) == (4, 0)
     changelog = out.records[worker.ctx.names.profiles_changelog]
     assert {p for p, _, _ in changelog} == {P}
+    assert changelog[-1][1] == COUNTERS_KEY  # the counters come last in their partition
     assert worker.ctx.metrics.counters["readings_processed"] == 4
     (rec,) = out.records[worker.ctx.names.customers_changelog]
     assert rec[:2] == (P, b"c1") and json.loads(rec[2] or b"")["customer_id"] == "c1"
+
+
+async def test_redelivered_readings_are_labelled_and_not_counted(
+    stage_worker: tuple[Worker, MemoryOutputs],
+) -> None:
+    """Issue #10 item 7: redeliveries after a crash were counted as duplicates{kind="reading"}."""
+    worker, out = stage_worker
+    rs = half_hours("m1", dt.date(2024, 5, 1), 3)
+    batch = group(worker, *[("c1", 10 + i, r) for i, r in enumerate(rs)])
+    async with worker.agents["profiles"].test_context() as agent:
+        await agent.put(customer_env("c1", ["m1"]), partition=P)
+        await agent.put(batch, partition=P)
+        await agent.put(batch, partition=P)  # the same source offsets again: a redelivery
+        await agent.put(group(worker, ("c1", 20, rs[0])), partition=P)  # the same reading, sent again
+    labelled = worker.ctx.metrics.labelled["duplicates"]
+    assert dict(labelled) == {"redelivered": 3, "reading": 1}
+    assert worker.ctx.metrics.counters["readings_processed"] == 3
+    assert (counters(worker).readings, counters(worker).duplicates) == (3, 1)
+    assert letters(worker, out) == []
+
+
+async def test_counters_recover_a_write_that_landed_after_the_stored_counters(
+    stage_worker: tuple[Worker, MemoryOutputs],
+) -> None:
+    """A kill -9 landed a customer's value but not its partition's counters: the load counts it."""
+    worker, _ = stage_worker
+    data = worker.wapp.profiles_table.data
+    data[COUNTERS_KEY] = PartitionCounters(offset=5, readings=10, duplicates=0).encode()
+    data[b"c7"] = dumps({"v": 2, "p": None, "s": None, "f": -1, "o": {"0": 99}, "w": [9, 3, 1]})
+    data[b"c8"] = dumps({"v": 2, "p": None, "s": None, "f": -1, "w": [4, 2, 0]})  # counted already
+    worker.wapp.customers_table.data[b"c7"] = CustomerRecord(customer_id="c7").model_dump_json().encode()
+    async with worker.agents["profiles"].test_context() as agent:
+        await agent.put(
+            group(
+                worker,
+                ("c7", 100, reading("m7", "2024-05-01T00:30:00Z")),  # a new reading
+                ("c8", 50, reading("m8", "2024-05-01T00:30:00Z")),  # no registry record: held
+            ),
+            partition=P,
+        )
+    c = counters(worker)
+    assert (c.readings, c.duplicates) == (10 + 3 + 1, 0 + 1)  # stored + recovered c7 write + new
+    assert worker.profiles.cache[P]["c8"].pending
 
 
 async def test_a_version_1_value_is_read_and_rewritten_as_version_2(
@@ -96,6 +146,7 @@ async def test_a_version_1_value_is_read_and_rewritten_as_version_2(
     value = stored(worker, "c1")
     assert value["v"] == 2 and value["s"]["id"] == 3 and value["f"] == 19000 and value["o"] == {"0": 42}
     assert worker.ctx.metrics.counters["readings_processed"] == 1  # offset 41 was applied before
+    assert worker.ctx.metrics.labelled["duplicates"]["redelivered"] == 1
 
 
 async def test_an_unreadable_stored_profile_does_not_disable_the_customer(
