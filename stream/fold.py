@@ -6,10 +6,13 @@ built from the registry record. This module decides what the worker does
 around it: hold inputs until the registry record is there, dead-letter what the
 domain rejects, count, emit alerts, send segment features, mark the read model.
 
-Readings that reach a customer's partition before its registry record (the
-meter index is global and can be ahead) are HELD in the customer's stored state
-(``pending``, at most :data:`MAX_PENDING_PER_CUSTOMER`) and applied in arrival
-order when the record arrives.
+Inputs that reach a customer's partition before its registry record (the meter
+index is global and can be ahead; history has no index at all) are HELD in the
+customer's stored state (``pending``, at most :data:`MAX_PENDING_BYTES`) and
+applied in arrival order when the record arrives: nothing is folded under
+default billing-cycle settings. When a record changes ``read_day`` or
+``cycle_months`` the cycles are rebuilt from the stored days
+(``baselines.rebuild.rebuild_cycles``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Protocol
 from baselines.customer import CustomerConfig
 from baselines.profile import Profile
 from baselines.readings import Reading
+from baselines.rebuild import rebuild_cycles
 from meterwatch.contracts import Alert, BaselineSnapshot, CustomerRecord, DeadLetterError, SegmentRef
 from stream.context import StageContext
 from stream.deadletters import domain_error, unknown_error
@@ -31,9 +35,10 @@ from stream.state import CustomerState, baseline_days
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MAX_PENDING_PER_CUSTOMER", "Batch", "Fold"]
+__all__ = ["MAX_PENDING_BYTES", "Batch", "Fold"]
 
-MAX_PENDING_PER_CUSTOMER = 5000
+# held inputs per customer: the stored value stays far below the broker's 1 MB record limit
+MAX_PENDING_BYTES = 512 * 1024
 FEATURES_EVERY_DAYS = 7
 MIN_BASELINE_DAYS = 7
 
@@ -46,6 +51,10 @@ class Batch:
     offset: int = -1  # the last by-customer offset of the batch on this partition
     dirty: dict[str, CustomerState] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
+
+
+def _cycles_changed(old: CustomerConfig | None, new: CustomerConfig) -> bool:
+    return old is None or (old.read_day, old.cycle_months) != (new.read_day, new.cycle_months)
 
 
 class Store(Protocol):
@@ -66,10 +75,11 @@ class Fold:
     # ------------------------------------------------------------------ holding
     def hold(self, st: CustomerState, env: Envelope, raw: bytes | None, batch: Batch) -> None:
         """Keep an input until the customer's registry record arrives (bounded)."""
-        if len(st.pending) >= MAX_PENDING_PER_CUSTOMER:
+        body = (raw or env.dumps()).decode()
+        if sum(map(len, st.pending)) + len(body) > MAX_PENDING_BYTES:
             self._reject_held(env, "its registry record did not arrive and the hold is full")
             return
-        st.pending.append((raw or env.dumps()).decode())
+        st.pending.append(body)
         batch.dirty[st.customer_id] = st
         self.ctx.metrics.inc("awaiting_registry" if env.kind == "reading" else "history_awaiting_registry")
 
@@ -90,12 +100,18 @@ class Fold:
     # ------------------------------------------------------------------ registry
     def customer(self, st: CustomerState, rec: CustomerRecord, batch: Batch) -> None:
         ctx = self.ctx
+        old = st.config
         st.record = rec
         st.config = CustomerConfig.from_record(rec)
         ctx.metrics.inc("customers_applied")
         body = rec.model_dump_json().encode()
         self.store.put_record(batch.partition, st.customer_id, body)
         batch.deleted.discard(st.customer_id)
+        if st.profile is not None and _cycles_changed(old, st.config):
+            # folded under other cycle settings (a changed record, or state from before holding)
+            st.profile = rebuild_cycles(st.profile, st.config, ctx.engine.rules.late_window_days)
+            batch.dirty[st.customer_id] = st
+            ctx.metrics.inc("cycles_rebuilt")
         if st.pending:
             waiting, st.pending = st.pending, []
             batch.dirty[st.customer_id] = st
@@ -145,6 +161,9 @@ class Fold:
     # ------------------------------------------------------------------ consumption
     def history(self, st: CustomerState, env: Envelope, batch: Batch, raw: bytes | None = None) -> None:
         ctx = self.ctx
+        if st.config is None:
+            self.hold(st, env, raw, batch)
+            return
         rows = []
         now = ctx.clock()
         for i, row in enumerate(env.history or []):
@@ -155,13 +174,11 @@ class Fold:
             n = len(env.history or [])
             err = err.model_copy(update={"message": f"{err.message} (history row {i + 1} of {n} from here)"})
             ctx.dead.send_envelope(env, err, raw=row.model_dump_json().encode())
-        config = st.config or CustomerConfig.default(st.customer_id)
-        st.profile = ctx.engine.load_history(st.profile or Profile.new(st.customer_id), rows, config)
+        st.profile = ctx.engine.load_history(st.profile or Profile.new(st.customer_id), rows, st.config)
         batch.dirty[st.customer_id] = st
         ctx.metrics.inc("history_applied", len(rows))
-        if st.config is not None:
-            self.send_features(st)
-            self.mark_snapshot(st)
+        self.send_features(st)
+        self.mark_snapshot(st)
 
     def reading(self, st: CustomerState, env: Envelope, batch: Batch, raw: bytes | None = None) -> None:
         """Fold one reading; the redelivery watermark and the domain's de-duplication make it idempotent."""

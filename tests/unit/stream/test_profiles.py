@@ -1,4 +1,4 @@
-"""The profile stage under ``agent.test_context()`` with a memory store: state, counters, outputs."""
+"""The profile stage under ``agent.test_context()`` with a memory store: state, holding, counters, outputs."""
 
 from __future__ import annotations
 
@@ -119,6 +119,44 @@ async def test_counters_recover_a_write_that_landed_after_the_stored_counters(
     c = counters(worker)
     assert (c.readings, c.duplicates) == (10 + 3 + 1, 0 + 1)  # stored + recovered c7 write + new
     assert worker.profiles.cache[P]["c8"].pending
+
+
+async def test_inputs_before_the_registry_record_are_held_then_folded_under_its_read_day(
+    stage_worker: tuple[Worker, MemoryOutputs],
+) -> None:
+    """Issue #10 item 8: history/readings before the record were folded under read day 1."""
+    worker, _ = stage_worker
+    days = [((dt.date(2024, 4, 1) + dt.timedelta(days=i)).isoformat(), 8.0) for i in range(40)]
+    async with worker.agents["profiles"].test_context() as agent:
+        await agent.put(history_env("c1", days), partition=P)
+        await agent.put(group(worker, ("c1", 1, reading("m1", "2024-05-11T00:30:00Z"))), partition=P)
+        held = stored(worker, "c1")
+        assert held["p"] is None and len(held["q"]) == 2
+        assert worker.ctx.metrics.counters["history_awaiting_registry"] == 1
+        assert worker.ctx.metrics.counters["awaiting_registry"] == 1
+        await agent.put(customer_env("c1", ["m1"], read_day=12, cycle_months=2), partition=P)
+    st = worker.profiles.cache[P]["c1"]
+    assert st.profile is not None and st.pending == []
+    snap = worker.ctx.engine.snapshot(
+        st.profile, CustomerConfig.from_record(st.record or CustomerRecord(customer_id="c1")), None, NOW
+    )
+    assert snap.cycle.start.day == 12 and (snap.cycle.end - snap.cycle.start).days >= 58  # 2 months
+    assert all(c.start.day == 12 for c in snap.baseline.cycles)
+    assert worker.ctx.metrics.counters["readings_processed"] == 1
+
+
+async def test_a_changed_read_day_rebuilds_the_cycles(stage_worker: tuple[Worker, MemoryOutputs]) -> None:
+    worker, _ = stage_worker
+    days = [((dt.date(2024, 3, 1) + dt.timedelta(days=i)).isoformat(), 8.0) for i in range(70)]
+    async with worker.agents["profiles"].test_context() as agent:
+        await agent.put(customer_env("c1", ["m1"]), partition=P)
+        await agent.put(history_env("c1", days), partition=P)
+        await agent.put(customer_env("c1", ["m1"], read_day=20), partition=P)
+    st = worker.profiles.cache[P]["c1"]
+    assert st.profile is not None
+    assert worker.ctx.metrics.counters["cycles_rebuilt"] == 1
+    assert {dt.date.fromordinal(c.start).day for c in st.profile.copen} == {20}
+    assert Profile.from_dict(stored(worker, "c1")["p"]).copen == st.profile.copen
 
 
 async def test_a_version_1_value_is_read_and_rewritten_as_version_2(
