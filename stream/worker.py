@@ -4,7 +4,7 @@
 stream/app.py and owns what runs beside them: the registry follower (meter
 index), the ingest consumer, the batch producer, the Redis read model, the
 metrics server and a 1 s housekeeping timer. ``run_worker`` runs it until
-SIGTERM/SIGINT.
+SIGTERM/SIGINT; ``wait_for_kafka`` lets ``meterwatch worker`` wait for the broker.
 
 A unit test builds ``Worker(settings, store="memory://", out=<memory outputs>)``
 and drives each stage's agent with ``agent.test_context()`` (no broker, no disk).
@@ -12,10 +12,14 @@ and drives each stage's agent with ``agent.test_context()`` (no broker, no disk)
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
+from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
 from baselines.engine import Engine
@@ -23,7 +27,8 @@ from baselines.rules import RulesConfig
 from meterwatch.keys import Keys
 from meterwatch.logs import MaskingFilter
 from meterwatch.settings import Settings
-from stream.app import build_app
+from meterwatch.topics import TopicAdminError
+from stream.app import build_app, prepare_topics
 from stream.context import StageContext, utc_now
 from stream.customers_in import CustomersInStage
 from stream.deadletters import DeadLetters
@@ -41,7 +46,7 @@ from stream.segments_in import SegmentsInStage
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Worker", "load_engine", "run_worker"]
+__all__ = ["Worker", "load_engine", "run_worker", "wait_for_kafka"]
 
 # counters whose Redis value is the exact per-partition truth (stream/state.py), not increments
 EXACT_COUNTERS = frozenset({"readings_processed", "duplicates:reading"})
@@ -231,3 +236,49 @@ def run_worker(worker: Worker, loglevel: str = "info") -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     return 0
+
+
+async def wait_for_kafka(
+    settings: Settings,
+    wait_s: float | None,
+    *,
+    out: TextIO = sys.stderr,
+    retry_s: float = 2.0,
+    remind_s: float = 60.0,
+) -> bool:
+    """Create the worker's topics, waiting for Kafka (one line, not a traceback) up to ``wait_s``.
+
+    Returns False when ``wait_s`` expired (None: wait as long as it takes).
+    """
+    started = time.monotonic()
+    told = -remind_s
+    quiet = logging.getLogger("aiokafka")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # aiokafka logs every failed connection attempt
+    try:
+        while True:
+            try:
+                await prepare_topics(settings)
+                return True
+            except (KafkaError, OSError, TimeoutError, TopicAdminError) as exc:
+                reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+            waited = time.monotonic() - started
+            if wait_s is not None and waited >= wait_s:
+                print(
+                    f"meterwatch worker: Kafka at {settings.kafka_bootstrap} not reachable after "
+                    f"{waited:.0f} s ({reason}); giving up (--wait {wait_s:g})",
+                    file=out,
+                    flush=True,
+                )
+                return False
+            if waited - told >= remind_s:
+                told = waited
+                print(
+                    f"meterwatch worker: waiting for Kafka at {settings.kafka_bootstrap} ({reason}); "
+                    f"retrying every {retry_s:g} s" + ("" if wait_s is None else f" for up to {wait_s:g} s"),
+                    file=out,
+                    flush=True,
+                )
+            await asyncio.sleep(retry_s if wait_s is None else max(0.0, min(retry_s, wait_s - waited)))
+    finally:
+        quiet.setLevel(level)
