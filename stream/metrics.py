@@ -30,8 +30,8 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -40,6 +40,9 @@ from redis.asyncio import Redis
 from meterwatch.auth import verify_token
 from meterwatch.keys import Keys
 from meterwatch.settings import Settings
+
+if TYPE_CHECKING:  # aiohttp is imported by ``start`` (off the start-up path when metrics are off)
+    from aiohttp import web
 
 log = logging.getLogger(__name__)
 
@@ -147,9 +150,13 @@ class MetricsServer:
         self._redis: Redis | None = None
 
     async def healthz(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
         return web.json_response({"status": "ok", "instance": self.instance})
 
     async def metrics(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
         auth = request.headers.get("Authorization", "")
         scheme, _, token = auth.partition(" ")
         unauthorized = {"WWW-Authenticate": "Bearer"}
@@ -166,9 +173,13 @@ class MetricsServer:
         return web.Response(body=generate_latest(self.registry), content_type="text/plain")
 
     async def not_found(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
         return web.json_response({"detail": "not found"}, status=404)
 
     async def start(self) -> None:
+        from aiohttp import web
+
         self._redis = Redis.from_url(self.settings.redis_url)
         app = web.Application()
         app.router.add_get("/healthz", self.healthz)

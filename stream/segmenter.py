@@ -17,15 +17,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import ValidationError
 
-from baselines.segments import Assignment, Segmenter, SegmenterConfig
 from stream.context import StageContext
 from stream.envelope import FeaturesEvent
 from stream.faust_internals import use_event
+
+if TYPE_CHECKING:  # imported when the model is first needed: River costs ~2-3 s at start-up
+    from baselines.segments import Assignment, Segmenter
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ class SegmenterStage:
 
     def load(self) -> Segmenter:
         """The model from the table (membership per customer), or a new one."""
+        from baselines.segments import Segmenter, SegmenterConfig
+
         raw = self.table.get(MODEL_KEY)
         if raw is not None:
             try:
