@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     # dead-lettered with a named reason instead of being booked
     reading_max_future_s: float = Field(default=86400.0, ge=0)  # clock-skew allowance past "now"
     reading_min_ts: dt.datetime = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # earliest ts accepted
-    reading_max_age_days: float | None = Field(default=None, gt=0)  # None: no age limit (replays)
+    reading_max_age_days: float = Field(default=0.0, ge=0)  # 0: no age limit (replays of old data)
     # the meter's rating: an interval above max_kw x its hours is implausible. Per customer: the
     # registry's optional `max_kw`; else per tariff; else reading_max_kw
     reading_max_kw: float = Field(default=100.0, gt=0)

@@ -7,7 +7,7 @@ These checks reject such readings with a named reason (docs/stream.md):
 
 * time: ``ts`` at most ``MW_READING_MAX_FUTURE_S`` past now (clock-skew
   allowance, default one day), not before ``MW_READING_MIN_TS`` (default
-  2000-01-01) and, if ``MW_READING_MAX_AGE_DAYS`` is set, not older than that.
+  2000-01-01) and, if ``MW_READING_MAX_AGE_DAYS`` is set (> 0), not older than that.
   (No age limit by default: replaying recorded data is a normal use.)
 * energy: an interval's kWh at most the meter's rating (max kW) times the
   interval's hours. The rating is the registry record's ``max_kw``, else
@@ -72,7 +72,7 @@ def check_ts(ts: dt.datetime, now: dt.datetime, settings: Settings) -> DeadLette
             field="ts",
         )
     earliest = settings.reading_min_ts
-    if settings.reading_max_age_days is not None:
+    if settings.reading_max_age_days > 0:
         earliest = max(earliest, now - dt.timedelta(days=settings.reading_max_age_days))
     if ts < earliest:
         return DeadLetterError(
