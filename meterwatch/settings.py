@@ -20,6 +20,7 @@ MW_KAFKA_BOOTSTRAP='127.0.0.1:99999': port 99999 is not in 1-65535
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -196,6 +197,18 @@ class Settings(BaseSettings):
     # e.g. {"residential": "uk-london-standard"}; every id must be in the catalogue
     default_tariff_plans: Annotated[dict[str, str], AfterValidator(_check_tariff_categories)] = Field(
         default_factory=dict
+    )
+    worker_metrics_host: str = "127.0.0.1"  # bind address of the worker's /healthz and /metrics
+    # plausibility of readings (docs/stream.md, "Dead letters"): a reading outside these bounds is
+    # dead-lettered with a named reason instead of being booked
+    reading_max_future_s: float = Field(default=86400.0, ge=0)  # clock-skew allowance past "now"
+    reading_min_ts: dt.datetime = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # earliest ts accepted
+    reading_max_age_days: float = Field(default=0.0, ge=0)  # 0: no age limit (replays of old data)
+    # the meter's rating: an interval above max_kw x its hours is implausible. Per customer: the
+    # registry's optional `max_kw`; else per tariff; else reading_max_kw
+    reading_max_kw: float = Field(default=100.0, gt=0)
+    reading_max_kw_by_tariff: dict[str, float] = Field(
+        default_factory=lambda: {"commercial": 1000.0, "industrial": 20000.0}
     )
 
     # --- HTTP services --------------------------------------------------------------
