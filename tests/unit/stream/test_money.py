@@ -1,4 +1,4 @@
-"""Money in the worker: one catalogue per process, unknown plans dead-lettered, priced and solicited alerts."""
+"""Money in the worker: one catalogue per process, unknown plans dead-lettered, priced alerts."""
 
 from __future__ import annotations
 
