@@ -23,6 +23,9 @@ True
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+
 from baselines.customer import CustomerConfig
 from baselines.cycle_book import ensure_cycles
 from baselines.late_window import (
@@ -36,7 +39,16 @@ from baselines.late_window import (
     rejected,
 )
 from baselines.profile import DAILY_GRANULARITY_S, REGISTER_GRANULARITY_S, OpenDay, Profile
-from baselines.readings import Reading
+from baselines.readings import (
+    KWH_IMPLAUSIBLE,
+    LONGEST_DAY_H,
+    MIXED_RESOLUTION,
+    TOO_LATE,
+    TS_MAX,
+    TS_MIN,
+    TS_OUT_OF_RANGE,
+    Reading,
+)
 from baselines.register import fold_register
 from baselines.rules.config import RulesConfig
 
@@ -84,10 +96,16 @@ def fold_inplace(
     'baselines.readings.too_late'
     """
     # over 60 lines: the interval/daily fold runs once per reading, one frame saves a call per reading
+    if not TS_MIN <= r.ts < TS_MAX:  # NaN fails too
+        return _ts_out_of_range(r)
     kind = r.kind
     if kind == "register":
         return _fold_register_read(p, r, customer, config, days)
     v = r.value
+    hours = LONGEST_DAY_H if kind == "daily" else min(r.interval_s / 3600.0, LONGEST_DAY_H)
+    max_kw = config.max_kw(customer.max_kw, customer.tariff)
+    if not 0.0 <= v <= hours * max_kw:  # NaN fails too
+        return implausible_kwh(r, hours, max_kw)
     if kind == "daily":
         assert r.day is not None
         day = r.day.toordinal()
@@ -104,7 +122,7 @@ def fold_inplace(
     window = config.late_window_days
     if p.newest_day is not None and day < p.newest_day - window:
         return rejected(
-            "baselines.readings.too_late",
+            TOO_LATE,
             f"reading for {date_of(day)} is older than the late window of {window} days",
             day=date_of(day).isoformat(),
             newest=date_of(p.newest_day).isoformat(),
@@ -139,6 +157,45 @@ def fold_inplace(
     return APPLIED_CLOSING if complete and day == p.newest_day else APPLIED
 
 
+def implausible_kwh(r: Reading, hours: float, max_kw: float) -> FoldOutcome:
+    """The rejection of a value that is negative, not finite, or more than ``max_kw`` x ``hours``.
+
+    >>> import datetime as dt
+    >>> out = implausible_kwh(Reading.daily(dt.date(2024, 1, 1), float("inf")), 25.0, 100.0)
+    >>> out.rejected.code, out.rejected.numbers["kwh"]
+    ('baselines.readings.kwh_implausible', 'inf')
+    """
+    v = r.value
+    limit = max_kw * hours
+    if not math.isfinite(v):
+        why = "is not finite"
+    elif v < 0:
+        why = "is negative"
+    else:
+        why = f"exceeds the meter's {max_kw:g} kW over {hours:g} h ({limit:g} kWh)"
+    return rejected(
+        KWH_IMPLAUSIBLE,
+        f"{r.kind} reading of {v:g} kWh {why}",
+        kwh=v if math.isfinite(v) else repr(v),
+        max_kw=max_kw,
+        hours=hours,
+        limit_kwh=limit,
+        ts=_iso(r.ts),
+    )
+
+
+def _ts_out_of_range(r: Reading) -> FoldOutcome:
+    return rejected(
+        TS_OUT_OF_RANGE,
+        f"reading time {r.ts!r} (epoch s) is outside 1970-01-01 .. 3000-01-01",
+        ts=repr(r.ts),
+    )
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
+
+
 def _fold_register_read(
     p: Profile, r: Reading, customer: CustomerConfig, config: RulesConfig, days: DayLocator
 ) -> FoldOutcome:
@@ -158,7 +215,7 @@ def _add_to_day(
     if acc.granularity_s != gran and acc.slots_seen:
         if acc.granularity_s == REGISTER_GRANULARITY_S or DAILY_GRANULARITY_S in (gran, acc.granularity_s):
             return rejected(
-                "baselines.readings.mixed_resolution",
+                MIXED_RESOLUTION,
                 "this day already has readings of another kind",
                 day=date_of(day).isoformat(),
             )

@@ -44,6 +44,8 @@ import math
 from typing import Any, NamedTuple
 
 SCHEMA_VERSION = 1
+# float("nan"), float("inf") and float("infinity") read these (any case, with a sign)
+_NON_FINITE_TEXT = frozenset({"nan", "inf", "infinity"})
 MAX_CYCLES = 36
 # OpenDay.granularity_s of a whole-day total and of consumption spread from register reads
 DAILY_GRANULARITY_S = 86400
@@ -253,19 +255,31 @@ class Profile:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Profile:
-        """Inverse of ``to_dict``; raises ``ValueError`` on an unknown schema version.
+        """Inverse of ``to_dict``; raises ``ValueError`` on an unknown schema version or a non-finite number.
 
         >>> Profile.from_dict({"v": 99, "id": "c"})
         Traceback (most recent call last):
         ...
         ValueError: unsupported profile schema_version 99 (this code reads 1)
+        >>> Profile.from_dict({"v": 1, "id": "c", "co": [[1, 31, float("inf"), 1.0]]})
+        Traceback (most recent call last):
+        ...
+        ValueError: profile field 'co' holds a non-finite number: inf
         """
         v = d.get("v")
         if v != SCHEMA_VERSION:
             raise ValueError(f"unsupported profile schema_version {v} (this code reads {SCHEMA_VERSION})")
+        _check_finite(d)
+        try:
+            return cls._read(d)
+        except (TypeError, AttributeError, IndexError, KeyError) as e:  # e.g. null where a number belongs
+            raise ValueError(f"malformed profile value: {type(e).__name__}: {e}") from e
+
+    @classmethod
+    def _read(cls, d: dict[str, Any]) -> Profile:
         p = cls(str(d["id"]))
         p.newest_day = d.get("n")
-        p.latest_ts = d.get("t")
+        p.latest_ts = None if d.get("t") is None else float(d["t"])
         p.evaluated_day = d.get("e")
         for k, kwh, cov, mask, gran, est, night in d.get("o", []):
             p.open_days[int(k)] = OpenDay(
@@ -322,3 +336,19 @@ def finite(x: float) -> bool:
     (True, False)
     """
     return math.isfinite(x)
+
+
+def _check_finite(d: dict[str, Any]) -> None:
+    """Refuse a stored value with a non-finite number (or a string that reads as one) anywhere in it."""
+    for key, value in d.items():
+        stack: list[Any] = [value]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, float) and not math.isfinite(x):
+                raise ValueError(f"profile field {key!r} holds a non-finite number: {x!r}")
+            if isinstance(x, list | tuple):
+                stack.extend(x)
+            elif isinstance(x, dict):
+                stack.extend(x.values())
+            elif isinstance(x, str) and key != "id" and x.strip().lower().lstrip("+-") in _NON_FINITE_TEXT:
+                raise ValueError(f"profile field {key!r} holds a non-finite number: {x!r}")

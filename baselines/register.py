@@ -6,11 +6,14 @@ open days (``granularity_s`` 0), older days straight into their final day and
 cycle. Estimated reads are remembered (``register_estimate``, shown as
 provisional cycle-to-date) until the next actual read replaces them. A read
 that goes back to at most ``register_reset_fraction`` of the register is a
-meter reset; other backward reads, and more than ``register_max_kw`` on
-average, are rejected.
+meter reset; other backward reads, more than the meter's rating (max kW) on
+average, and a read that is not finite, negative or wider than the register
+are rejected.
 """
 
 from __future__ import annotations
+
+import math
 
 from baselines.customer import CustomerConfig
 from baselines.cycle_book import ensure_cycles
@@ -24,10 +27,15 @@ from baselines.late_window import (
     rejected,
 )
 from baselines.profile import REGISTER_GRANULARITY_S, OpenDay, Profile
-from baselines.readings import Reading
+from baselines.readings import (
+    KWH_IMPLAUSIBLE,
+    MAX_REGISTER_KWH,
+    METER_RESET,
+    REGISTER_BACKWARDS,
+    REGISTER_IMPLAUSIBLE,
+    Reading,
+)
 from baselines.rules.config import RulesConfig
-
-BACKWARDS = "baselines.readings.register_backwards"
 
 
 def fold_register(
@@ -51,6 +59,9 @@ def fold_register(
     'baselines.readings.register_backwards'
     """
     t, v = r.ts, r.value
+    top = MAX_REGISTER_KWH if customer.register_digits is None else 10.0**customer.register_digits
+    if not 0.0 <= v < top:  # NaN fails too
+        return _unreadable(v, top)
     if p.register_read is None:
         if r.estimated:
             return _remember_estimate(p, t, v)
@@ -62,7 +73,10 @@ def fold_register(
         if v <= pv:
             return DUPLICATE  # an older read consistent with what we have
         return rejected(
-            BACKWARDS, "an older register read is higher than a newer one", previous_kwh=pv, register_kwh=v
+            REGISTER_BACKWARDS,
+            "an older register read is higher than a newer one",
+            previous_kwh=pv,
+            register_kwh=v,
         )
     if v < pv:
         if v <= pv * config.register_reset_fraction:
@@ -70,17 +84,22 @@ def fold_register(
             _advance_to(p, days.locate(t - 1.0, customer.tz)[0], customer, config)
             return None
         return rejected(
-            BACKWARDS, f"register went backwards from {pv} to {v} kWh", previous_kwh=pv, register_kwh=v
+            REGISTER_BACKWARDS,
+            f"register went backwards from {pv} to {v} kWh",
+            previous_kwh=pv,
+            register_kwh=v,
         )
     diff = v - pv
     hours = (t - pt) / 3600.0
-    if diff > config.register_max_kw * max(hours, 0.5):
+    max_kw = config.max_kw(customer.max_kw, customer.tariff)
+    if diff > max_kw * max(hours, 0.5):
         return rejected(
-            "baselines.readings.register_implausible",
-            f"{diff:.1f} kWh in {hours:.1f} h exceeds {config.register_max_kw} kW",
+            REGISTER_IMPLAUSIBLE,
+            f"{diff:.1f} kWh in {hours:.1f} h exceeds {max_kw:g} kW",
             previous_kwh=pv,
             register_kwh=v,
             hours=round(hours, 3),
+            max_kw=max_kw,
         )
     if r.estimated:
         return _remember_estimate(p, t, v)
@@ -89,6 +108,21 @@ def fold_register(
     p.register_estimate = None
     _advance_to(p, last_day, customer, config)
     return None
+
+
+def _unreadable(v: float, top: float) -> FoldOutcome:
+    if not math.isfinite(v) or v < 0:
+        return rejected(
+            KWH_IMPLAUSIBLE,
+            f"register read of {v:g} kWh is not a finite, non-negative number",
+            register_kwh=v if math.isfinite(v) else repr(v),
+        )
+    return rejected(
+        REGISTER_IMPLAUSIBLE,
+        f"register read of {v:g} kWh has more digits than the register ({top:g})",
+        register_kwh=v,
+        register_limit_kwh=top,
+    )
 
 
 def _remember_estimate(p: Profile, t: float, v: float) -> FoldOutcome:
@@ -102,7 +136,7 @@ def _meter_reset(p: Profile, t: float, v: float, previous: float) -> None:
     p.register_read = (t, v)
     p.register_estimate = None
     p.reasons["_register"] = [
-        "baselines.readings.meter_reset",
+        METER_RESET,
         {"previous_kwh": previous, "register_kwh": v, "at": t},
     ]
 

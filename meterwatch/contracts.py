@@ -75,6 +75,11 @@ class CustomerRecord(BaseModel):
     arrears_amount: Annotated[float, Field(ge=0)] = 0.0
     arrears_count: Annotated[int, Field(ge=0)] = 0
     complaints_count: Annotated[int, Field(ge=0)] = 0
+    #: the meter's rating in kW: a reading above max_kw x its hours is rejected (``kwh_implausible``).
+    #: None: the per-tariff default applies.
+    max_kw: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    #: register width in digits (CONTRACTS.md additions), for counting across a rollover
+    register_digits: Annotated[int, Field(ge=4, le=10)] | None = None
 
 
 class CycleRef(BaseModel):
