@@ -6,9 +6,10 @@ open days (``granularity_s`` 0), older days straight into their final day and
 cycle. Estimated reads are remembered (``register_estimate``, shown as
 provisional cycle-to-date) until the next actual read replaces them. A read
 that goes back to at most ``register_reset_fraction`` of the register is a
-meter reset; other backward reads, more than the meter's rating (max kW) on
-average, and a read that is not finite, negative or wider than the register
-are rejected.
+meter reset. Rejected: a different actual value for the time of the last read
+(``conflicting_duplicate``), other backward reads, more than the meter's
+rating (max kW) on average, and a read that is not finite, negative or wider
+than the register.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from baselines.late_window import (
     FoldOutcome,
     advance,
     book_final,
+    iso_utc,
     rejected,
 )
 from baselines.profile import REGISTER_GRANULARITY_S, OpenDay, Profile
 from baselines.readings import (
+    CONFLICTING_DUPLICATE,
     KWH_IMPLAUSIBLE,
     MAX_REGISTER_KWH,
     METER_RESET,
@@ -70,6 +73,14 @@ def fold_register(
         return None
     pt, pv = p.register_read
     if t <= pt:
+        if t == pt and v != pv and not r.estimated:
+            return rejected(
+                CONFLICTING_DUPLICATE,
+                f"a second, different register read for {iso_utc(t)}: {pv:g} kWh booked, {v:g} kWh now",
+                booked_kwh=pv,
+                new_kwh=v,
+                ts=iso_utc(t),
+            )
         if v <= pv:
             return DUPLICATE  # an older read consistent with what we have
         return rejected(
@@ -181,6 +192,7 @@ def _spread(
                     acc.granularity_s,
                     acc.estimated,
                     acc.night_kwh,
+                    acc.values,
                 )
         cur = seg_end
     return last_day
