@@ -12,23 +12,41 @@ On the households as they are (no surge injected), three backtests over the same
    its median cycle cost (full calendar months): the solicited ``budget_projected`` /
    ``budget_reached`` per 100 customer-cycles, and the check that the unsolicited
    alerts (ids and customer-facing flags) are exactly those of run 1.
+
+    python eval/eval_money.py --sample 0.05          # 5 % of the households (about a minute)
+    python eval/eval_money.py --json money.json      # all households, figures also as JSON
+
+The customer-facing alerts of the other rules differ under the tier plan by design:
+``tier_crossing`` is moderated like the others (one unsolicited customer-facing alert
+per customer and cycle), so a tier warning earlier in a cycle makes a later alert
+manager-only, and a later sudden excursion at ``escalation_factor`` x the tier
+warning's level is told as ``sudden_increase_escalation``. The figures count both.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import json
 import statistics
+import sys
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
+ROOT = Path(__file__).resolve().parents[1]
+for _path in (ROOT, ROOT / "eval"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
-from baselines.plans import Tariffs
-from baselines.rules import SOLICITED_RULES
-from baselines.tariffs import NoPriceError, bill, default_catalogue
-from meterwatch.cli.feed import run_table
-from meterwatch.contracts import CustomerRecord
+import pyarrow as pa  # noqa: E402
+
+from baselines.plans import Tariffs  # noqa: E402
+from baselines.rules import SOLICITED_RULES  # noqa: E402
+from baselines.tariffs import NoPriceError, bill, default_catalogue  # noqa: E402
+from meterwatch.cli.feed import run_table  # noqa: E402
+from meterwatch.contracts import CustomerRecord  # noqa: E402
 
 EPOCH = dt.date(1970, 1, 1)
 
@@ -77,6 +95,7 @@ def evaluate_money(table: Any, quiet: bool = True) -> dict[str, Any]:
     tier = run_table(table, tariffs=Tariffs.default(dict.fromkeys(("residential",), TIER_PLAN)))
     crossings = [a for a in tier.alerts if a.rule == "tier_crossing"]
     others = [a for a in tier.alerts if a.rule != "tier_crossing"]
+    ref_ids, other_ids = {a.alert_id for a in ref.alerts}, {a.alert_id for a in others}
     displaced = {a.alert_id for a in ref.alerts if a.customer_facing} - {
         a.alert_id for a in others if a.customer_facing
     }
@@ -97,7 +116,10 @@ def evaluate_money(table: Any, quiet: bool = True) -> dict[str, Any]:
         "tier_crossing_per_100_cycles": _per100(len(crossings), cc),
         "tier_crossing_customer_facing": sum(a.customer_facing for a in crossings),
         "tier_households": len({a.customer_id for a in crossings}),
-        "tier_other_alerts_same_ids": {a.alert_id for a in others} == {a.alert_id for a in ref.alerts},
+        "tier_other_alerts_same_ids": other_ids == ref_ids,
+        "tier_other_alerts_only_without": len(ref_ids - other_ids),
+        "tier_other_alerts_only_with": sorted({a.rule for a in others if a.alert_id not in ref_ids}),
+        "tier_other_alerts_only_with_count": len(other_ids - ref_ids),
         "tier_displaced_customer_facing": len(displaced),
         "unsolicited_customer_facing_per_100_cycles": _per100(len({x for x in base if x[1]}), cc),
         "with_tier_unsolicited_customer_facing_per_100_cycles": _per100(
@@ -131,8 +153,9 @@ def money_markdown(out: dict[str, Any]) -> str:
             f"| tier_crossing ({out['tier_plan']} for every household) per 100 customer-cycles | "
             f"{out['tier_crossing_per_100_cycles']:.2f} ({out['tier_crossing']} alerts, "
             f"{out['tier_crossing_customer_facing']} customer-facing, {out['tier_households']} households) |",
-            "| the other rules' alerts under the plan: same ids as without money | "
-            f"{out['tier_other_alerts_same_ids']} |",
+            "| the other rules' alerts under the plan: only without money / only with the plan (rules) | "
+            f"{out['tier_other_alerts_only_without']} / {out['tier_other_alerts_only_with_count']} "
+            f"({', '.join(out['tier_other_alerts_only_with']) or '-'}) |",
             f"| customer-facing alerts of the other rules made manager-only by a tier warning earlier in the "
             f"cycle | {out['tier_displaced_customer_facing']} |",
             f"| unsolicited customer-facing per 100 customer-cycles: without money / with the tier plan | "
@@ -147,3 +170,21 @@ def money_markdown(out: dict[str, Any]) -> str:
             f"{out['budget_unsolicited_unchanged']} |",
         ]
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from eval_london import load  # eval/eval_london.py, beside this script (the same households)
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sample", type=float, default=1.0, help="share of households to use (1 = all)")
+    ap.add_argument("--seed", type=int, default=1, help="seed of the household sample")
+    ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    a = ap.parse_args(argv)
+    out = evaluate_money(load(a.sample, a.seed), quiet=False)
+    if a.json:
+        a.json.write_text(json.dumps(out, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
