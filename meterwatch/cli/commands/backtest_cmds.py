@@ -43,7 +43,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--tariff-plan",
         metavar="ID",
-        help="the plan of every customer whose record names none (also customers without a record)",
+        help="the plan of every customer whose record names none (also customers without a record); "
+        "default: MW_DEFAULT_TARIFF_PLANS per tariff category (unset: no money)",
     )
     p.add_argument("--timezone", default="Europe/London", help="for customers without a record")
     p.add_argument("--read-day", type=int, default=1, help="for customers without a record (1-28)")
@@ -91,8 +92,16 @@ def _tariffs(args: argparse.Namespace, customers: dict[str, Any] | None) -> Any:
             raise ValueError(
                 f"--customers: customer {rec.customer_id!r} names unknown tariff plan {rec.tariff_plan!r}"
             )
-    defaults = dict.fromkeys(("residential", "commercial", "industrial"), plan) if plan else {}
-    return Tariffs(catalogue, defaults)
+    if plan is not None:
+        return Tariffs(catalogue, dict.fromkeys(("residential", "commercial", "industrial"), plan))
+    # as the worker: the defaults per tariff category (MW_DEFAULT_TARIFF_PLANS; empty: no money)
+    defaults = get_settings().default_tariff_plans
+    unknown = sorted(set(defaults.values()) - set(catalogue.ids()))
+    if unknown:
+        raise ValueError(
+            f"MW_DEFAULT_TARIFF_PLANS: unknown tariff plan(s) {unknown} (the catalogue has {catalogue.ids()})"
+        )
+    return Tariffs(catalogue, dict(defaults))
 
 
 def _check_arguments(args: argparse.Namespace) -> tuple[Any, Any, Any]:
