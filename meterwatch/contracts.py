@@ -274,8 +274,9 @@ class Alert(BaseModel):
     schema_: int = Field(default=1, alias="schema")
     #: the bill figures next to the kWh facts (absent when the customer has no tariff plan)
     money: Money | None = Field(default=None, exclude_if=lambda v: v is None)
-    #: the customer asked for this alert (a budget); counted apart from unsolicited alerts
-    solicited: bool = False
+    #: the customer asked for this alert (a budget); counted apart from unsolicited alerts.
+    #: Written only when true, so that alerts without money are byte-identical to before money
+    solicited: bool = Field(default=False, exclude_if=lambda v: not v)
 
     def to_json(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()
