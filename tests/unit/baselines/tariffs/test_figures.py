@@ -122,8 +122,10 @@ def test_tier_status_and_next_tier_for_monthly_tiers() -> None:
 
 def test_next_tier_stops_at_the_tariff_year_end() -> None:
     # 2,700 kWh on 2024-12-20 at 2 kWh a day: 2,760 is passed in 2025 -- after the year restarts
-    assert next_tier(JS, dt.date(2024, 12, 20), 2700.0, 2.0).on is None  # type: ignore[union-attr]
-    assert next_tier(JS, dt.date(2024, 12, 20), 2700.0, 10.0).on == dt.date(2024, 12, 27)  # type: ignore[union-attr]
+    slow = next_tier(JS, dt.date(2024, 12, 20), 2700.0, 2.0)
+    assert slow is not None and slow.on is None
+    fast = next_tier(JS, dt.date(2024, 12, 20), 2700.0, 10.0)
+    assert fast is not None and fast.on == dt.date(2024, 12, 27)
 
 
 def test_tier_crossing_in_cycle() -> None:
