@@ -442,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         a.sample, a.share, a.seeds or [a.seed], rules, quiet=False, onset=a.onset, tariffs=tariffs
     )
     if a.money:
-        from eval_money import evaluate_money  # eval/eval_money.py, beside this script
+        from eval.eval_money import evaluate_money  # eval/eval_money.py, beside this script
 
         out["money"] = evaluate_money(load(a.sample, (a.seeds or [a.seed])[0]), quiet=False)
     if a.json:

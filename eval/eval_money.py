@@ -173,7 +173,7 @@ def money_markdown(out: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from eval_london import load  # eval/eval_london.py, beside this script (the same households)
+    from eval.eval_london import load  # eval/eval_london.py, beside this script (the same households)
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sample", type=float, default=1.0, help="share of households to use (1 = all)")
