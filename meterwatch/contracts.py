@@ -75,6 +75,8 @@ class CustomerRecord(BaseModel):
     arrears_amount: Annotated[float, Field(ge=0)] = 0.0
     arrears_count: Annotated[int, Field(ge=0)] = 0
     complaints_count: Annotated[int, Field(ge=0)] = 0
+    #: date of the latest move-in (CONTRACTS.md additions; set from the workbench, issue #15 uses it)
+    occupant_since: dt.date | None = None
 
 
 class CycleRef(BaseModel):

@@ -56,6 +56,7 @@ from meterwatch.contracts import (
 )
 from meterwatch.keys import Keys
 from meterwatch.settings import Settings
+from stream import workbench
 from stream.decode import decode_customer, decode_history, decode_reading, make_dead_letter
 from stream.envelope import Envelope, FeaturesEvent, Source
 from stream.ingest import RawIngest
@@ -686,6 +687,7 @@ class Pipeline:
             # always: the segmenter may count the customer although its assignment has not
             # come back yet (it keeps its own membership; forgetting an unknown id is a no-op)
             self._send_features(st, forget=True)
+            workbench.segment_changed(rm, cid, st.segment, None)
             self._cache[partition].pop(cid, None)
             dirty.pop(cid, None)
             deleted.add(cid)
@@ -696,7 +698,8 @@ class Pipeline:
             st = self._state(partition, cid)
             rows = env.history or []
             config = st.config or CustomerConfig.default(cid)
-            st.profile = self.engine.load_history(st.profile or Profile.new(cid), rows, config)
+            prof = st.profile or Profile.new(cid)
+            st.profile = workbench.load_history(rm, self.engine, cid, prof, rows, config)
             dirty[cid] = st
             self.metrics.inc("history_applied", len(rows))
             if st.config is not None:
@@ -707,6 +710,7 @@ class Pipeline:
             st = self._state(partition, cid)
             if st.config is None:
                 return  # deleted meanwhile
+            workbench.segment_changed(rm, cid, st.segment, env.segment.segment)
             st.segment = env.segment.segment
             dirty[cid] = st
             self.metrics.inc("segment_assignments")
@@ -731,6 +735,7 @@ class Pipeline:
             if not redelivered:
                 st.src_hw[part] = src.o
                 dirty[st.customer_id] = st
+        wb_mark = workbench.before(st.profile)
         res = self.engine.process_inplace(
             st.profile, Reading.from_contract(r), st.config, segment=st.segment or SegmentRef()
         )
@@ -747,6 +752,7 @@ class Pipeline:
             return
         dirty[st.customer_id] = st
         self.metrics.inc("readings_processed")
+        workbench.after(self.readmodel, st.customer_id, wb_mark, st.profile, self.engine.rules)
         key = st.customer_id.encode()
         for alert in res.alerts:
             self._emit_alert(key, alert)

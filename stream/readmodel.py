@@ -19,9 +19,11 @@ import time
 from collections.abc import Callable
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from meterwatch.contracts import Alert
 from meterwatch.keys import Keys
+from stream.workbench import WorkbenchWrites
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ class ReadModelWriter:
         self._metrics_set: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
         self._trim = redis.register_script(_TRIM_LUA)
+        self.workbench = WorkbenchWrites(redis, keys)  # alert index, daily archive, segment members
         self.flushes = 0
         self.flush_errors = 0
         self.last_flush_s = 0.0
@@ -111,6 +114,7 @@ class ReadModelWriter:
         segments, self._segments = self._segments, None
         incr, self._metrics_incr = self._metrics_incr, {}
         mset, self._metrics_set = self._metrics_set, {}
+        wb = self.workbench.take()
         k = self.keys
         sent = 0
         try:
@@ -150,7 +154,8 @@ class ReadModelWriter:
             for a in alerts:
                 pipe.zadd(k.alerts(a.customer_id), {a.alert_id: a.triggered_by.timestamp()})
                 pipe.hset(k.alert_bodies(a.customer_id), a.alert_id, a.to_json())
-                n += 2
+                await self.workbench.queue_alert(pipe, a)  # the index across customers, same pipeline
+                n += 3
                 trim.add(a.customer_id)
                 await maybe_execute()
             for cid in trim:
@@ -159,6 +164,14 @@ class ReadModelWriter:
                 )
                 n += 1
                 await maybe_execute()
+
+            async def wb_step(count: int) -> Pipeline:
+                nonlocal n
+                n += count
+                await maybe_execute()
+                return pipe
+
+            await self.workbench.queue(pipe, wb, wb_step)
             if segments is not None:
                 pipe.set(k.segments, segments)
                 n += 1
@@ -176,6 +189,7 @@ class ReadModelWriter:
             self.flush_errors += 1
             log.warning("read model flush failed (%s); will retry", exc)
             self._restore(snapshots, customers, deleted, alerts, segments, incr, mset)
+            self.workbench.restore(wb)
             return sent
         self.flushes += 1
         self.keys_written += sent
