@@ -1,24 +1,13 @@
-"""Offline backtest: the stream's rule engine over a CSV or Parquet file.
+"""Offline backtest: the stream's rule engine over customers' readings, no Kafka, no Redis.
 
-Input columns (case-sensitive):
+The domain driver only: :func:`run_customers` takes each customer's readings as an
+already-parsed :class:`Series` (columns in time order) and returns the alerts and
+counts. Reading files (CSV, Parquet, column names, dates) is the CLI's job:
+``meterwatch.cli.feed`` turns a file into ``(id, Series)`` pairs, ``meterwatch backtest``
+writes the alerts as JSON Lines. Nothing is sent anywhere.
 
-* the customer: ``customer_id``, else ``meter_id``, else ``LCLid`` (or ``id_column``);
-* daily rows: ``day`` (date) and ``kwh`` (or ``energy_sum``); optional ``coverage``
-  (0-1) or ``energy_count`` (half-hours present, 48 = complete);
-* interval rows: ``ts`` (ISO-8601 with offset, or a timestamp column) and ``kwh``
-  with optional ``interval_s`` and ``quality``;
-* register rows: ``ts`` and ``register_kwh`` with optional ``quality``.
-
-Rows are grouped per id and processed in time order. With a customers file,
-an id matches a record by ``customer_id`` or, for a ``meter_id`` column, by the
-record's ``meter_ids`` (each meter's stream is then a profile of that
-customer). Nothing is sent anywhere; the alerts are returned (and written as
-JSON Lines by the CLI).
-
->>> import datetime as dt
->>> days = [dt.date(2024, 1, d) for d in (1, 2, 2)]
->>> rows = {"customer_id": ["c1"] * 3, "day": days, "kwh": [5.0, 6.0, 6.0]}
->>> res = run_table(table_from_pydict(rows))
+>>> rows = [("c1", Series("daily", value=[5.0, 6.0, 6.0], day=[19723, 19724, 19724]))]
+>>> res = run_customers(rows)
 >>> res.rows, res.duplicates, res.customers
 (3, 1, 1)
 """
@@ -30,18 +19,15 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 from baselines.customer import CustomerConfig
 from baselines.engine import Engine
 from baselines.profile import Profile
-from baselines.readings import Reading
+from baselines.readings import Kind, Reading
 from baselines.rules import RULES, RulesConfig
 from meterwatch.contracts import Alert, CustomerRecord
 
 EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
-ID_COLUMNS = ("customer_id", "meter_id", "LCLid")
 
 
 @dataclass
@@ -93,242 +79,72 @@ class BacktestResult:
         return "\n".join(lines)
 
 
-def table_from_pydict(data: dict[str, Sequence[Any]]) -> Any:
-    """A pyarrow table from a dict of columns (tests, doctests).
+@dataclass(frozen=True)
+class Series:
+    """One customer's readings as columns, in time order, already parsed (the CLI's feed makes them).
 
-    >>> table_from_pydict({"customer_id": ["a"], "day": ["2024-01-01"], "kwh": [1.0]}).num_rows
-    1
+    ``kind`` is ``daily`` (``day``: days since 1970-01-01, ``coverage`` 0-1), ``interval``
+    (``ts``: epoch seconds at the interval's end, ``interval_s``, ``estimated``) or
+    ``register`` (``ts``, ``value`` = the register). A NaN or negative ``value`` (or a NaN
+    ``ts``, or ``interval_s`` <= 0) marks a row that could not be used: it is counted as
+    rejected (``backtest.invalid_row``). Columns left ``None`` take their defaults.
+
+    >>> s = Series("daily", value=[5.0, -1.0], day=[19723, 19724])
+    >>> [(r.day, r.value) for r in s.readings()]
+    [(datetime.date(2024, 1, 1), 5.0), (None, -1.0)]
     """
-    import pyarrow as pa
 
-    return pa.table(data)
+    kind: Kind
+    value: Sequence[float]
+    day: Sequence[int] | None = None
+    coverage: Sequence[float] | None = None
+    ts: Sequence[float] | None = None
+    interval_s: Sequence[int] | None = None
+    estimated: Sequence[bool] | None = None
 
+    def __len__(self) -> int:
+        return len(self.value)
 
-def read_table(path: str | Path) -> Any:
-    """Read a CSV or Parquet file into a pyarrow table.
-
-    >>> import tempfile, pathlib
-    >>> f = pathlib.Path(tempfile.mkdtemp()) / "r.csv"
-    >>> _ = f.write_text(chr(10).join(["customer_id,day,kwh", "c1,2024-01-01,3.5", ""]))
-    >>> read_table(f).column_names
-    ['customer_id', 'day', 'kwh']
-    >>> read_table(f.with_suffix(".xlsx"))
-    Traceback (most recent call last):
-    ...
-    ValueError: ...: expected a .csv or .parquet file
-    """
-    p = Path(path)
-    if p.suffix.lower() in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-
-        return pq.read_table(p)
-    if p.suffix.lower() in (".csv", ".gz", ".txt"):
-        import pyarrow.csv as pcsv
-
-        return pcsv.read_csv(p)
-    raise ValueError(f"{p}: expected a .csv or .parquet file")
-
-
-def load_customers(path: str | Path) -> dict[str, CustomerRecord]:
-    """Customers from CSV or JSON Lines with CustomerRecord fields (``meter_ids`` ';'-separated in CSV).
-
-    >>> import tempfile, pathlib
-    >>> f = pathlib.Path(tempfile.mkdtemp()) / "c.csv"
-    >>> _ = f.write_text(chr(10).join(["customer_id,meter_ids,read_day", "c1,m1;m2,5", ""]))
-    >>> load_customers(f)["c1"].meter_ids
-    ['m1', 'm2']
-    """
-    p = Path(path)
-    out: dict[str, CustomerRecord] = {}
-    if p.suffix.lower() in (".jsonl", ".json", ".ndjson"):
-        with p.open(encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                if line.strip():
-                    try:
-                        rec = CustomerRecord.model_validate_json(line)
-                    except ValueError as exc:
-                        raise ValueError(f"{p}:{n}: {exc}") from exc
-                    out[rec.customer_id] = rec
-        return out
-    import csv
-
-    with p.open(encoding="utf-8", newline="") as fh:
-        for n, row in enumerate(csv.DictReader(fh), 2):
-            data: dict[str, Any] = {k: v for k, v in row.items() if v not in (None, "")}
-            if "meter_ids" in data:
-                data["meter_ids"] = [m for m in str(data["meter_ids"]).split(";") if m]
-            try:
-                rec = CustomerRecord.model_validate(data)
-            except ValueError as exc:
-                raise ValueError(f"{p}:{n}: {exc}") from exc
-            out[rec.customer_id] = rec
-    return out
-
-
-def _col(table: Any, *names: str) -> str | None:
-    for n in names:
-        if n in table.column_names:
-            return n
-    return None
-
-
-def _customer_index(table: Any, id_col: str) -> tuple[list[str], Any]:
-    """(distinct ids, per-row index into them)."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    col = table.column(id_col)
-    if not pa.types.is_dictionary(col.type):
-        col = pc.dictionary_encode(col.cast(pa.string()))
-    col = col.combine_chunks() if hasattr(col, "combine_chunks") else col
-    dictionary = [str(x) for x in col.dictionary.to_pylist()]
-    idx = col.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    return dictionary, idx
-
-
-def iter_customers(table: Any, id_column: str | None = None) -> Iterator[tuple[str, list[Reading]]]:
-    """Per customer (sorted by id), its readings in time order.
-
-    >>> t = table_from_pydict({"LCLid": ["b", "a", "a"], "day": ["2024-01-02", "2024-01-02", "2024-01-01"],
-    ...                        "energy_sum": [1.0, 2.0, 3.0]})
-    >>> [(cid, [r.value for r in rs]) for cid, rs in iter_customers(t)]
-    [('a', [3.0, 2.0]), ('b', [1.0])]
-    """
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    id_col = id_column or _col(table, *ID_COLUMNS)
-    if id_col is None or id_col not in table.column_names:
-        raise ValueError(f"no customer column: expected one of {ID_COLUMNS} (or --id-column)")
-    kwh_col = _col(table, "kwh", "energy_sum")
-    day_col = _col(table, "day")
-    ts_col = _col(table, "ts", "tstp")
-    reg_col = _col(table, "register_kwh")
-    if day_col is None and ts_col is None:
-        raise ValueError("need a 'day' column (daily totals) or a 'ts' column (interval/register reads)")
-    if kwh_col is None and reg_col is None:
-        raise ValueError("need a 'kwh' (or 'energy_sum') or a 'register_kwh' column")
-    names, idx = _customer_index(table, id_col)
-    n = table.num_rows
-
-    def floats(name: str) -> Any:
-        return table.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False)
-
-    if day_col is not None and ts_col is None:
-        days = table.column(day_col)
-        if not pa.types.is_date(days.type):
-            days = pc.cast(pc.strptime(days.cast(pa.string()), format="%Y-%m-%d", unit="s"), pa.date32())
-        dnum = days.cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
-        assert kwh_col is not None
-        vals = floats(kwh_col)
-        if "coverage" in table.column_names:
-            cov = np.clip(floats("coverage"), 0.0, 1.0)
-        elif "energy_count" in table.column_names:
-            cov = np.clip(floats("energy_count") / 48.0, 0.0, 1.0)
-        else:
-            cov = np.ones(n)
-        order = np.lexsort((dnum, idx))
-        idx_s, d_s, v_s, c_s = idx[order], dnum[order], vals[order], cov[order]
-        bounds = np.flatnonzero(np.diff(idx_s)) + 1
-        starts = [0, *bounds.tolist()]
-        ends = [*bounds.tolist(), n]
-        name_order = sorted(range(len(starts)), key=lambda k: names[int(idx_s[starts[k]])])
-        for k in name_order:
-            a, b = starts[k], ends[k]
-            cid = names[int(idx_s[a])]
-            dl = d_s[a:b].tolist()
-            vl = v_s[a:b].tolist()
-            cl = c_s[a:b].tolist()
-            out = []
-            for dd, vv, cc in zip(dl, vl, cl, strict=True):
-                if vv != vv or vv < 0:  # NaN or negative: reported as rejected by run_table
-                    out.append(Reading("daily", (dd + 1) * 86400.0, -1.0, day=None, coverage=0.0))
+    def readings(self) -> Iterator[Reading]:
+        """The rows as domain readings (an unusable row: a reading with value -1)."""
+        n = len(self.value)
+        if self.kind == "daily":
+            days = self.day if self.day is not None else [0] * n
+            cover = self.coverage if self.coverage is not None else [1.0] * n
+            for dd, vv, cc in zip(days, self.value, cover, strict=True):
+                if vv != vv or vv < 0:  # NaN or negative: reported as rejected by run_customers
+                    yield Reading("daily", (dd + 1) * 86400.0, -1.0, day=None, coverage=0.0)
                     continue
-                out.append(
-                    Reading(
-                        "daily",
-                        (dd + 1) * 86400.0,
-                        vv,
-                        interval_s=86400,
-                        day=dt.date.fromordinal(dd + EPOCH_ORDINAL),
-                        coverage=cc,
-                    )
-                )
-            yield cid, out
-        return
-    # interval / register rows
-    assert ts_col is not None
-    tsc = table.column(ts_col)
-    if pa.types.is_string(tsc.type) or pa.types.is_large_string(tsc.type):
-        stamps: list[float] = []
-        for n_row, text in enumerate(tsc.to_pylist(), 2):
-            if not text:
-                stamps.append(np.nan)
-                continue
-            try:
-                stamp = dt.datetime.fromisoformat(text)
-            except ValueError as exc:
-                raise ValueError(f"row {n_row}: '{ts_col}' is not ISO-8601: {text!r}") from exc
-            if stamp.tzinfo is None:
-                raise ValueError(f"row {n_row}: '{ts_col}' must carry a UTC offset (e.g. {text}+00:00)")
-            stamps.append(stamp.timestamp())
-        ts = np.array(stamps, dtype=float)
-    else:
-        if getattr(tsc.type, "tz", None) is None:
-            raise ValueError(f"'{ts_col}' must be a timezone-aware timestamp (or ISO-8601 with offset)")
-        ts = pc.cast(tsc, pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False) / 1e6
-    is_reg = reg_col is not None and kwh_col is None
-    vals = floats(reg_col if is_reg else kwh_col)  # type: ignore[arg-type]
-    ivals = (
-        table.column("interval_s").cast(pa.int64()).to_numpy(zero_copy_only=False)
-        if "interval_s" in table.column_names
-        else np.full(n, 1800)
-    )
-    est = (
-        np.array([q == "estimated" for q in table.column("quality").to_pylist()])
-        if "quality" in table.column_names
-        else np.zeros(n, dtype=bool)
-    )
-    order = np.lexsort((ts, idx))
-    idx_s = idx[order]
-    bounds = np.flatnonzero(np.diff(idx_s)) + 1
-    starts = [0, *bounds.tolist()]
-    ends = [*bounds.tolist(), n]
-    name_order = sorted(range(len(starts)), key=lambda k: names[int(idx_s[starts[k]])])
-    kind = "register" if is_reg else "interval"
-    for k in name_order:
-        sel = order[starts[k] : ends[k]]
-        cid = names[int(idx_s[starts[k]])]
-        out = []
-        for t, v, iv, e in zip(
-            ts[sel].tolist(), vals[sel].tolist(), ivals[sel].tolist(), est[sel].tolist(), strict=True
-        ):
+                day = dt.date.fromordinal(dd + EPOCH_ORDINAL)
+                yield Reading("daily", (dd + 1) * 86400.0, vv, interval_s=86400, day=day, coverage=cc)
+            return
+        stamps = self.ts if self.ts is not None else [float("nan")] * n
+        steps = self.interval_s if self.interval_s is not None else [1800] * n
+        est = self.estimated if self.estimated is not None else [False] * n
+        for t, v, iv, e in zip(stamps, self.value, steps, est, strict=True):
             if t != t or v != v or v < 0 or iv <= 0:
-                out.append(Reading("daily", 0.0, -1.0, day=None, coverage=0.0))
+                yield Reading("daily", 0.0, -1.0, day=None, coverage=0.0)
                 continue
-            out.append(Reading(kind, t, v, interval_s=int(iv), estimated=bool(e)))  # type: ignore[arg-type]
-        yield cid, out
+            yield Reading(self.kind, t, v, interval_s=int(iv), estimated=bool(e))
 
 
-def run_table(
-    table: Any,
+def run_customers(
+    series: Iterable[tuple[str, Series]],
     *,
     customers: dict[str, CustomerRecord] | None = None,
     rules: RulesConfig | None = None,
     timezone: str = "Europe/London",
     read_day: int = 1,
     cycle_months: int = 1,
-    id_column: str | None = None,
     progress: Callable[[int], None] | None = None,
     only: Iterable[str] | None = None,
 ) -> BacktestResult:
-    """Run the engine over a table; customers without a record get the defaults given.
+    """Run the engine over each customer's series; customers without a record get the defaults given.
 
-    >>> t = table_from_pydict({"customer_id": ["c"] * 30, "day": [f"2024-01-{d:02d}" for d in range(1, 31)],
-    ...                        "kwh": [4.0] * 30})
-    >>> r = run_table(t)
+    ``series``: (id, its readings in time order), e.g. from ``meterwatch.cli.feed.iter_customers``.
+    An id matches a record by ``customer_id`` or by one of the record's ``meter_ids``.
+
+    >>> r = run_customers([("c", Series("daily", value=[4.0] * 30, day=list(range(19723, 19753))))])
     >>> r.rows, r.customer_cycles, r.alerts
     (30, 1, [])
     """
@@ -336,10 +152,10 @@ def run_table(
     res = BacktestResult()
     by_meter = {m: rec for rec in (customers or {}).values() for m in rec.meter_ids}
     wanted = set(only) if only is not None else None
-    for cid, readings in iter_customers(table, id_column):
+    for cid, one in series:
         if progress is not None:
-            progress(len(readings))
-        res.rows += len(readings)
+            progress(len(one))
+        res.rows += len(one)
         if wanted is not None and cid not in wanted:
             continue
         rec = (customers.get(cid) if customers else None) or by_meter.get(cid)
@@ -350,7 +166,7 @@ def run_table(
         p = Profile.new(cust.customer_id)
         res.customers += 1
         seen_cycles: set[int] = set()
-        for r in readings:
+        for r in one.readings():
             if r.value < 0:
                 res.rejected += 1
                 res.rejected_codes["backtest.invalid_row"] += 1
@@ -369,19 +185,3 @@ def run_table(
         res.cycles_by_customer[cid] = len(seen_cycles)
         res.profiles_bytes += len(json.dumps(p.to_dict(), separators=(",", ":")))
     return res
-
-
-def write_alerts(alerts: Iterable[Alert], path: str | Path) -> int:
-    """Write alerts as JSON Lines (by alias); returns the count.
-
-    >>> import tempfile, pathlib
-    >>> write_alerts([], pathlib.Path(tempfile.mkdtemp()) / "a.jsonl")
-    0
-    """
-    n = 0
-    with Path(path).open("w", encoding="utf-8") as fh:
-        for a in alerts:
-            fh.write(a.model_dump_json(by_alias=True))
-            fh.write("\n")
-            n += 1
-    return n

@@ -35,11 +35,11 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from baselines.backtest import run_table  # noqa: E402
 from baselines.customer import CustomerConfig  # noqa: E402
 from baselines.engine import Engine  # noqa: E402
 from baselines.profile import Profile  # noqa: E402
 from baselines.readings import Reading  # noqa: E402
+from meterwatch.cli.feed import run_table  # noqa: E402
 from meterwatch.contracts import MeterReading  # noqa: E402
 
 

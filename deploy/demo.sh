@@ -101,9 +101,11 @@ case "$action" in
     if svc_pid notifier >/dev/null; then
       wait_http "http://127.0.0.1:$notifier_port/healthz" 60 || echo "  notifier: not answering yet; see $LOG_DIR/notifier.log"
     fi
-    if has_command token && [ ! -s "$RUN_DIR/ops-token" ]; then
-      (umask 077; meterwatch token create --role ops --label demo > "$RUN_DIR/ops-token")
+    if has_command token; then  # a token for this run (the previous run's may name a wiped Redis)
+      (umask 077; meterwatch token create --role ops --label "demo $(date -u +%FT%TZ)" > "$RUN_DIR/ops-token.new") \
+        && mv "$RUN_DIR/ops-token.new" "$RUN_DIR/ops-token"
     fi
+    rm -f "$RUN_DIR/surged-id"
     if has_command simulate; then
       echo "== demo data: meterwatch simulate --customers ${MW_DEMO_CUSTOMERS:-100} --days ${MW_DEMO_DAYS:-7}"
       meterwatch simulate --customers "${MW_DEMO_CUSTOMERS:-100}" --days "${MW_DEMO_DAYS:-7}" \
@@ -133,9 +135,10 @@ while time.time() < deadline:
 sys.exit(1)
 PY
       echo "== waiting for the surged households' alerts (up to $wait_s s)"
-      python - "http://127.0.0.1:$api_port" "$RUN_DIR/ops-token" "$wait_s" "$LOG_DIR/simulate.log" <<'PY' || echo "  no alerts yet; see $LOG_DIR/worker.log"
+      python - "http://127.0.0.1:$api_port" "$RUN_DIR/ops-token" "$wait_s" "$LOG_DIR/simulate.log" "$RUN_DIR/surged-id" <<'PY' || echo "  no alerts yet; see $LOG_DIR/worker.log"
 import json, re, sys, time, urllib.request
 base, token, wait_s, log = sys.argv[1], open(sys.argv[2]).read().strip(), float(sys.argv[3]), sys.argv[4]
+surged_id_file = sys.argv[5]
 surged = {}
 for line in open(log, encoding="utf-8"):
     m = re.match(r"^  (\S+) x([0-9.]+) from (\S+)$", line.rstrip("\n"))
@@ -167,6 +170,8 @@ for cid in sorted(found):
     en = a.get("explanation", {}).get("en")
     print(f"  {cid} (injected x{surged[cid]:.1f}): {a['rule']}, {a.get('severity')}, {to}: {en}")
 print(f"  sudden-increase alerts for {len(found)} of {len(surged)} surged households")
+if found:  # the demo's closing lines show this household's alerts with curl
+    open(surged_id_file, "w").write(sorted(found)[0] + "\n")
 sys.exit(0 if found else 1)
 PY
     fi
@@ -174,14 +179,29 @@ PY
     echo "meterwatch demo is running."
     echo "  Kafka: $(python -c 'from meterwatch.settings import Settings; print(Settings().kafka_bootstrap)')" \
          "  Redis: $(python -c 'from meterwatch.settings import Settings; print(Settings().redis_url)')"
-    svc_pid api >/dev/null && echo "  Ops API:  http://127.0.0.1:$api_port (GET /v1/customers/{id}/baseline, /v1/segments; OpenAPI at /openapi.json with a token)"
-    svc_pid notifier >/dev/null && echo "  Notifier: http://127.0.0.1:$notifier_port (GET /v1/managers/{id}/inbox; OpenAPI at /openapi.json with a token)"
-    svc_pid api >/dev/null && [ -s "$RUN_DIR/ops-token" ] && echo "  a surged household's alerts:" \
-      && echo "    curl -H \"Authorization: Bearer \$(cat $RUN_DIR/ops-token)\" http://127.0.0.1:$api_port/v1/customers/<id>/alerts"
-    [ -s "$RUN_DIR/ops-token" ] && echo "  ops token (file, mode 600): $RUN_DIR/ops-token" \
-      && echo "    curl -H \"Authorization: Bearer \$(cat $RUN_DIR/ops-token)\" http://127.0.0.1:$api_port/v1/segments"
+    svc_pid api >/dev/null && echo "  Ops API:  http://127.0.0.1:$api_port (OpenAPI at /openapi.json with a token)"
+    svc_pid notifier >/dev/null && echo "  Notifier: http://127.0.0.1:$notifier_port (GET /v1/managers/{id}/inbox)"
     echo "  logs: $LOG_DIR"
-    echo "  stop everything: bash deploy/demo.sh stop"
+    echo
+    echo "The meterwatch command is in the project's venv, not on your PATH. Either:"
+    echo "    source $MW_VENV/bin/activate        # then: meterwatch --help"
+    echo "or use the full path:"
+    echo "    $MW_VENV/bin/meterwatch --help"
+    surged_id="$(cat "$RUN_DIR/surged-id" 2>/dev/null \
+      || sed -n 's/^  \([^ ]*\) x[0-9.]* from .*$/\1/p' "$LOG_DIR/simulate.log" 2>/dev/null | head -n 1)"
+    if svc_pid api >/dev/null && [ -s "$RUN_DIR/ops-token" ]; then
+      echo
+      echo "Try the Ops API (the token was created for this run; file mode 600):"
+      echo "    TOKEN=\$(cat $RUN_DIR/ops-token)"
+      if [ -n "$surged_id" ]; then
+        echo "    # $surged_id: a household with an injected surge in this run"
+        echo "    curl -s -H \"Authorization: Bearer \$TOKEN\" http://127.0.0.1:$api_port/v1/customers/$surged_id/alerts"
+        echo "    curl -s -H \"Authorization: Bearer \$TOKEN\" http://127.0.0.1:$api_port/v1/customers/$surged_id/baseline"
+      fi
+      echo "    curl -s -H \"Authorization: Bearer \$TOKEN\" http://127.0.0.1:$api_port/v1/segments"
+    fi
+    echo
+    echo "Stop everything: bash deploy/demo.sh stop"
     ;;
   status)
     meterwatch dev status || true

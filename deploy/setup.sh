@@ -6,7 +6,11 @@
 #   2. the venv (MW_VENV, default .venv) with `pip install -c constraints.txt -e '.[dev]'`
 #      (skipped when pyproject.toml and constraints.txt did not change);
 #   3. the pinned Apache Kafka jars from Maven Central, cached under MW_CACHE_DIR.
-# Source it (it exports PATH with the venv first) or run it.
+# Source it (it exports PATH with the venv first) or run it. MW_SETUP_FUNCTIONS_ONLY=1
+# when sourcing: define the functions, run nothing (tests).
+# apt-get waits (up to MW_APT_LOCK_TIMEOUT_S, default 600) for another apt/dpkg process
+# that holds the dpkg lock, and says which; pip and Maven report progress on the terminal
+# (pip's own bar; Maven's download count) and one line per phase otherwise.
 set -euo pipefail
 
 MW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +30,47 @@ mw_python() {
   return 1
 }
 
+mw_lock_holder() {
+  # "PID (name)" of the process holding a lock on file $1 (from /proc/locks), or nothing
+  local ino pid
+  ino="$(stat -c %i "$1" 2>/dev/null)" || return 0
+  pid="$(awk -v ino="$ino" '{ n = split($6, a, ":"); if (a[n] == ino) { print $5; exit } }' /proc/locks 2>/dev/null)"
+  [ -n "$pid" ] && echo "$pid ($(cat "/proc/$pid/comm" 2>/dev/null || echo '?'))"
+  return 0
+}
+
+mw_apt_lock() {
+  # "LOCKFILE, held by process PID (name)" for the first apt/dpkg lock that is held, or nothing
+  local lock holder
+  for lock in /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock; do
+    holder="$(mw_lock_holder "$lock")"
+    [ -n "$holder" ] && { echo "$lock, held by process $holder"; return 0; }
+  done
+  return 0
+}
+
+mw_apt_get() {
+  # apt-get that waits (MW_APT_LOCK_TIMEOUT_S, default 600) for another apt/dpkg process's lock
+  # instead of failing with exit 100, and says what it waits for
+  local timeout="${MW_APT_LOCK_TIMEOUT_S:-600}" deadline held said="" rc
+  deadline=$(( SECONDS + timeout ))
+  while :; do
+    held="$(mw_apt_lock)"
+    if [ -n "$held" ] && [ "$held" != "$said" ]; then
+      mw_log "waiting (up to $(( deadline - SECONDS )) s) for the apt/dpkg lock $held"
+      said="$held"
+    fi
+    rc=0
+    DEBIAN_FRONTEND=noninteractive apt-get -o "DPkg::Lock::Timeout=$(( deadline > SECONDS ? deadline - SECONDS : 1 ))" "$@" || rc=$?
+    [ "$rc" -eq 0 ] && return 0
+    # exit 100 with a lock still held (e.g. the lists lock of `apt-get update`): retry while time is left
+    if [ "$rc" -ne 100 ] || [ "$SECONDS" -ge "$deadline" ] || [ -z "$(mw_apt_lock)" ]; then
+      return "$rc"
+    fi
+    sleep 3
+  done
+}
+
 mw_system_packages() {
   local need=()
   mw_python >/dev/null || need+=(python3 python3-venv)
@@ -38,8 +83,8 @@ mw_system_packages() {
   [ ${#need[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     mw_log "installing system packages: ${need[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+    mw_apt_get update -q >/dev/null
+    mw_apt_get install -y -q --no-install-recommends "${need[@]}" >/dev/null
   else
     mw_log "missing system packages: ${need[*]}"
     mw_log "install them (Debian/Ubuntu: sudo apt-get install -y ${need[*]}) and run again"
@@ -63,19 +108,30 @@ mw_venv() {
   local stamp="$MW_VENV/.meterwatch-installed" want
   want="$(cat "$MW_ROOT/pyproject.toml" "$MW_ROOT/constraints.txt" | sha256sum | cut -c1-16)"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! "$MW_VENV/bin/python" -c 'import meterwatch' 2>/dev/null; then
-    mw_log "installing Python dependencies (pip install -c constraints.txt -e '.[dev]')"
-    if ! (cd "$MW_ROOT" && "$MW_VENV/bin/python" -m pip install -q --disable-pip-version-check \
-        -c constraints.txt -e '.[dev]') >"$MW_VENV/pip-install.log" 2>&1; then
-      tail -n 40 "$MW_VENV/pip-install.log" >&2
-      mw_log "pip install failed; full log: $MW_VENV/pip-install.log"
+    local log="$MW_VENV/pip-install.log" t0=$SECONDS rc
+    mw_log "installing Python dependencies (pip install -c constraints.txt -e '.[dev]'; 2-3 minutes the first time; log: $log)"
+    rc=0
+    if [ -t 2 ]; then  # a terminal: pip's own progress there (the log gets only the summary)
+      (cd "$MW_ROOT" && "$MW_VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar on \
+        -c constraints.txt -e '.[dev]') >&2 || rc=$?
+      echo "pip install exit status $rc (output shown on the terminal)" >"$log"
+    else  # quiet: the phase lines above and below say what happens
+      (cd "$MW_ROOT" && "$MW_VENV/bin/python" -m pip install -q --disable-pip-version-check \
+        -c constraints.txt -e '.[dev]') >"$log" 2>&1 || rc=$?
+    fi
+    if [ "$rc" -ne 0 ]; then
+      tail -n 40 "$log" >&2
+      mw_log "pip install failed; full log: $log"
       return 1
     fi
+    mw_log "Python dependencies installed in $(( SECONDS - t0 )) s"
     echo "$want" > "$stamp"
   fi
   export PATH="$MW_VENV/bin:$PATH"
 }
 
 mw_kafka() {
+  # quick when cached; otherwise it says what it fetches and counts Maven's downloads (stderr)
   (cd "$MW_ROOT" && "$MW_VENV/bin/meterwatch" dev fetch >/dev/null)
 }
 
@@ -85,9 +141,11 @@ mw_setup() {
   mw_kafka
 }
 
-if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+if [ "${MW_SETUP_FUNCTIONS_ONLY:-0}" = 1 ]; then
+  :
+elif [ "${BASH_SOURCE[0]}" = "$0" ]; then
   mw_setup
-  mw_log "ready: $MW_VENV/bin/meterwatch"
+  mw_log "ready: $MW_VENV/bin/meterwatch (not on PATH: run 'source $MW_VENV/bin/activate' or use the full path)"
 else
   mw_setup
 fi

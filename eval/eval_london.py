@@ -39,8 +39,8 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from baselines.backtest import run_table  # noqa: E402
 from baselines.rules import RULES, RulesConfig  # noqa: E402
+from meterwatch.cli.feed import run_table  # noqa: E402
 
 MULTIPLIERS = (1.5, 2.0, 3.0, 4.0, 6.0)
 SAME_PERIOD_RULES = ("same_period_reached", "projected_over_same_period")

@@ -7,16 +7,25 @@ listed in CONTRACTS.md are kept stable; the rest may grow.
 >>> s = Settings(kafka_bootstrap="127.0.0.1:19092", redis_url="redis://127.0.0.1:16379/0")
 >>> s.kafka_port, s.redis_port
 (19092, 16379)
+
+Values are checked when the settings are built (ports 1-65535, ``host:port`` lists, Redis
+URLs); :func:`settings_error` turns a failure into one line naming the variable:
+
+>>> try:
+...     Settings(kafka_bootstrap="127.0.0.1:99999")
+... except ValueError as exc:
+...     print(settings_error(exc))
+MW_KAFKA_BOOTSTRAP='127.0.0.1:99999': port 99999 is not in 1-65535
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,6 +35,77 @@ def _default_data_dir() -> Path:
 
 def _default_cache_dir() -> Path:
     return Path.home() / ".cache" / "meterwatch"
+
+
+def check_host_ports(value: str) -> str:
+    """Check a comma-separated ``host:port`` list (Kafka bootstrap servers).
+
+    >>> check_host_ports("a:9092,[::1]:9093")
+    'a:9092,[::1]:9093'
+    >>> check_host_ports("a")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'a' is not host:port
+    """
+    parts = [p.strip() for p in value.split(",")]
+    if not value.strip() or not all(parts):
+        raise ValueError("expected host:port[,host:port...]")
+    for part in parts:
+        host, sep, port = part.rpartition(":")
+        if not sep or not host or not port:
+            raise ValueError(f"{part!r} is not host:port")
+        _port_number(port)
+    return value
+
+
+def _port_number(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError(f"port {text!r} is not a number")
+    if not 1 <= int(text) <= 65535:
+        raise ValueError(f"port {text} is not in 1-65535")
+    return int(text)
+
+
+def check_redis_url(value: str) -> str:
+    """Check a Redis URL (``redis://``, ``rediss://`` or ``unix://``; port 1-65535).
+
+    >>> check_redis_url("redis://127.0.0.1:70000/0")
+    Traceback (most recent call last):
+    ...
+    ValueError: port 70000 is not in 1-65535
+    """
+    u = urlparse(value)
+    if u.scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("expected redis://host:port/db (or rediss://, unix://)")
+    if u.scheme != "unix":
+        if not u.hostname:
+            raise ValueError("no host in the URL")
+        netloc_port = u.netloc.rpartition("@")[2]
+        if not netloc_port.endswith("]") and ":" in netloc_port:
+            _port_number(netloc_port.rpartition(":")[2])
+    return value
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+PortOrOff = Annotated[int, Field(ge=0, le=65535)]  # 0 = off
+
+
+def settings_error(exc: Exception) -> str:
+    """One line naming the ``MW_`` variable(s) of a settings ``ValidationError`` (secrets hidden)."""
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    parts = []
+    for err in exc.errors():
+        loc = err.get("loc") or ("?",)
+        name = f"MW_{str(loc[0]).upper()}"
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        given = err.get("input")
+        secret = "secret" in name.lower() or "auth" in name.lower()
+        if isinstance(given, str | int | float) and not secret:
+            parts.append(f"{name}={str(given)[:80]!r}: {msg}")
+        else:
+            parts.append(f"{name}: {msg}")
+    return "; ".join(parts)
 
 
 class SegmentPolicy(BaseModel):
@@ -44,16 +124,18 @@ class Settings(BaseSettings):
     )
 
     # --- platform (CONTRACTS.md) -------------------------------------------------
-    kafka_bootstrap: str = "127.0.0.1:9092"
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    kafka_bootstrap: Annotated[str, AfterValidator(check_host_ports)] = "127.0.0.1:9092"
+    redis_url: Annotated[str, AfterValidator(check_redis_url)] = "redis://127.0.0.1:6379/0"
     data_dir: Path = Field(default_factory=_default_data_dir)
     cache_dir: Path = Field(default_factory=_default_cache_dir)
     kafka_version: str = "4.1.1"
-    kafka_controller_port: int = 9093
+    kafka_controller_port: Port = 9093
     redis_prefix: str = "mw:"
     kafka_jvm_opts: str = "-Xms256m -Xmx1g"  # heap of the local dev broker (small shared machines)
     stack_timeout_s: float = 120.0  # how long `meterwatch dev up` waits for Kafka to answer
     kafka_cds: bool = True  # class-data sharing archive for a ~2x faster local broker start
+    # the full London data for eval/ and bench/ (tests use the sample in data/sample); None: ../shared/data
+    shared_data: Path | None = None
 
     # --- topics (default names; configurable) -------------------------------------
     topic_readings: str = "meter-readings"
@@ -71,8 +153,8 @@ class Settings(BaseSettings):
 
     # --- worker (stream/) -----------------------------------------------------------
     app_id: str = "meterwatch"
-    worker_web_port: int = 6066
-    worker_metrics_port: int = 9102
+    worker_web_port: Port = 6066
+    worker_metrics_port: PortOrOff = 9102  # 0 = no metrics endpoint
     unknown_meter_policy: Literal["wait", "dlq"] = "wait"
     unknown_meter_wait_s: float = 3600.0
     late_window_days: int = 7
@@ -83,9 +165,9 @@ class Settings(BaseSettings):
 
     # --- HTTP services --------------------------------------------------------------
     api_host: str = "127.0.0.1"
-    api_port: int = 8000
+    api_port: Port = 8000
     notifier_host: str = "127.0.0.1"
-    notifier_port: int = 8001
+    notifier_port: Port = 8001
     api_rate_limit_per_min: int = 600
     token_default_ttl_days: int = 365
     api_token_cache_s: float = 5.0  # verified tokens cached in-process; bounds revocation delay
@@ -95,9 +177,7 @@ class Settings(BaseSettings):
     sms_provider: Literal["console", "http"] = "console"
     sms_http_url: str = ""
     sms_http_auth_header: SecretStr = SecretStr("")
-    sms_http_body_template: str = (
-        '{"to": "{phone}", "text": "{text}", "reference": "{notification_id}"}'
-    )
+    sms_http_body_template: str = '{"to": "{phone}", "text": "{text}", "reference": "{notification_id}"}'
     push_webhook_url: str = ""
     sms_timeout_s: float = 5.0
     delivery_max_attempts: int = 5

@@ -7,10 +7,11 @@
   additionally stops the session at once). The fixture does not stop the stack
   (``meterwatch dev down`` / ``.ci/run`` do).
 * ``mw_settings``: a ``Settings`` copy with unique topic names (``t<hex>-...``),
-  a unique ``redis_prefix`` (``mwt<hex>:``), a unique ``app_id`` (so Faust's
-  group and internal topics are private too) and a ``data_dir`` under
-  ``tmp_path``; the topics exist when the test starts, and its topics and Redis
-  keys are removed afterwards.
+  a unique ``redis_prefix`` (``mwt<hex>:``), a unique ``app_id`` and
+  ``notifier_group_id`` (so Faust's groups and internal topics are private too) and a
+  ``data_dir`` under ``tmp_path``; the topics exist when the test starts, and its
+  topics, consumer groups and Redis keys are removed afterwards
+  (``meterwatch.cli.devstack.isolation``).
 * ``mw_settings_factory``: ``make()`` returns another such isolated ``Settings``.
 * ``redis_client``: a ``redis.asyncio.Redis`` on the stack (decode_responses=False).
 * ``kafka_producer``: a started ``aiokafka.AIOKafkaProducer`` on the stack.
@@ -21,7 +22,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
@@ -29,18 +29,10 @@ import pytest
 
 from meterwatch.cli.devstack import StackError, port_open, run_async
 from meterwatch.cli.devstack import up as stack_up
+from meterwatch.cli.devstack.isolation import cleanup, drop_prefixed, prefix_of
+from meterwatch.cli.devstack.isolation import isolated_settings as _isolated
 from meterwatch.settings import Settings
-from meterwatch.topics import delete_topics, ensure_topics, list_topics
-
-TOPIC_FIELDS = (
-    "topic_readings",
-    "topic_customers",
-    "topic_dlq",
-    "topic_alerts",
-    "topic_history",
-    "topic_features",
-    "topic_segments",
-)
+from meterwatch.topics import ensure_topics, list_topics
 
 
 def _in_ci() -> bool:
@@ -96,26 +88,16 @@ def stack() -> Iterator[Settings]:
 
 
 def isolated_settings(base: Settings, data_dir: os.PathLike[str] | str) -> Settings:
-    """A copy of ``base`` with unique topics, Redis prefix, app id and data dir."""
-    tag = uuid.uuid4().hex[:10]
-    update: dict[str, Any] = {f: f"t{tag}-{getattr(base, f)}" for f in TOPIC_FIELDS}
-    update.update(redis_prefix=f"mwt{tag}:", app_id=f"t{tag}-{base.app_id}", data_dir=data_dir)
-    _SESSION_PREFIXES.add(f"t{tag}-")
-    return base.model_copy(update=update)
-
-
-def _topic_prefix(settings: Settings) -> str:
-    return settings.topic_readings.split("-", 1)[0] + "-"
+    """A copy of ``base`` with unique topics, consumer groups, Redis prefix and data dir."""
+    settings = _isolated(base, data_dir)
+    _SESSION_PREFIXES.add(prefix_of(settings))
+    return settings
 
 
 def _drop_topics(settings: Settings, prefixes: tuple[str, ...]) -> None:
-    async def drop() -> None:
-        names = [n for n in await list_topics(settings) if n.startswith(prefixes)]
-        if names:
-            await delete_topics(settings, names)
-
+    """Topics and consumer groups with these prefixes (best effort)."""
     try:
-        run_async(drop)
+        run_async(lambda: drop_prefixed(settings, prefixes))
     except Exception:
         pass  # cleanup must not mask the tests' outcome
 
@@ -146,20 +128,8 @@ def mw_settings_factory(stack: Settings, tmp_path: Any) -> Iterator[Callable[[],
 
 
 def _cleanup(settings: Settings) -> None:
-    """Best effort: drop the test's topics (incl. Faust's internal ones) and Redis keys."""
-    import redis
-
-    _drop_topics(settings, (_topic_prefix(settings),))
-    try:
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
-        try:
-            keys = list(client.scan_iter(match=f"{settings.redis_prefix}*", count=1000))
-            for i in range(0, len(keys), 500):
-                client.delete(*keys[i : i + 500])
-        finally:
-            client.close()
-    except redis.RedisError:
-        pass
+    """Best effort: drop the test's topics (incl. Faust's internal ones), consumer groups and Redis keys."""
+    cleanup(settings)
 
 
 @pytest.fixture

@@ -2,15 +2,22 @@
 
 Each area registers its own sub-commands in ``meterwatch/cli/commands/<area>.py``
 (a ``register(subparsers)`` function); heavy imports happen inside the command.
+Before any command runs, the ``MW_`` settings are checked: a bad value is one line
+naming the variable (exit status 2), never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from meterwatch import __version__
 from meterwatch.cli.commands import api_cmds, backtest_cmds, dev_cmds, notifier_cmds, sim_cmds, stream_cmds
+from meterwatch.cli.options import unify_spellings
+
+#: exit status of a command line or setting that cannot be used
+USAGE_ERROR = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,12 +29,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (dev_cmds, backtest_cmds, stream_cmds, sim_cmds, api_cmds, notifier_cmds):
         module.register(sub)
+    unify_spellings(sub.choices.values())
     return parser
+
+
+def check_settings() -> str | None:
+    """The one-line problem with the ``MW_`` settings (environment, ``.env``), or None."""
+    from pydantic import ValidationError
+
+    from meterwatch.settings import Settings, settings_error
+
+    try:
+        Settings()
+    except ValidationError as exc:
+        return settings_error(exc)
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    problem = check_settings()
+    if problem is not None:
+        print(f"meterwatch {args.command}: bad setting: {problem}", file=sys.stderr)
+        return USAGE_ERROR
     rc = args.func(args)
     return int(rc or 0)
-

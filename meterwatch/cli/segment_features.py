@@ -24,7 +24,6 @@ test checks that the features are identical with the rules on).
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from baselines.customer import CustomerConfig
 from baselines.engine import Engine
 from baselines.profile import Profile
 from baselines.readings import Reading
+from meterwatch.cli.sample_data import DAILY, shared_data_dir
 
 
 @dataclass(frozen=True)
@@ -48,17 +48,9 @@ class Household:
     coverage: npt.NDArray[np.float64]
 
 
-def shared_data_dir() -> Path:
-    """The shared data directory: ``MW_SHARED_DATA`` or the repo's sibling ``../shared/data``."""
-    env = os.environ.get("MW_SHARED_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "data"
-
-
-def london_daily_path() -> Path:
-    """The London daily file in the shared data directory."""
-    return shared_data_dir() / "lcl_london_daily" / "lcl_daily_kwh.parquet"
+def london_daily_path(root: Path | None = None) -> Path:
+    """The London daily file under ``root`` (default: the full data, ``MW_SHARED_DATA``)."""
+    return (root or shared_data_dir()) / DAILY
 
 
 def iter_london_households(path: Path | None = None, limit: int | None = None) -> Iterator[Household]:

@@ -154,7 +154,10 @@ def _slot_shape(rng: np.random.Generator, slots: int, night: float) -> list[floa
 
 
 def make_households(cfg: SimConfig) -> list[Household]:
-    """The simulated customers (registry data + behaviour parameters)."""
+    """The simulated customers (registry data + behaviour parameters).
+
+    (61 lines: one draw per household parameter, in a fixed order that keeps seeds stable.)
+    """
     rng = np.random.default_rng([cfg.seed, 1])
     tz = ZoneInfo(cfg.timezone)
     slots = max(1, 86400 // cfg.interval_s)

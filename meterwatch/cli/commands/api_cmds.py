@@ -8,6 +8,8 @@ import json
 import sys
 from typing import Any
 
+from meterwatch.cli.options import add_log_level_option
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
@@ -21,7 +23,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--workers", type=int, default=1, help="worker processes (default 1; each needs about one core)"
     )
     p.add_argument("--access-log", action="store_true", help="log every request (off by default)")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    add_log_level_option(p)
     p.add_argument("--openapi", action="store_true", help="print the OpenAPI document and exit")
     p.set_defaults(func=_run_api)
 

@@ -1,11 +1,21 @@
-"""`meterwatch backtest`: run the stream's rule engine over a file of readings."""
+"""`meterwatch backtest`: run the stream's rule engine over a file of readings.
+
+Every argument is checked before the input is read (the file can be large): the input
+exists, ``--out`` can be written, ``--timezone`` is known, the customers and rules files
+parse. The progress bar is on only when stderr is a terminal (``--progress`` forces it).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
+
+from meterwatch.cli.options import add_progress_option, progress_enabled
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,26 +40,76 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--cycle-months", type=int, default=1, choices=(1, 2), help="for customers without a record"
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_option(p)
     p.set_defaults(func=_run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    from baselines.backtest import load_customers, read_table, run_table, write_alerts
+def writable_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be written as a new or replaced file (None: it can).
+
+    >>> writable_problem(Path("/nonexistent-dir/a.jsonl"))
+    'no such directory: /nonexistent-dir'
+    """
+    if path.is_dir():
+        return f"{path} is a directory"
+    parent = path.parent
+    if not parent.is_dir():
+        return f"no such directory: {parent}"
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return f"{path} is not writable"
+    return None
+
+
+def _check_arguments(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(customers, rules) after checking every argument; raises ValueError with the message."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     from baselines.rules import RulesConfig
+    from meterwatch.cli.feed import file_format, load_customers
+
+    file_format(args.readings)  # exists, known format
+    problem = writable_problem(args.out)
+    if problem:
+        raise ValueError(f"--out: {problem}")
+    try:
+        ZoneInfo(args.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"--timezone: unknown timezone {args.timezone!r} (e.g. Europe/London)") from None
+    if not 1 <= args.read_day <= 28:
+        raise ValueError("--read-day must be 1-28")
+    customers = load_customers(args.customers) if args.customers else None
+    rules = RulesConfig.model_validate_json(args.rules.read_bytes()) if args.rules else None
+    return customers, rules
+
+
+def write_alerts(alerts: Iterable[Any], path: Path) -> int:
+    """Write alerts as JSON Lines (by alias); returns the count.
+
+    >>> import tempfile, pathlib
+    >>> write_alerts([], pathlib.Path(tempfile.mkdtemp()) / "a.jsonl")
+    0
+    """
+    n = 0
+    with Path(path).open("w", encoding="utf-8") as fh:
+        for a in alerts:
+            fh.write(a.model_dump_json(by_alias=True))
+            fh.write("\n")
+            n += 1
+    return n
+
+
+def _run(args: argparse.Namespace) -> int:
+    from meterwatch.cli.feed import read_table, run_table
 
     try:
+        customers, rules = _check_arguments(args)
         table = read_table(args.readings)
-        customers = load_customers(args.customers) if args.customers else None
-        rules = RulesConfig.model_validate_json(args.rules.read_bytes()) if args.rules else None
-        if not 1 <= args.read_day <= 28:
-            raise ValueError("--read-day must be 1-28")
     except (OSError, ValueError) as exc:
         print(f"meterwatch backtest: {exc}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
     bar = None
-    if not args.no_progress:
+    if progress_enabled(args.progress):
         from tqdm import tqdm
 
         bar = tqdm(total=table.num_rows, unit="rows", unit_scale=True, desc="backtest", file=sys.stderr)

@@ -120,7 +120,7 @@ def _fetch(args: argparse.Namespace) -> int:
     from meterwatch.settings import Settings
 
     try:
-        libs = ensure_kafka_jars(Settings())
+        libs = ensure_kafka_jars(Settings(), say=lambda line: print(line, file=sys.stderr, flush=True))
     except StackError as exc:
         print(f"meterwatch dev fetch: {exc}", file=sys.stderr)
         return 1

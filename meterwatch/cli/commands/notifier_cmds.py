@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from meterwatch.cli.options import add_log_level_option
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
@@ -17,7 +19,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--no-consume", action="store_true", help="do not consume the alerts topic (HTTP ingest only)"
     )
-    p.add_argument("--log-level", default="INFO")
+    add_log_level_option(p)
     p.set_defaults(func=_run)
 
 
@@ -28,7 +30,7 @@ def _run(args: argparse.Namespace) -> int:
     from meterwatch.settings import get_settings
     from notifier.app import create_app
 
-    setup_logging(args.log_level)
+    setup_logging(args.log_level.upper())
     s = get_settings()
     app = create_app(s, consume=False if args.no_consume else None)
     uvicorn.run(

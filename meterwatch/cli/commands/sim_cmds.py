@@ -14,11 +14,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from meterwatch.cli.options import add_progress_option
+
 MAX_REJECTS_SHOWN = 20
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    # --- simulate ------------------------------------------------------------------------
+    _register_simulate(sub)
+    _register_replay(sub)
+    _register_bootstrap(sub)
+
+
+def _register_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # over 60 lines: one add_argument per option of `simulate`, nothing else
     p = sub.add_parser(
         "simulate",
         help="publish synthetic households (registry, history, readings with injected surges)",
@@ -76,7 +84,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=120.0,
         metavar="S",
         help="before the readings, wait (at most S seconds; 0: never) until a running worker has consumed "
-        "the history, so that same-period rules see it (default 120; skipped when no worker consumes it)",
+        "the history, so that same-period rules see it (default 120; given up after 15 s when no worker "
+        "is running, i.e. the worker's consumer group has no active member)",
     )
     p.add_argument(
         "--rate", type=float, default=0.0, help="readings per second (default 0: as fast as possible)"
@@ -91,7 +100,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _progress_flags(p)
     p.set_defaults(func=_simulate)
 
-    # --- replay -------------------------------------------------------------------------
+
+def _register_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r = sub.add_parser(
         "replay",
         help="publish recorded readings from a CSV/Parquet file",
@@ -127,7 +137,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _progress_flags(r)
     r.set_defaults(func=_replay)
 
-    # --- bootstrap ----------------------------------------------------------------------
+
+def _register_bootstrap(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     b = sub.add_parser(
         "bootstrap",
         help="load two to three years of daily or per-cycle history (through Kafka)",
@@ -193,12 +204,7 @@ def _date(s: str) -> dt.date:
 
 
 def _progress_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="progress bar on stderr (default: when stderr is a terminal)",
-    )
+    add_progress_option(p)
 
 
 def _reject_flags(p: argparse.ArgumentParser) -> None:
@@ -295,23 +301,13 @@ def _replay(args: argparse.Namespace) -> int:
     return _report_rejects(report, args)
 
 
-def _simulate(args: argparse.Namespace) -> int:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+def _sim_config(args: argparse.Namespace, tz: Any) -> Any:
+    from meterwatch.cli.simulate import SimConfig
 
-    from meterwatch.cli.publish import run_simulate
-    from meterwatch.cli.simulate import SimConfig, make_households, summarise
-    from meterwatch.settings import Settings
-
-    try:
-        tz = ZoneInfo(args.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        print(f"error: unknown timezone {args.timezone!r}", file=sys.stderr)
-        return 2
-    start = args.start or (dt.datetime.now(tz).date() - dt.timedelta(days=args.days))
-    cfg = SimConfig(
+    return SimConfig(
         customers=args.customers,
         days=args.days,
-        start=start,
+        start=args.start or (dt.datetime.now(tz).date() - dt.timedelta(days=args.days)),
         interval_s=args.interval,
         surge_share=args.surge_share,
         drop_share=args.drop_share,
@@ -320,6 +316,21 @@ def _simulate(args: argparse.Namespace) -> int:
         timezone=args.timezone,
         id_prefix=args.id_prefix,
     )
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from meterwatch.cli.publish import run_simulate
+    from meterwatch.cli.simulate import make_households, summarise
+    from meterwatch.settings import Settings
+
+    try:
+        tz = ZoneInfo(args.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        print(f"error: unknown timezone {args.timezone!r}", file=sys.stderr)
+        return 2
+    cfg = _sim_config(args, tz)
     summary = summarise(make_households(cfg), cfg)
     settings = Settings()
     if not args.dry_run:
@@ -338,6 +349,7 @@ def _simulate(args: argparse.Namespace) -> int:
                     parts=args.parts,
                     pause_after_history=args.pause_after_history,
                     wait_for_worker=args.wait_for_worker,
+                    say=lambda line: print(line, file=sys.stderr, flush=True),
                 )
             )
         except KafkaError as e:
@@ -346,12 +358,18 @@ def _simulate(args: argparse.Namespace) -> int:
         where = str(args.out) if args.out else settings.kafka_bootstrap
         sent = ", ".join(f"{n} to {t}" for t, n in report.sent.items())
         for note in report.notes:
-            print(note, file=sys.stderr)
+            print(note, file=sys.stderr, flush=True)
         verb = "wrote" if args.out else "published"
         done = f"{verb} {report.rows} messages to {where} in {report.seconds:.1f}s: {sent}"
     else:
         done = "dry run: nothing published"
-    if args.json:
+    _print_summary(cfg, summary, as_json=args.json)
+    print(done, file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def _print_summary(cfg: Any, summary: Any, *, as_json: bool) -> None:
+    if as_json:
         out = {
             "start": cfg.start.isoformat(),
             "seed": cfg.seed,
@@ -363,12 +381,10 @@ def _simulate(args: argparse.Namespace) -> int:
             "vacant_in_window": summary.vacancies_in_window,
         }
         print(json.dumps(out, ensure_ascii=False))
-    else:
-        print(
-            f"simulation: seed {cfg.seed}, {cfg.days} days from {cfg.start} ({cfg.timezone}), "
-            f"every {cfg.interval_s}s"
-        )
-        for line in summary.lines():
-            print(line)
-    print(done, file=sys.stderr if args.json else sys.stdout)
-    return 0
+        return
+    print(
+        f"simulation: seed {cfg.seed}, {cfg.days} days from {cfg.start} ({cfg.timezone}), "
+        f"every {cfg.interval_s}s"
+    )
+    for line in summary.lines():
+        print(line)

@@ -38,6 +38,20 @@ def _pids_of(data_dir: Path) -> list[int]:
     return [p for p in found if p != os.getpid()]
 
 
+def _closing_lines_work(out: str, token: Path) -> None:
+    """The demo's last lines: how to reach `meterwatch`, and curl lines that work as printed."""
+    import json
+
+    assert "bin/activate" in out and "bin/meterwatch --help" in out
+    surged = set(re.findall(r"^  (\S+) \(injected x[0-9.]+\): sudden_increase", out, re.M))
+    curl = re.search(r"^    (curl .*/v1/customers/(\S+)/alerts)$", out, re.M)
+    assert curl is not None and curl.group(2) in surged, out  # a real surged household of this run
+    line = curl.group(1).replace("$TOKEN", token.read_text().strip())
+    answer = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=30, check=False)
+    alerts = json.loads(answer.stdout)["alerts"]
+    assert any(a["rule"] == "sudden_increase" for a in alerts), answer.stdout
+
+
 @pytest.mark.integration
 @pytest.mark.slow
 def test_demo_script_runs_the_system_and_stop_leaves_nothing(tmp_path: Path) -> None:
@@ -86,6 +100,7 @@ def test_demo_script_runs_the_system_and_stop_leaves_nothing(tmp_path: Path) -> 
         token = data_dir / "stack" / "demo" / "ops-token"
         if token.exists():
             assert token.stat().st_mode & 0o077 == 0  # the token file is private
+        _closing_lines_work(out, token)
         status = subprocess.run(
             ["bash", "deploy/demo.sh", "status"],
             cwd=ROOT,

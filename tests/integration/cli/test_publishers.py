@@ -22,14 +22,14 @@ from meterwatch.cli.publish import (
     run_replay,
     run_simulate,
 )
-from meterwatch.cli.segment_features import shared_data_dir
+from meterwatch.cli.sample_data import HALF_HOURLY, sample_dir
 from meterwatch.cli.simulate import SimConfig
 from meterwatch.contracts import CustomerRecord, HistoryRow, MeterReading
 from meterwatch.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-HH_2013 = shared_data_dir() / "lcl_london_halfhourly_2013" / "lcl_hh_2013.parquet"
+HH_2013 = sample_dir() / HALF_HOURLY  # real London half-hours, the sample kept in the repository
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, s: Settings) -> None:
@@ -149,7 +149,6 @@ def test_bootstrap_cli_reports_rejects(
 
 
 async def test_replay_london_halfhourly(mw_settings: Settings, kafka_consume: Any) -> None:
-    assert HH_2013.exists(), f"shared data missing: {HH_2013}"
     n = 600
     report = await run_replay(
         mw_settings, HH_2013, limit=n, timezone="Europe/London", ts_marks="start", customer_from_meter=True,
@@ -257,7 +256,7 @@ def test_simulate_cli_publishes_in_parts(
 
 async def test_replay_clock_paces_by_timestamps(monkeypatch: pytest.MonkeyPatch) -> None:
     """--speed X: the wait before each reading is (its ts - the first ts) / X, minus time already spent."""
-    from meterwatch.cli import publish
+    from meterwatch.cli.publish import producer as publish
 
     waits: list[float] = []
 
@@ -291,3 +290,69 @@ async def test_wait_for_worker_gives_up_quickly_without_a_worker(mw_settings: Se
         mw_settings, mw_settings.topic_history, timeout_s=30, first_commit_s=1.0
     )
     assert not done and "no worker" in note
+
+
+async def _commit_history_as_the_worker(settings: Settings, n: int, *, stay: bool) -> Any:
+    """Consume ``n`` history messages in the worker's group (settings.app_id) and commit them."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        settings.topic_history,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=settings.app_id,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    got = 0
+    for _ in range(100):
+        batch = await consumer.getmany(timeout_ms=500)
+        got += sum(len(v) for v in batch.values())
+        if got >= n:
+            break
+    assert got == n
+    await consumer.commit()
+    if stay:
+        return consumer
+    await consumer.stop()  # leaves the group: it has offsets but no member
+    return None
+
+
+async def test_wait_for_worker_does_not_wait_for_an_old_group_without_members(mw_settings: Settings) -> None:
+    """An earlier worker left committed offsets; none runs now: the wait says so and ends early."""
+    from meterwatch.cli.publish import group_members, wait_until_consumed
+
+    cfg = SimConfig(customers=3, days=1, start=dt.date(2026, 2, 2), history_days=2, seed=1)
+    await run_simulate(mw_settings, cfg, progress=False, parts=("history",))
+    await _commit_history_as_the_worker(mw_settings, 6, stay=False)
+    await run_simulate(mw_settings, cfg, progress=False, parts=("history",))  # 6 more, unconsumed
+    lines: list[str] = []
+    done, note = await wait_until_consumed(
+        mw_settings, mw_settings.topic_history, timeout_s=60, first_commit_s=1.0, say=lines.append
+    )
+    assert not done
+    assert "no worker is running" in note and "no active members" in note and "6 messages behind" in note
+    assert lines and lines[0].startswith("waiting") and mw_settings.app_id in lines[0]
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=mw_settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        assert await group_members(admin, mw_settings.app_id) == ("Empty", 0)
+    finally:
+        await admin.close()
+
+
+async def test_wait_for_worker_waits_for_a_live_member(mw_settings: Settings) -> None:
+    from meterwatch.cli.publish import wait_until_consumed
+
+    cfg = SimConfig(customers=3, days=1, start=dt.date(2026, 2, 2), history_days=2, seed=1)
+    await run_simulate(mw_settings, cfg, progress=False, parts=("history",))
+    consumer = await _commit_history_as_the_worker(mw_settings, 6, stay=True)
+    try:
+        done, note = await wait_until_consumed(
+            mw_settings, mw_settings.topic_history, timeout_s=60, first_commit_s=1.0
+        )
+    finally:
+        await consumer.stop()
+    assert done and "has consumed" in note

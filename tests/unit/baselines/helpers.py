@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -14,11 +13,11 @@ from baselines.readings import Reading
 from meterwatch.contracts import Alert
 
 
-def shared_data() -> Path:
-    env = os.environ.get("MW_SHARED_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3].parent / "shared" / "data"
+def sample_data() -> Path:
+    """The real London sample kept in the repository (data/sample; same layout as the full data)."""
+    from meterwatch.cli.sample_data import sample_dir
+
+    return sample_dir()
 
 
 def feed_daily(

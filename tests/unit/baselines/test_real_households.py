@@ -1,4 +1,4 @@
-"""The engine on real London households (../shared/data; never skipped: CI has the data beside the clone)."""
+"""The engine on real London households (the sample in data/sample, kept in the repository)."""
 
 from __future__ import annotations
 
@@ -12,23 +12,21 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from baselines.backtest import iter_customers, run_table
 from baselines.customer import CustomerConfig
 from baselines.engine import Engine
 from baselines.profile import Profile
 from baselines.readings import Reading
 from baselines.rules import RulesConfig
+from meterwatch.cli.feed import iter_customers, run_table
 
-from .helpers import shared_data
+from .helpers import sample_data
 
 HOUSEHOLDS = ["MAC000002", "MAC000246", "MAC001074", "MAC003223", "MAC004387", "MAC005492"]
 
 
 @pytest.fixture(scope="module")
 def london() -> pa.Table:
-    path = shared_data() / "lcl_london_daily" / "lcl_daily_kwh.parquet"
-    assert path.exists(), f"the shared London data is missing at {path} (set MW_SHARED_DATA)"
-    t = pq.read_table(path)
+    t = pq.read_table(sample_data() / "lcl_london_daily" / "lcl_daily_kwh.parquet")
     return t.filter(pc.is_in(t.column("LCLid").cast(pa.string()), value_set=pa.array(HOUSEHOLDS)))
 
 
@@ -44,10 +42,10 @@ def test_cycle_totals_match_the_calendar_months(london: pa.Table) -> None:
         if v is not None and v == v:
             expected[(i, d.replace(day=1))] += v
     eng = Engine()
-    for cid, readings in iter_customers(london):
+    for cid, series in iter_customers(london):
         p = Profile.new(cid)
         cust = CustomerConfig(cid, timezone="Europe/London")
-        for r in readings:
+        for r in series.readings():
             if r.value >= 0:
                 eng.process_inplace(p, r, cust)
         got = {dt.date.fromordinal(c.start): c.kwh for c in p.cycles}
@@ -94,11 +92,11 @@ def test_real_households_are_moderate(london: pa.Table) -> None:
 
 
 def test_half_hourly_stream_gives_the_daily_totals_of_the_daily_file() -> None:
-    """The same household in both shared files: the engine's days from half-hours = the daily file."""
+    """The same household in both files: the engine's days from half-hours = the daily file."""
     cid = "MAC000002"
-    hh = pq.read_table(shared_data() / "lcl_london_halfhourly_2013" / "lcl_hh_2013.parquet")
+    hh = pq.read_table(sample_data() / "lcl_london_halfhourly_2013" / "lcl_hh_2013.parquet")
     hh = hh.filter(pc.equal(hh.column("LCLid").cast(pa.string()), cid))
-    daily = pq.read_table(shared_data() / "lcl_london_daily" / "lcl_daily_kwh.parquet")
+    daily = pq.read_table(sample_data() / "lcl_london_daily" / "lcl_daily_kwh.parquet")
     daily = daily.filter(pc.equal(daily.column("LCLid").cast(pa.string()), cid))
     want = {
         d: v

@@ -15,6 +15,7 @@ from collections import Counter
 import pytest
 
 from baselines.segments import KINDS, Segmenter, SegmenterConfig, describe, transform, untransform
+from meterwatch.cli.sample_data import sample_dir
 from meterwatch.cli.segment_features import london_daily_path, london_engine_features
 from meterwatch.contracts import SegmentAssignment, SegmentSummary
 
@@ -52,22 +53,24 @@ def _run(seg: Segmenter, feats: dict[str, dict[str, float]], passes: int = 2) ->
     return current
 
 
-LONDON_HOUSEHOLDS = 400  # above the default warm-up (300), so the online phase runs too
+# warm-up scaled with the population: a third of it, as 300 of the 900 households before the
+# repository sample (300 households) replaced the full data in tests; so the online phase runs too
+LONDON_WARMUP = 100
 
 
 @pytest.fixture(scope="module")
 def london() -> dict[str, dict[str, float]]:
-    assert london_daily_path().exists(), f"shared London data missing at {london_daily_path()}"
-    [feats] = london_engine_features([dt.date(2013, 6, 30)], limit=LONDON_HOUSEHOLDS)
+    # the real London sample kept in the repository (300 households; the full data has 3,500)
+    [feats] = london_engine_features([dt.date(2013, 6, 30)], path=london_daily_path(sample_dir()))
     return feats
 
 
 def test_size_bounds_on_london_sample(london: dict[str, dict[str, float]]) -> None:
-    seg = Segmenter(SegmenterConfig(seed=0))
+    seg = Segmenter(SegmenterConfig(seed=0, warmup=LONDON_WARMUP))
     current = _run(seg, london)
     sizes = Counter(v for v in current.values() if v is not None)
     n = sum(sizes.values())
-    assert n == len(london) > 350
+    assert n == len(london) >= 290  # the sample's households with data in the year
     assert 2 <= len(sizes) <= 7
     shares = {k: v / n for k, v in sizes.items()}
     assert all(0.05 <= s <= 0.40 for s in shares.values()), shares
@@ -77,9 +80,12 @@ def test_size_bounds_on_london_sample(london: dict[str, dict[str, float]]) -> No
 
 def test_plain_kmeans_would_be_unbalanced_here(london: dict[str, dict[str, float]]) -> None:
     """The balance penalty matters: with it off, the same data gives a lopsided split."""
-    balanced = Counter(_run(Segmenter(SegmenterConfig(seed=0)), london).values())
+    balanced = Counter(_run(Segmenter(SegmenterConfig(seed=0, warmup=LONDON_WARMUP)), london).values())
     plain = Counter(
-        _run(Segmenter(SegmenterConfig(seed=0, balance=0.0, rebalance_every=10**9)), london).values()
+        _run(
+            Segmenter(SegmenterConfig(seed=0, warmup=LONDON_WARMUP, balance=0.0, rebalance_every=10**9)),
+            london,
+        ).values()
     )
 
     def spread(c: Counter[int | None]) -> float:

@@ -102,3 +102,67 @@ def test_interval_csv_needs_offsets_and_counts_register_rows(
     assert rc == 0
     out = capsys.readouterr().out
     assert "rejected 1" in out and "baselines.readings.register_backwards: 1" in out
+
+
+def _daily_rows(n: int = 40) -> list[str]:
+    d0 = dt.date(2024, 1, 1)
+    return [f"c1,{(d0 + dt.timedelta(days=i)).isoformat()},{5.0 + i % 3}" for i in range(n)]
+
+
+def _no_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make reading the input an error: the checks must come first."""
+    import meterwatch.cli.feed as feed
+
+    def refuse(*a: object, **k: object) -> None:
+        raise AssertionError("the input was read before the arguments were checked")
+
+    monkeypatch.setattr(feed, "read_table", refuse)
+
+
+def test_out_is_checked_before_the_input_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readings = tmp_path / "r.csv"
+    _write_csv(readings, "customer_id,day,kwh", _daily_rows())
+    _no_reading(monkeypatch)
+    for out, why in ((tmp_path / "no-dir" / "a.jsonl", "no such directory"), (tmp_path, "is a directory")):
+        rc = main(["backtest", "--readings", str(readings), "--out", str(out)])
+        assert rc == 2
+        err = capsys.readouterr().err
+        assert "--out" in err and why in err and len(err.strip().splitlines()) == 1
+
+
+def test_timezone_is_checked_before_the_input_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readings = tmp_path / "r.csv"
+    _write_csv(readings, "customer_id,day,kwh", _daily_rows())
+    _no_reading(monkeypatch)
+    rc = main(
+        ["backtest", "--readings", str(readings), "--out", str(tmp_path / "a"), "--timezone", "Mars/Base"]
+    )
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "--timezone" in err and "Mars/Base" in err
+    assert not (tmp_path / "a").exists()
+
+
+def test_a_missing_input_says_no_such_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "missing.parquet"
+    assert main(["backtest", "--readings", str(missing), "--out", str(tmp_path / "o.jsonl")]) == 2
+    assert f"no such file: {missing}" in capsys.readouterr().err
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readings = tmp_path / "r.csv"
+    _write_csv(readings, "customer_id,day,kwh", _daily_rows())
+    out = tmp_path / "o.jsonl"
+    assert main(["backtest", "--readings", str(readings), "--out", str(out)]) == 0  # capsys: not a tty
+    cap = capsys.readouterr()
+    assert "backtest:" not in cap.err and "rows/s]" not in cap.err
+    assert "rows 40" in cap.out
+    assert main(["backtest", "--readings", str(readings), "--out", str(out), "--progress"]) == 0
+    assert "backtest:" in capsys.readouterr().err  # asked for: shown
