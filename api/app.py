@@ -3,8 +3,11 @@
 >>> from meterwatch.settings import Settings
 >>> app = create_app(Settings(redis_prefix="doctest:"))
 >>> sorted(app.openapi()["paths"])  # doctest: +NORMALIZE_WHITESPACE
-['/healthz', '/metrics', '/readyz', '/v1/baselines', '/v1/customers/{customer_id}',
- '/v1/customers/{customer_id}/alerts', '/v1/customers/{customer_id}/baseline', '/v1/segments']
+['/healthz', '/metrics', '/readyz', '/v1/alerts', '/v1/alerts/{alert_id}/ack',
+ '/v1/alerts/{alert_id}/outcome', '/v1/baselines', '/v1/customers/{customer_id}',
+ '/v1/customers/{customer_id}/alerts', '/v1/customers/{customer_id}/baseline',
+ '/v1/customers/{customer_id}/daily', '/v1/segments',
+ '/v1/segments/{segment_id}/customers']
 """
 
 from __future__ import annotations
@@ -12,12 +15,11 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 
-from api import errors
-from api.deps import Ctx, Runtime
+from api import errors, web
+from api.deps import Runtime
 from api.metrics import MetricsMiddleware
 from api.routes import baselines, customers, health, segments
 from meterwatch import __version__
@@ -31,7 +33,8 @@ Authentication: `Authorization: Bearer <token>` with a token from
 `meterwatch token create --role ops|manager [--manager-id ID]`. Role `ops` reads
 every customer; role `manager` reads only the customers whose `manager_id` is
 its own (any other customer answers 404, exactly like an unknown one). Only
-`/healthz` and `/readyz` are open; this document itself needs a token.
+`/healthz` and `/readyz` are open; this document (and `/docs`) needs a token or a
+workbench session (sign in at `/signin`).
 Every error is a JSON body `{"error": code, "message": text}`.
 """
 
@@ -55,9 +58,11 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             app.openapi()  # build the schema now: it is long-lived too
             gc.collect()
             gc.freeze()
+        await web.startup(app)
         try:
             yield
         finally:
+            await web.shutdown(app)
             await runtime.aclose()
 
     app = FastAPI(
@@ -70,6 +75,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         lifespan=lifespan,
         openapi_tags=[
             {"name": "customers", "description": "Per-customer baseline, alerts and registry record."},
+            {"name": "alerts", "description": "Alerts across customers and their lifecycle (the workbench)."},
             {"name": "segments", "description": "The online customer segments."},
             {"name": "health", "description": "Liveness, readiness, Prometheus metrics."},
         ],
@@ -80,11 +86,9 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     app.include_router(baselines.router)
     app.include_router(segments.router)
     app.include_router(health.router)
-
-    @app.get("/openapi.json", include_in_schema=False)
-    async def openapi(caller: Ctx) -> dict[str, Any]:
-        return app.openapi()
-
+    web.install(
+        app, runtime
+    )  # the workbench: /v1/alerts, daily, segment members, pages, /docs, /openapi.json
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
     return app
 

@@ -172,6 +172,11 @@ class Settings(BaseSettings):
     token_default_ttl_days: int = 365
     api_token_cache_s: float = 5.0  # verified tokens cached in-process; bounds revocation delay
     api_ready_max_staleness_s: float = 60.0  # /readyz: read-model heartbeat must be newer than this
+    # the workbench web pages (api/web, docs/workbench.md)
+    web_session_secret: SecretStr = SecretStr("")  # cookie-signing key; empty: generated once, kept in Redis
+    web_session_ttl_s: int = Field(default=8 * 3600, ge=60)  # a sign-in lasts this long
+    web_cookie_secure: bool = False  # mark cookies Secure even on plain http (always on https requests)
+    web_sse_max_streams: int = Field(default=200, ge=1)  # live-update streams per API process
 
     # --- notifier: channels -----------------------------------------------------------
     sms_provider: Literal["console", "http"] = "console"
