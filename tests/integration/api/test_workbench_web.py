@@ -1,0 +1,218 @@
+"""The workbench pages over HTTP on the real Redis and Kafka: session, CSRF, escaping, headers,
+occupant change to the registry topic, live events. (The browser test is test_workbench_browser.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from api import web
+from api.app import create_app
+from meterwatch.alertindex import event_json
+from meterwatch.keys import Keys
+from meterwatch.settings import Settings
+from tests.integration.api.conftest import LiveServer, ReadModel, Tokens
+from tests.integration.api.test_workbench_api import seed_alert
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def app(api_settings: Settings) -> AsyncIterator[FastAPI]:
+    """The conftest's app, also closing the workbench's producer and event hub (no lifespan here)."""
+    application = create_app(api_settings)
+    yield application
+    await web.shutdown(application)
+    await application.state.runtime.aclose()
+
+
+XSS_NAME = "<script>alert('x')</script>\"onmouseover=\"alert(1)"
+
+
+async def sign_in(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    form = await client.get("/signin")
+    pre = re.search(r'name="pre" value="([^"]+)"', form.text)
+    assert pre is not None
+    return await client.post("/signin", data={"pre": pre.group(1), "token": token, "next": "/"})
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'<meta name="csrf-token" content="([^"]+)">', html)
+    assert m is not None
+    return m.group(1)
+
+
+async def test_sign_in_session_cookie_and_sign_out(
+    client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel
+) -> None:
+    anon = await client.get("/")
+    assert anon.status_code == 303 and anon.headers["location"] == "/signin?next=/"
+    bad = await sign_in(client, "mw_nope_nope")
+    assert bad.status_code == 401 and "mw_session" not in bad.cookies
+    ok = await sign_in(client, tokens.mgr_a)
+    assert ok.status_code == 303
+    cookie = ok.headers["set-cookie"]
+    assert (
+        "mw_session=" in cookie
+        and "HttpOnly" in cookie
+        and "SameSite=strict" in cookie.replace("Strict", "strict")
+    )
+    assert tokens.mgr_a not in cookie
+    page = await client.get("/")
+    assert page.status_code == 200 and "mgr-a" in page.text
+    old = client.cookies.get("mw_session")
+    out = await client.post("/signout", data={"csrf": csrf_of(page.text)})
+    assert out.status_code == 303
+    client.cookies.set("mw_session", old)  # replaying the old cookie: the session is gone
+    again = await client.get("/")
+    assert again.status_code == 303 and again.headers["location"].startswith("/signin")
+
+
+async def test_sign_in_needs_the_form_token_of_the_same_origin(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    await client.get("/signin")
+    r = await client.post("/signin", data={"pre": "forged", "token": tokens.ops})
+    assert r.status_code == 403 and "mw_session" not in r.cookies
+    form = await client.get("/signin")
+    pre = re.search(r'name="pre" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+    r = await client.post(
+        "/signin", data={"pre": pre, "token": tokens.ops}, headers={"Origin": "https://evil.example"}
+    )
+    assert r.status_code == 403
+
+
+async def test_state_changes_need_csrf_and_same_origin(
+    client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel, redis: Redis, keys: Keys
+) -> None:
+    await rm.customer("c1", "mgr-a", name="Alice")
+    aid = await seed_alert(redis, keys, "c1", "mgr-a", "sudden_increase", 3)
+    await sign_in(client, tokens.mgr_a)
+    page = await client.get("/")
+    token = csrf_of(page.text)
+    assert (await client.post(f"/alerts/{aid}/ack", data={"next": "/"})).status_code == 403
+    assert (await client.post(f"/alerts/{aid}/ack", data={"csrf": "wrong"})).status_code == 403
+    cross = await client.post(
+        f"/alerts/{aid}/ack", data={"csrf": token}, headers={"Origin": "https://evil.example"}
+    )
+    assert cross.status_code == 403
+    assert await redis.hget(keys.alert_state(aid), "status") is None  # nothing changed
+    ok = await client.post(
+        f"/alerts/{aid}/ack",
+        data={"csrf": token},
+        headers={"Accept": "application/json", "Origin": "http://api.test"},
+    )
+    assert ok.status_code == 200 and ok.json()["status"] == "acknowledged"
+    res = await client.post(
+        f"/alerts/{aid}/outcome",
+        data={"csrf": token, "outcome": "reached", "note": "ok", "next": "/customers/c1"},
+    )
+    assert res.status_code == 303 and res.headers["location"] == "/customers/c1"
+    assert await redis.hget(keys.alert_state(aid), "status") == b"resolved"
+    offsite = await client.post(
+        f"/alerts/{aid}/outcome", data={"csrf": token, "outcome": "reached", "next": "//evil.example"}
+    )
+    assert offsite.status_code == 409  # resolved already: and never a redirect off the site
+
+
+async def test_names_and_notes_render_inert(
+    client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel, redis: Redis, keys: Keys
+) -> None:
+    await rm.customer("x1", "mgr-a", name=XSS_NAME)
+    await rm.baseline("x1", "mgr-a")
+    aid = await seed_alert(redis, keys, "x1", "mgr-a", "sudden_increase", 3)
+    await client.post(
+        f"/v1/alerts/{aid}/outcome",
+        json={"outcome": "explained_other", "note": "<img src=x onerror=alert(2)>"},
+        headers={"Authorization": f"Bearer {tokens.mgr_a}"},
+    )
+    await sign_in(client, tokens.mgr_a)
+    for url in ("/?status=", "/customers/x1"):
+        page = await client.get(url)
+        assert page.status_code == 200
+        assert "<script>alert" not in page.text and "<img src=x" not in page.text
+        assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&#34;onmouseover=&#34;alert(1)" in page.text
+        csp = page.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "style-src 'self'" in csp and "unsafe-inline" not in csp
+        assert re.search(r"<script(?![^>]*\bsrc=)", page.text) is None  # no inline script element
+        assert " style=" not in page.text  # no inline style attribute
+    assert page.headers["x-frame-options"] == "DENY"
+
+
+async def test_a_manager_cannot_open_another_managers_customer(
+    client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel
+) -> None:
+    await rm.customer("b9", "mgr-b", name="Bob")
+    await rm.baseline("b9", "mgr-b")
+    await sign_in(client, tokens.mgr_a)
+    theirs = await client.get("/customers/b9")
+    nobody = await client.get("/customers/zz-none")
+    assert theirs.status_code == nobody.status_code == 404
+    assert "Bob" not in theirs.text
+
+
+async def test_language_is_remembered_per_user(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    await sign_in(client, tokens.mgr_a)
+    page = await client.get("/")
+    r = await client.post("/lang", data={"csrf": csrf_of(page.text), "lang": "zh-CN", "next": "/"})
+    assert r.status_code == 303
+    assert "待处理告警" in (await client.get("/")).text
+    client.cookies.clear()  # another browser, same manager
+    await sign_in(client, tokens.mgr_a)
+    assert "待处理告警" in (await client.get("/")).text
+
+
+async def test_occupant_change_goes_to_the_registry_topic(
+    client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel, mw_settings: Settings, kafka_consume: Any
+) -> None:
+    await rm.customer("o1", "mgr-a", name="Olga", occupancy="rented")
+    await sign_in(client, tokens.mgr_a)
+    page = await client.get("/customers/o1")
+    r = await client.post("/customers/o1/occupant", data={"csrf": csrf_of(page.text), "since": "2025-02-01"})
+    assert r.status_code == 303 and r.headers["location"] == "/customers/o1?sent=occupant"
+    recs = await kafka_consume(mw_settings.topic_customers, 1)
+    assert recs and recs[0].key == b"o1"
+    value = json.loads(recs[0].value)
+    assert (
+        value["occupant_since"] == "2025-02-01" and value["name"] == "Olga" and value["occupancy"] == "rented"
+    )
+    bad = await client.post("/customers/o1/occupant", data={"csrf": csrf_of(page.text), "since": "soon"})
+    assert bad.status_code == 422
+
+
+async def test_live_events_reach_the_right_manager(
+    live_api: LiveServer, tokens: Tokens, rm: ReadModel, redis: Redis, keys: Keys
+) -> None:
+    async with httpx.AsyncClient(base_url=live_api.base_url) as c:
+        await sign_in(c, tokens.mgr_a)
+        async with c.stream("GET", "/events", timeout=10) as resp:
+            assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
+            lines = resp.aiter_lines()
+
+            async def publish() -> None:
+                hub = live_api.app.state.web_events
+                for _ in range(100):  # the hub subscribes on the first stream
+                    if hub.ready.is_set():
+                        break
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(0.1)
+                await redis.publish(keys.alert_events, event_json("alert", "other", "b1", "mgr-b", "open"))
+                await redis.publish(keys.alert_events, event_json("alert", "mine", "a1", "mgr-a", "open"))
+
+            task = asyncio.create_task(publish())
+            data = None
+            async with asyncio.timeout(8):
+                async for line in lines:
+                    if line.startswith("data: "):
+                        data = json.loads(line[6:])
+                        break
+            await task
+    assert data is not None and data["alert_id"] == "mine"  # mgr-b's event was not sent to mgr-a
