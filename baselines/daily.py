@@ -9,7 +9,10 @@ and what the baseline expected of each then, without changing the engine:
   final day and the baseline statistics;
 * :func:`final_days` after it: the days that became final, each with the
   expectation and band of the statistics in the mark (the baseline that judged
-  the day: the engine flags a day against the statistics before it is pushed).
+  the day: the engine flags a day against the statistics before it is pushed);
+* :func:`complete_open_days` when a new day begins: the days still inside the late
+  window that are complete already (coverage at least ``min_day_coverage``), so a
+  chart shows this week too; they are written again, final, when they leave it.
 
 The band is the engine's own notion of an ordinary day: a day above
 ``max(expected + flag_z * sigma, flag_hi_ratio * expected)`` or below
@@ -55,6 +58,7 @@ class DayMark(NamedTuple):
     """What :func:`final_days` compares against: the last final day and the baseline then."""
 
     last_final: int | None
+    newest: int | None
     med: float | None
     mad: float | None
     n: int
@@ -68,13 +72,13 @@ def mark(p: Profile) -> DayMark:
     True
     """
     last = None if p.dstart is None or not p.days else p.dstart + len(p.days) - 1
-    return DayMark(last, p.base_med, p.base_mad, p.base_n, p.wf)
+    return DayMark(last, p.newest, p.base_med, p.base_mad, p.base_n, p.wf)
 
 
 def expectation(m: DayMark, day: int, rules: RulesConfig) -> tuple[float, float, float] | None:
     """``(expected, band_low, band_high)`` kWh for ``day`` under the statistics of ``m``.
 
-    >>> m = DayMark(None, 10.0, 1.0, 28, (1.0,) * 7)
+    >>> m = DayMark(None, None, 10.0, 1.0, 28, (1.0,) * 7)
     >>> expectation(m, 739311, RulesConfig())
     (10.0, 4.0, 16.0)
     >>> expectation(m._replace(n=5), 739311, RulesConfig()) is None
@@ -108,6 +112,35 @@ def final_days(before: DayMark, p: Profile, rules: RulesConfig) -> list[DayRecor
     return out
 
 
+def complete_open_days(p: Profile, rules: RulesConfig) -> list[DayRecord]:
+    """The complete days still in the late window (before the newest day), provisional.
+
+    >>> import datetime as dt
+    >>> from baselines.customer import CustomerConfig
+    >>> from baselines.engine import Engine
+    >>> from baselines.readings import Reading
+    >>> p = Profile.new("c")
+    >>> for i in range(3):
+    ...     _ = Engine().process_inplace(p, Reading.daily(dt.date(2024, 1, 1) + dt.timedelta(days=i), 4.0),
+    ...                                  CustomerConfig("c", timezone="UTC"))
+    >>> [(dt.date.fromordinal(r.day).day, r.kwh) for r in complete_open_days(p, RulesConfig())]
+    [(1, 4.0), (2, 4.0)]
+    """
+    if p.newest is None or not p.open:
+        return []
+    m = mark(p)
+    out: list[DayRecord] = []
+    for d in sorted(p.open):
+        if d >= p.newest:
+            continue
+        acc = p.open[d]
+        if acc.covered_s / 86400.0 < rules.min_day_coverage:
+            continue
+        e = expectation(m, d, rules)
+        out.append(DayRecord(d, round(acc.kwh, 3), *(e if e is not None else (None, None, None))))
+    return out
+
+
 def load_history_with_days(
     engine: Any,
     profile: Profile,
@@ -130,7 +163,7 @@ def load_history_with_days(
     >>> cust = CustomerConfig("c", timezone="UTC")
     >>> p, days = load_history_with_days(Engine(), Profile.new("c"), rows, cust)
     >>> len(days), days[-1].expected_kwh, p == Engine().load_history(Profile.new("c"), rows, cust)
-    (52, 5.0, True)
+    (59, 5.0, True)
     """
     rules: RulesConfig = engine.rules
     all_rows = [r if isinstance(r, HistoryRow) else HistoryRow.model_validate(r) for r in rows]
@@ -151,7 +184,7 @@ def load_history_with_days(
         m = mark(p)
         p = engine.load_history(p, day_rows[i : i + HISTORY_CHUNK_DAYS], customer)
         out += final_days(m, p, rules)
-    return p, out
+    return p, out + complete_open_days(p, rules)
 
 
 def _ordinal(r: HistoryRow) -> int:

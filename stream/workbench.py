@@ -107,6 +107,10 @@ def after(rm: ReadModelWriter | None, customer_id: str, m: Any, profile: Any, ru
     """Archive the days the step made final."""
     if rm is None or m is None or profile is None:
         return
+    if profile.newest != m.newest:  # a new day began: the days before it are complete (provisional)
+        from baselines.daily import complete_open_days
+
+        rm.workbench.add_days(customer_id, complete_open_days(profile, rules))
     if profile.dstart is None:
         return
     if m.last_final is not None and profile.dstart + len(profile.days) - 1 <= m.last_final:

@@ -22,8 +22,9 @@ from markupsafe import Markup, escape
 
 from api.web.i18n import t
 
-W, H = 720, 240
-L, R, T, B = 48, 12, 12, 30
+W, H = 720, 240  # the daily chart; the half-width charts are SMALL_W wide (same text size on screen)
+SMALL_W = 480
+L, R, T, B = 48, 16, 24, 30
 
 #: (day, kwh, expected, band_low, band_high, last_year_kwh)
 DailyRow = tuple[dt.date, float | None, float | None, float | None, float | None, float | None]
@@ -66,37 +67,40 @@ def _poly(cls: str, run: list[tuple[float, float]]) -> str:
 
 
 class _Frame:
-    def __init__(self, n: int, ymax: float) -> None:
+    def __init__(self, n: int, ymax: float, width: int = W) -> None:
         self.n = max(n, 1)
         self.ymax = ymax
+        self.w = width
 
     def x(self, i: float) -> float:
         if self.n == 1:
-            return L + (W - L - R) / 2
-        return L + i * (W - L - R) / (self.n - 1)
+            return L + (self.w - L - R) / 2
+        return L + i * (self.w - L - R) / (self.n - 1)
 
     def y(self, v: float) -> float:
         return T + (H - T - B) * (1 - v / self.ymax)
 
     def axes(self, labels: list[tuple[float, str]], unit: str) -> list[str]:
-        out = [f'<line class="axis" x1="{L}" y1="{H - B}" x2="{W - R}" y2="{H - B}"/>']
+        w = self.w
+        out = [f'<line class="axis" x1="{L}" y1="{H - B}" x2="{w - R}" y2="{H - B}"/>']
         for frac in (0.0, 0.5, 1.0):
             v = self.ymax * frac
             y = self.y(v)
-            out.append(f'<line class="grid" x1="{L}" y1="{y:.1f}" x2="{W - R}" y2="{y:.1f}"/>')
+            out.append(f'<line class="grid" x1="{L}" y1="{y:.1f}" x2="{w - R}" y2="{y:.1f}"/>')
             out.append(f'<text class="tick" x="{L - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(v)}</text>')
-        out.append(f'<text class="tick" x="{L - 6}" y="{T - 2}" text-anchor="end">{escape(unit)}</text>')
+        out.append(f'<text class="tick" x="{L - 6}" y="{T - 12}" text-anchor="end">{escape(unit)}</text>')
         for i, text in labels:
+            anchor = "start" if i == 0 else ("end" if i == self.n - 1 else "middle")
             out.append(
                 f'<text class="tick" x="{self.x(i):.1f}" y="{H - B + 18}" '
-                f'text-anchor="middle">{escape(text)}</text>'
+                f'text-anchor="{anchor}">{escape(text)}</text>'
             )
         return out
 
 
-def _svg(title: str, desc: str, body: list[str], cls: str) -> Markup:
+def _svg(title: str, desc: str, body: list[str], cls: str, width: int = W) -> Markup:
     head = (
-        f'<svg class="chart {cls}" viewBox="0 0 {W} {H}" role="img" xmlns="http://www.w3.org/2000/svg">'
+        f'<svg class="chart {cls}" viewBox="0 0 {width} {H}" role="img" xmlns="http://www.w3.org/2000/svg">'
         f"<title>{escape(title)}</title><desc>{escape(desc)}</desc>"
     )
     # every text in ``body`` went through ``escape``; the rest is numbers and fixed markup
@@ -170,10 +174,11 @@ def cumulative_chart(
         return _svg(
             title,
             desc,
-            [f'<text class="empty" x="{W / 2}" y="{H / 2}">{escape(t(lang, "chart.no_data"))}</text>'],
+            [f'<text class="empty" x="{SMALL_W / 2}" y="{H / 2}">{escape(t(lang, "chart.no_data"))}</text>'],
             "cumulative",
+            SMALL_W,
         )
-    f = _Frame(len(cycle_days), nice_max(max(vals)))
+    f = _Frame(len(cycle_days), nice_max(max(vals)), SMALL_W)
     body = f.axes(_date_labels(list(cycle_days)), "kWh")
     for run in _runs([(f.x(i), None if v is None else f.y(v)) for i, v in enumerate(cum_sp)]):
         body.append(_poly("ly", run))
@@ -191,18 +196,23 @@ def cumulative_chart(
             f'cy="{f.y(projected_total):.1f}" r="3">'
             f"<title>{escape(t(lang, 'legend.projection'))}: {_fmt(projected_total)} kWh</title></circle>"
         )
-    return _svg(title, desc, body, "cumulative")
+    return _svg(title, desc, body, "cumulative", SMALL_W)
 
 
 def _cumulative(values: Sequence[float | None]) -> list[float | None]:
-    """Running sums; a missing day keeps the sum (None only before the first known day)."""
+    """Running sums; a missing day keeps the sum, None before the first and after the last known day.
+
+    >>> _cumulative([None, 1.0, None, 2.0, None])
+    [None, 1.0, 1.0, 3.0, None]
+    """
     out: list[float | None] = []
     total: float | None = None
     for v in values:
         if v is not None:
             total = (total or 0.0) + v
         out.append(total)
-    return out
+    last = max((i for i, v in enumerate(values) if v is not None), default=-1)
+    return [v if i <= last else None for i, v in enumerate(out)]
 
 
 def cycles_chart(cycles: Sequence[tuple[dt.date, dt.date, float, float]], lang: str) -> Markup:
@@ -212,11 +222,12 @@ def cycles_chart(cycles: Sequence[tuple[dt.date, dt.date, float, float]], lang: 
         return _svg(
             title,
             "",
-            [f'<text class="empty" x="{W / 2}" y="{H / 2}">{escape(t(lang, "chart.no_data"))}</text>'],
+            [f'<text class="empty" x="{SMALL_W / 2}" y="{H / 2}">{escape(t(lang, "chart.no_data"))}</text>'],
             "cycles",
+            SMALL_W,
         )
-    f = _Frame(len(cycles), nice_max(max(c[2] for c in cycles)))
-    slot = (W - L - R) / len(cycles)
+    f = _Frame(len(cycles), nice_max(max(c[2] for c in cycles)), SMALL_W)
+    slot = (SMALL_W - L - R) / len(cycles)
     labels = [(i, cycles[i][0].strftime("%Y-%m")) for i in sorted({0, len(cycles) // 2, len(cycles) - 1})]
     body = f.axes([], "kWh")
     for i, (start, end, kwh, cov) in enumerate(cycles):
@@ -233,4 +244,4 @@ def cycles_chart(cycles: Sequence[tuple[dt.date, dt.date, float, float]], lang: 
             f'<text class="tick" x="{L + (i + 0.5) * slot:.1f}" y="{H - B + 18}" '
             f'text-anchor="middle">{escape(text)}</text>'
         )
-    return _svg(title, "", body, "cycles")
+    return _svg(title, "", body, "cycles", SMALL_W)

@@ -62,15 +62,15 @@ def test_no_band_before_fourteen_baseline_days():
 
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.floats(min_value=0, max_value=50, allow_nan=False), min_size=20, max_size=120))
-def test_history_a_week_at_a_time_equals_one_load_and_archives_every_final_day(kwhs: list[float]):
+def test_history_a_week_at_a_time_equals_one_load_and_archives_every_complete_day(kwhs: list[float]):
     rows = [HistoryRow(customer_id="c1", day=D0 + dt.timedelta(days=i), kwh=k) for i, k in enumerate(kwhs)]
     rows.append(HistoryRow(customer_id="c1", start=dt.date(2023, 1, 1), end=dt.date(2023, 1, 31), kwh=200.0))
     eng = Engine()
     p, days = load_history_with_days(eng, Profile.new("c1"), rows, CUST)
     assert p == eng.load_history(Profile.new("c1"), rows, CUST)
-    final = [r.day for r in days]
-    assert final == list(range(D0.toordinal(), p.dstart + len(p.days)))
-    assert [r.kwh for r in days] == [round(k, 3) for k in kwhs[: len(days)]]
+    archived = [r.day for r in days]  # every day but the newest (in progress): final, then complete open days
+    assert archived == list(range(D0.toordinal(), p.newest))
+    assert [r.kwh for r in days] == [round(k, 3) for k in kwhs[:-1]]
 
 
 def test_history_older_than_the_late_window_of_live_data_keeps_its_kwh():
