@@ -26,8 +26,9 @@ from meterwatch import __version__
 from meterwatch.settings import Settings, get_settings
 
 DESCRIPTION = """\
-Read-only HTTP API over meterwatch's Redis read model: a customer's current
-consumption baseline, alert history, registry record, and the customer segments.
+HTTP API over meterwatch's Redis read model: a customer's current consumption
+baseline, daily series, alert history, registry record, the customer segments,
+alerts across customers and their lifecycle (acknowledge, record an outcome).
 
 Authentication: `Authorization: Bearer <token>` with a token from
 `meterwatch token create --role ops|manager [--manager-id ID]`. Role `ops` reads
