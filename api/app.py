@@ -23,6 +23,7 @@ from api.deps import Runtime
 from api.metrics import MetricsMiddleware
 from api.routes import baselines, customers, health, segments
 from meterwatch import __version__
+from meterwatch.bodylimit import BodyLimit
 from meterwatch.settings import Settings, get_settings
 
 DESCRIPTION = """\
@@ -87,9 +88,9 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     app.include_router(baselines.router)
     app.include_router(segments.router)
     app.include_router(health.router)
-    web.install(
-        app, runtime
-    )  # the workbench: /v1/alerts, daily, segment members, pages, /docs, /openapi.json
+    web.install(app, runtime)  # the workbench: alerts, daily, members, pages, /docs, /openapi.json
+    # no route reads a body today; any future one is bounded (413 before parsing)
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes, setting="MW_API_MAX_BODY_BYTES")
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
     return app
 

@@ -29,9 +29,9 @@ from redis.asyncio.client import Pipeline
 from api.errors import ApiError
 from api.metrics import ApiMetrics
 from api.muxredis import MuxRedis
-from api.ratelimit import RateLimiter
 from meterwatch.auth import TokenRecord, hash_token, parse_token_id, verify_token
 from meterwatch.keys import Keys
+from meterwatch.ratelimit import RateLimiter
 from meterwatch.settings import Settings
 
 __all__ = ["Caller", "Ctx", "OpsCtx", "Runtime", "RuntimeDep", "SettingsDep", "get_runtime", "get_settings"]

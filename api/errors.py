@@ -105,17 +105,31 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     return error_response(status, _CODES.get(status, "error"), message, exc.headers)
 
 
+MAX_DETAILS = 20  # a validation error lists at most this many entries, each part cut to MAX_PART
+MAX_PART = 120
+
+
+def _cut(v: object) -> str:
+    text = str(v)
+    return text if len(text) <= MAX_PART else text[: MAX_PART - 3] + "..."
+
+
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """422 with the offending parameters named; the input itself is never repeated back."""
     assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
     details = [
         ErrorDetail(
-            loc=[p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
-            msg=str(e.get("msg", "invalid")),
-            type=str(e.get("type", "value_error")),
+            loc=[p if isinstance(p, int) else _cut(p) for p in list(e.get("loc", ()))[:8]],
+            msg=_cut(e.get("msg", "invalid")),
+            type=_cut(e.get("type", "value_error")),
         )
-        for e in exc.errors()
+        for e in errors[:MAX_DETAILS]
     ]
-    return error_response(422, "invalid_request", _validation_message(details), details=details)
+    message = _validation_message(details)
+    if len(errors) > MAX_DETAILS:
+        message += f" ({len(errors)} errors in all)"
+    return error_response(422, "invalid_request", message, details=details)
 
 
 async def _on_redis_error(request: Request, exc: Exception) -> JSONResponse:

@@ -177,8 +177,8 @@ def run_customers(
             elif out.rejected is not None:
                 res.rejected += 1
                 res.rejected_codes[out.rejected.code] += 1
-            elif p.copen:
-                seen_cycles.add(p.copen[-1].start)
+            elif p.open_cycles:
+                seen_cycles.add(p.open_cycles[-1].start)
             if out.alerts:
                 res.alerts.extend(out.alerts)
         res.customer_cycles += len(seen_cycles)

@@ -41,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
+from baselines.baseline_stats import MIN_DAYS_FOR_SHAPE
 from baselines.customer import CustomerConfig
 from baselines.profile import Profile
 from baselines.rules import RulesConfig
@@ -50,7 +51,7 @@ from meterwatch.dailyarchive import DayRecord
 
 __all__ = ["DayMark", "DayRecord", "expectation", "final_days", "load_history_with_days", "mark"]
 
-MIN_BASELINE_DAYS = 14  # as the engine's flagging
+MIN_BASELINE_DAYS = MIN_DAYS_FOR_SHAPE  # as the engine's flagging (14)
 HISTORY_CHUNK_DAYS = 7  # the engine refreshes its statistics weekly
 
 
@@ -71,8 +72,8 @@ def mark(p: Profile) -> DayMark:
     >>> mark(Profile.new("c")).last_final is None
     True
     """
-    last = None if p.dstart is None or not p.days else p.dstart + len(p.days) - 1
-    return DayMark(last, p.newest, p.base_med, p.base_mad, p.base_n, p.wf)
+    last = None if p.final_start is None or not p.final_days else p.final_start + len(p.final_days) - 1
+    return DayMark(last, p.newest_day, p.baseline_median, p.baseline_mad, p.baseline_days, p.weekday_factors)
 
 
 def expectation(m: DayMark, day: int, rules: RulesConfig) -> tuple[float, float, float] | None:
@@ -100,14 +101,14 @@ def final_days(before: DayMark, p: Profile, rules: RulesConfig) -> list[DayRecor
     >>> final_days(mark(Profile.new("c")), Profile.new("c"), RulesConfig())
     []
     """
-    if p.dstart is None or not p.days:
+    if p.final_start is None or not p.final_days:
         return []
-    last = p.dstart + len(p.days) - 1
-    lo = p.dstart if before.last_final is None else max(p.dstart, before.last_final + 1)
+    last = p.final_start + len(p.final_days) - 1
+    lo = p.final_start if before.last_final is None else max(p.final_start, before.last_final + 1)
     out: list[DayRecord] = []
     for d in range(lo, last + 1):
         e = expectation(before, d, rules)
-        kwh = p.days[d - p.dstart]
+        kwh = p.final_days[d - p.final_start]
         out.append(DayRecord(d, kwh, *(e if e is not None else (None, None, None))))
     return out
 
@@ -126,14 +127,14 @@ def complete_open_days(p: Profile, rules: RulesConfig) -> list[DayRecord]:
     >>> [(dt.date.fromordinal(r.day).day, r.kwh) for r in complete_open_days(p, RulesConfig())]
     [(1, 4.0), (2, 4.0)]
     """
-    if p.newest is None or not p.open:
+    if p.newest_day is None or not p.open_days:
         return []
     m = mark(p)
     out: list[DayRecord] = []
-    for d in sorted(p.open):
-        if d >= p.newest:
+    for d in sorted(p.open_days):
+        if d >= p.newest_day:
             continue
-        acc = p.open[d]
+        acc = p.open_days[d]
         if acc.covered_s / 86400.0 < rules.min_day_coverage:
             continue
         e = expectation(m, d, rules)
@@ -169,7 +170,7 @@ def load_history_with_days(
     all_rows = [r if isinstance(r, HistoryRow) else HistoryRow.model_validate(r) for r in rows]
     cyc = [r for r in all_rows if r.day is None]
     day_rows = sorted((r for r in all_rows if r.day is not None), key=_ordinal)
-    horizon = None if profile.newest is None else profile.newest - rules.late_window_days
+    horizon = None if profile.newest_day is None else profile.newest_day - rules.late_window_days
     late = [r for r in day_rows if horizon is not None and _ordinal(r) < horizon]
     if late:
         m = mark(profile)

@@ -1,26 +1,33 @@
 """The per-customer habit profile: versioned, compact, JSON-serialisable state.
 
-The engine owns the logic; this module owns the shape and its (de)serialisation.
-``Profile.to_dict()`` gives plain JSON data (short keys, rounded floats) that
-the worker stores in a RocksDB table; ``Profile.from_dict`` reads it back and
-refuses an unknown ``schema_version``.
+The fold (``baselines.fold``) and the rules own the logic; this module owns the
+shape and its (de)serialisation. ``Profile.to_dict()`` gives plain JSON data
+(short keys, rounded floats) that the worker stores in a RocksDB table;
+``Profile.from_dict`` reads it back and refuses an unknown ``schema_version``.
+The short keys are the stored format (schema 1): attribute names may change,
+the keys may not.
 
-State kept per customer:
+State kept per customer (stored key in brackets):
 
-* ``open``: the days still inside the late window (default 7 days behind the
-  newest day seen), each as ``DayAcc``: kWh, seconds covered, a bitmask of the
-  interval slots seen (so a redelivered reading counts once), estimated slots
-  that a later actual read replaces, and night-time kWh.
-* ``copen``: billing cycles with days still open: ``(start, end_excl, kWh of
-  final days, covered days)``; the last one is the running cycle.
-* ``cycles``: the last 36 closed cycles ``(start, end_excl, kWh, coverage)``.
-* ``days`` from ``dstart``: the last ``ring_days`` final daily totals (``None``:
-  missing or partial day) with ``flags_hi``/``flags_lo`` bitmasks of days that
-  were far above/below the baseline, excluded from it so that the surge the
-  baseline should detect does not drag it up.
-* cached baseline statistics (median, MAD, count, the 95th-percentile day of
-  the ring with spikes included, weekday factors, night share),
-  the register state, and which rule fired in which cycle.
+* ``open_days`` [o]: the days still inside the late window (default 7 days
+  behind ``newest_day``), each an ``OpenDay``: kWh, seconds covered, a bitmask
+  of the interval slots seen (so a redelivered reading counts once), estimated
+  slots that a later actual read replaces, and night-time kWh.
+* ``open_cycles`` [co]: billing cycles with days still open, each an
+  ``OpenCycle`` ``(start, end_excl, kWh of final days, covered days)``; the
+  last one is the running cycle.
+* ``closed_cycles`` [cy]: the last 36 closed cycles ``(start, end_excl, kWh, coverage)``.
+* ``final_days`` [dy] from ``final_start`` [ds]: the last ``ring_days`` final
+  daily totals (``None``: missing or partial day) with ``high_flags`` [fh] /
+  ``low_flags`` [fl] bitmasks of days that were far above/below the baseline,
+  excluded from it so that the surge the baseline should detect does not drag
+  it up.
+* the baseline statistics [bm, wf, ns]: ``baseline_median``, ``baseline_mad``,
+  ``baseline_days`` (unflagged known days behind them), ``p95_day`` (the
+  95th-percentile day of the ring, spikes included), ``weekday_factors``,
+  ``night_share``;
+* the register state [rg, re], which rule fired in which cycle [f], rule
+  streaks [s] and why a rule could not be evaluated [r].
 
 Dates are stored as proleptic ordinals (``date.toordinal()``).
 
@@ -38,97 +45,106 @@ from typing import Any, NamedTuple
 
 SCHEMA_VERSION = 1
 MAX_CYCLES = 36
+# OpenDay.granularity_s of a whole-day total and of consumption spread from register reads
+DAILY_GRANULARITY_S = 86400
+REGISTER_GRANULARITY_S = 0
 
 
-class DayAcc(NamedTuple):
-    """Accumulator of one open day."""
+class OpenDay(NamedTuple):
+    """Accumulator of one day still inside the late window.
+
+    ``granularity_s`` is the interval length of its readings (86400 for a daily
+    total, 0 for consumption spread from register reads); ``slots_seen`` has
+    bit ``i`` set for the interval slot ``i`` of the day; ``estimated`` maps
+    the slots whose value is an estimate (``None`` when there are none).
+    """
 
     kwh: float
     covered_s: float
-    mask: int
-    gran: int
-    est: dict[int, float] | None
+    slots_seen: int
+    granularity_s: int
+    estimated: dict[int, float] | None
     night_kwh: float
 
 
-class CycleAcc(NamedTuple):
+class OpenCycle(NamedTuple):
+    """A billing cycle with days still open; ``kwh`` and ``covered_days`` count its final days only."""
+
     start: int
     end: int
     kwh: float
-    cov_days: float
+    covered_days: float
 
 
 class ClosedCycleT(NamedTuple):
+    """A closed billing cycle (``T``: the profile's tuple, not ``meterwatch.contracts.ClosedCycle``)."""
+
     start: int
     end: int
     kwh: float
     coverage: float
 
 
-def _r(x: float, nd: int = 4) -> float:
-    return round(x, nd)
-
-
-def _opt(x: float | None, nd: int = 4) -> float | None:
-    return None if x is None else round(x, nd)
+# the value kept in ``Profile.same_period_cache``: (key, (kWh, coverage) or None)
+SamePeriodCache = tuple[tuple[int, int, int, ClosedCycleT | None], tuple[float, float] | None]
 
 
 class Profile:
-    """One customer's state. Treat as a value: the engine clones before changing."""
+    """One customer's state. Treat as a value: ``Engine.process`` clones before changing it."""
 
     __slots__ = (
-        "base_hi",
-        "base_mad",
-        "base_med",
-        "base_n",
-        "copen",
+        "baseline_days",
+        "baseline_mad",
+        "baseline_median",
+        "closed_cycles",
         "customer_id",
-        "cycles",
-        "days",
-        "dstart",
-        "eval_day",
+        "evaluated_day",
+        "final_days",
+        "final_start",
         "fired",
-        "flags_hi",
-        "flags_lo",
-        "last_ts",
-        "newest",
+        "high_flags",
+        "latest_ts",
+        "low_flags",
+        "newest_day",
         "night_share",
-        "open",
+        "open_cycles",
+        "open_days",
+        "p95_day",
         "reasons",
-        "reg",
-        "reg_est",
+        "register_estimate",
+        "register_read",
+        "same_period_cache",
         "schema_version",
-        "spc",
-        "streak",
-        "wf",
+        "streaks",
+        "weekday_factors",
     )
 
     def __init__(self, customer_id: str) -> None:
         self.schema_version = SCHEMA_VERSION
         self.customer_id = customer_id
-        self.newest: int | None = None
-        self.last_ts: float | None = None
-        self.eval_day: int | None = None
-        self.open: dict[int, DayAcc] = {}
-        self.copen: list[CycleAcc] = []
-        self.cycles: list[ClosedCycleT] = []
-        self.dstart: int | None = None
-        self.days: list[float | None] = []
-        self.flags_hi = 0
-        self.flags_lo = 0
-        self.base_med: float | None = None
-        self.base_mad: float | None = None
-        self.base_n = 0
-        self.base_hi: float | None = None
-        self.wf: tuple[float, ...] = (1.0,) * 7
+        self.newest_day: int | None = None  # the newest local day with data
+        self.latest_ts: float | None = None  # the latest reading time (epoch s) applied
+        self.evaluated_day: int | None = None  # the last day the rules were evaluated as of
+        self.open_days: dict[int, OpenDay] = {}
+        self.open_cycles: list[OpenCycle] = []
+        self.closed_cycles: list[ClosedCycleT] = []
+        self.final_start: int | None = None  # the day of final_days[0]
+        self.final_days: list[float | None] = []
+        self.high_flags = 0
+        self.low_flags = 0
+        self.baseline_median: float | None = None
+        self.baseline_mad: float | None = None
+        self.baseline_days = 0
+        self.p95_day: float | None = None
+        self.weekday_factors: tuple[float, ...] = (1.0,) * 7  # Monday first
         self.night_share: float | None = None
-        self.reg: tuple[float, float] | None = None
-        self.reg_est: tuple[float, float] | None = None
-        self.fired: dict[str, int] = {}
-        self.streak: dict[str, int] = {}
-        self.reasons: dict[str, list[Any]] = {}
-        # transient cache of the same-period figures (not serialised)
-        self.spc: tuple[Any, tuple[float, float] | None] | None = None
+        self.register_read: tuple[float, float] | None = None  # last actual read (epoch s, kWh)
+        self.register_estimate: tuple[float, float] | None = None  # a newer estimated read
+        self.fired: dict[str, int] = {}  # rule (and moderation keys, see baselines.alerts) -> cycle start
+        self.streaks: dict[str, int] = {}  # rule -> consecutive evaluations its condition held
+        self.reasons: dict[str, list[Any]] = {}  # rule -> [code, numbers] why it could not be evaluated
+        # transient cache of the same-period figures (not serialised; see cycle_book.same_period_figures)
+        self.same_period_cache: SamePeriodCache | None = None
 
     @classmethod
     def new(cls, customer_id: str) -> Profile:
@@ -148,12 +164,12 @@ class Profile:
         q = Profile.__new__(Profile)
         for name in Profile.__slots__:
             object.__setattr__(q, name, getattr(self, name))
-        q.open = dict(self.open)
-        q.copen = list(self.copen)
-        q.cycles = list(self.cycles)
-        q.days = list(self.days)
+        q.open_days = dict(self.open_days)
+        q.open_cycles = list(self.open_cycles)
+        q.closed_cycles = list(self.closed_cycles)
+        q.final_days = list(self.final_days)
         q.fired = dict(self.fired)
-        q.streak = dict(self.streak)
+        q.streaks = dict(self.streaks)
         q.reasons = dict(self.reasons)
         return q
 
@@ -167,13 +183,13 @@ class Profile:
         >>> Profile.new("c").day_value(1) is None
         True
         """
-        acc = self.open.get(day)
+        acc = self.open_days.get(day)
         if acc is not None:
             return acc.kwh, acc.covered_s
-        if self.dstart is not None:
-            i = day - self.dstart
-            if 0 <= i < len(self.days):
-                v = self.days[i]
+        if self.final_start is not None:
+            i = day - self.final_start
+            if 0 <= i < len(self.final_days):
+                v = self.final_days[i]
                 if v is not None:
                     return v, -1.0
         return None
@@ -187,50 +203,50 @@ class Profile:
         True
         """
         d: dict[str, Any] = {"v": self.schema_version, "id": self.customer_id}
-        if self.newest is not None:
-            d["n"] = self.newest
-        if self.last_ts is not None:
-            d["t"] = self.last_ts
-        if self.eval_day is not None:
-            d["e"] = self.eval_day
-        if self.open:
+        if self.newest_day is not None:
+            d["n"] = self.newest_day
+        if self.latest_ts is not None:
+            d["t"] = self.latest_ts
+        if self.evaluated_day is not None:
+            d["e"] = self.evaluated_day
+        if self.open_days:
             d["o"] = [
                 [
                     k,
                     a.kwh,
                     a.covered_s,
-                    format(a.mask, "x"),
-                    a.gran,
-                    {str(s): x for s, x in a.est.items()} if a.est else 0,
+                    format(a.slots_seen, "x"),
+                    a.granularity_s,
+                    {str(s): x for s, x in a.estimated.items()} if a.estimated else 0,
                     a.night_kwh,
                 ]
-                for k, a in sorted(self.open.items())
+                for k, a in sorted(self.open_days.items())
             ]
-        if self.copen:
-            d["co"] = [[c.start, c.end, c.kwh, c.cov_days] for c in self.copen]
-        if self.cycles:
-            d["cy"] = [[c.start, c.end, c.kwh, c.coverage] for c in self.cycles]
-        if self.dstart is not None:
-            d["ds"] = self.dstart
-            d["dy"] = list(self.days)
-        if self.flags_hi:
-            d["fh"] = format(self.flags_hi, "x")
-        if self.flags_lo:
-            d["fl"] = format(self.flags_lo, "x")
-        if self.base_med is not None:
-            d["bm"] = [self.base_med, self.base_mad, self.base_n, self.base_hi]
-        if any(w != 1.0 for w in self.wf):
-            d["wf"] = list(self.wf)
+        if self.open_cycles:
+            d["co"] = [[c.start, c.end, c.kwh, c.covered_days] for c in self.open_cycles]
+        if self.closed_cycles:
+            d["cy"] = [[c.start, c.end, c.kwh, c.coverage] for c in self.closed_cycles]
+        if self.final_start is not None:
+            d["ds"] = self.final_start
+            d["dy"] = list(self.final_days)
+        if self.high_flags:
+            d["fh"] = format(self.high_flags, "x")
+        if self.low_flags:
+            d["fl"] = format(self.low_flags, "x")
+        if self.baseline_median is not None:
+            d["bm"] = [self.baseline_median, self.baseline_mad, self.baseline_days, self.p95_day]
+        if any(w != 1.0 for w in self.weekday_factors):
+            d["wf"] = list(self.weekday_factors)
         if self.night_share is not None:
             d["ns"] = self.night_share
-        if self.reg is not None:
-            d["rg"] = list(self.reg)
-        if self.reg_est is not None:
-            d["re"] = list(self.reg_est)
+        if self.register_read is not None:
+            d["rg"] = list(self.register_read)
+        if self.register_estimate is not None:
+            d["re"] = list(self.register_estimate)
         if self.fired:
             d["f"] = dict(self.fired)
-        if self.streak:
-            d["s"] = dict(self.streak)
+        if self.streaks:
+            d["s"] = dict(self.streaks)
         if self.reasons:
             d["r"] = dict(self.reasons)
         return d
@@ -248,11 +264,11 @@ class Profile:
         if v != SCHEMA_VERSION:
             raise ValueError(f"unsupported profile schema_version {v} (this code reads {SCHEMA_VERSION})")
         p = cls(str(d["id"]))
-        p.newest = d.get("n")
-        p.last_ts = d.get("t")
-        p.eval_day = d.get("e")
+        p.newest_day = d.get("n")
+        p.latest_ts = d.get("t")
+        p.evaluated_day = d.get("e")
         for k, kwh, cov, mask, gran, est, night in d.get("o", []):
-            p.open[int(k)] = DayAcc(
+            p.open_days[int(k)] = OpenDay(
                 float(kwh),
                 float(cov),
                 int(mask, 16),
@@ -260,27 +276,31 @@ class Profile:
                 {int(s): float(x) for s, x in est.items()} if est else None,
                 float(night),
             )
-        p.copen = [CycleAcc(int(a), int(b), float(c), float(e)) for a, b, c, e in d.get("co", [])]
-        p.cycles = [ClosedCycleT(int(a), int(b), float(c), float(e)) for a, b, c, e in d.get("cy", [])]
+        p.open_cycles = [OpenCycle(int(a), int(b), float(c), float(e)) for a, b, c, e in d.get("co", [])]
+        p.closed_cycles = [ClosedCycleT(int(a), int(b), float(c), float(e)) for a, b, c, e in d.get("cy", [])]
         if "ds" in d:
-            p.dstart = int(d["ds"])
-            p.days = [None if x is None else float(x) for x in d["dy"]]
-        p.flags_hi = int(d.get("fh", "0"), 16)
-        p.flags_lo = int(d.get("fl", "0"), 16)
+            p.final_start = int(d["ds"])
+            p.final_days = [None if x is None else float(x) for x in d["dy"]]
+        p.high_flags = int(d.get("fh", "0"), 16)
+        p.low_flags = int(d.get("fl", "0"), 16)
         if "bm" in d:
             med, mad, n, hi = d["bm"]
-            p.base_med, p.base_mad, p.base_n = float(med), (None if mad is None else float(mad)), int(n)
-            p.base_hi = None if hi is None else float(hi)
+            p.baseline_median, p.baseline_mad, p.baseline_days = (
+                float(med),
+                (None if mad is None else float(mad)),
+                int(n),
+            )
+            p.p95_day = None if hi is None else float(hi)
         if "wf" in d:
-            p.wf = tuple(float(w) for w in d["wf"])
+            p.weekday_factors = tuple(float(w) for w in d["wf"])
         if "ns" in d:
             p.night_share = float(d["ns"])
         if "rg" in d:
-            p.reg = (float(d["rg"][0]), float(d["rg"][1]))
+            p.register_read = (float(d["rg"][0]), float(d["rg"][1]))
         if "re" in d:
-            p.reg_est = (float(d["re"][0]), float(d["re"][1]))
+            p.register_estimate = (float(d["re"][0]), float(d["re"][1]))
         p.fired = {str(k): int(x) for k, x in d.get("f", {}).items()}
-        p.streak = {str(k): int(x) for k, x in d.get("s", {}).items()}
+        p.streaks = {str(k): int(x) for k, x in d.get("s", {}).items()}
         p.reasons = {str(k): list(x) for k, x in d.get("r", {}).items()}
         return p
 
@@ -292,7 +312,7 @@ class Profile:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"Profile({self.customer_id!r}, newest={self.newest}, cycles={len(self.cycles)})"
+        return f"Profile({self.customer_id!r}, newest={self.newest_day}, cycles={len(self.closed_cycles)})"
 
 
 def finite(x: float) -> bool:

@@ -61,7 +61,7 @@ from meterwatch.contracts import (  # noqa: E402
 from meterwatch.keys import Keys  # noqa: E402
 from meterwatch.settings import Settings  # noqa: E402
 from meterwatch.topics import delete_topics, ensure_topics, list_topics  # noqa: E402
-from notifier.store import make_nid  # noqa: E402
+from notifier.ids import make_nid  # noqa: E402
 
 
 def pct(xs: list[float], q: float) -> float:

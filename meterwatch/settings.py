@@ -136,6 +136,7 @@ class Settings(BaseSettings):
     kafka_cds: bool = True  # class-data sharing archive for a ~2x faster local broker start
     # the full London data for eval/ and bench/ (tests use the sample in data/sample); None: ../shared/data
     shared_data: Path | None = None
+    log_repeat_interval_s: float = 30.0  # one log line per cause (warnings, errors) per interval; 0 = off
 
     # --- topics (default names; configurable) -------------------------------------
     topic_readings: str = "meter-readings"
@@ -169,6 +170,9 @@ class Settings(BaseSettings):
     notifier_host: str = "127.0.0.1"
     notifier_port: Port = 8001
     api_rate_limit_per_min: int = 600
+    api_max_body_bytes: int = 64 * 1024  # request bodies over this are refused with 413 (the API reads none)
+    notifier_rate_limit_per_min: int = 600  # requests per token and UTC minute (all notifier replicas)
+    notifier_max_body_bytes: int = 256 * 1024  # request bodies over this are refused with 413
     token_default_ttl_days: int = 365
     api_token_cache_s: float = 5.0  # verified tokens cached in-process; bounds revocation delay
     api_ready_max_staleness_s: float = 60.0  # /readyz: read-model heartbeat must be newer than this
@@ -183,6 +187,9 @@ class Settings(BaseSettings):
     sms_http_url: str = ""
     sms_http_auth_header: SecretStr = SecretStr("")
     sms_http_body_template: str = '{"to": "{phone}", "text": "{text}", "reference": "{notification_id}"}'
+    sms_http_status_url: str = ""  # GET, with {notification_id}: what the gateway knows of a message
+    sms_status_recheck_s: float = 10.0  # after an unknown outcome (timeout), ask the gateway this much later
+    sms_status_max_checks: int = 5  # failed status queries before resending anyway (a possible duplicate)
     push_webhook_url: str = ""
     sms_timeout_s: float = 5.0
     delivery_max_attempts: int = 5
@@ -210,6 +217,11 @@ class Settings(BaseSettings):
     notifier_unassigned_manager: str = "unassigned"
     notifier_breaker_threshold: int = 5  # consecutive gateway errors that open the breaker (0 = off)
     notifier_breaker_cooldown_s: float = 5.0  # first probe after this; doubles up to 60 s while down
+    notifier_redis_max_connections: int = 64  # HTTP routes + consumer (the dispatcher has its own)
+    notifier_sse_max_streams: int = 200  # live inbox streams per replica (503 beyond)
+    notifier_sse_max_per_token: int = 10  # live inbox streams per token (429 beyond)
+    notifier_kafka_probe_s: float = 5.0  # broker probe of the consumer (readiness follows it)
+    notifier_topic_recheck_s: float = 30.0  # re-check of an alerts topic that could not be used
     # per-segment policy, keyed by segment label (case-insensitive) or id; "*" = default
     notifier_segment_policies: dict[str, SegmentPolicy] = Field(
         default_factory=lambda: {

@@ -5,6 +5,18 @@ backoff: timeouts, connection errors, 5xx, 408, 429) or ``PermanentError`` (no
 retry: other 4xx). The notification id travels as the gateway reference /
 ``Idempotency-Key`` so the receiving side can drop a duplicate.
 
+A ``TransientError`` says whether the request may have reached the gateway
+(``unknown``): a timeout or a connection dropped after the request was written
+leaves the outcome unknown, and the dispatcher asks the gateway's status endpoint
+(``sms_status``, ``MW_SMS_HTTP_STATUS_URL``) before it sends again; a refused
+connection or an HTTP error answer means the gateway did not take the message.
+See docs/notifier.md, "The SMS gateway contract".
+
+>>> classify_status({"status": "DELIVERED", "id": "g-1"})
+StatusAnswer(status='accepted', gateway_id='g-1', detail='DELIVERED')
+>>> classify_status({"state": "rejected"}).status, classify_status({"status": "unknown"}).status
+('failed', 'absent')
+
 >>> body, ctype = render_body('{"to": "{phone}", "text": "{text}", "ref": "{notification_id}"}',
 ...                           "+8613800000000", 'say "hi"', "n_1")
 >>> ctype, json.loads(body)["text"]
@@ -20,8 +32,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any, Protocol
-from urllib.parse import quote_plus
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+from urllib.parse import quote, quote_plus
 
 import httpx
 
@@ -36,17 +49,44 @@ class DeliveryError(Exception):
 
 
 class TransientError(DeliveryError):
-    """Worth retrying (timeout, connection refused, 5xx, 408, 429)."""
+    """Worth retrying (timeout, connection refused, 5xx, 408, 429).
+
+    ``unknown``: the request may have reached the gateway (read/write timeout, connection
+    dropped mid-request); the gateway may have accepted it.
+    """
+
+    def __init__(self, message: str, unknown: bool = False) -> None:
+        super().__init__(message)
+        self.unknown = unknown
 
 
 class PermanentError(DeliveryError):
     """Retrying will not help (4xx other than 408/429)."""
 
 
+GatewayStatus = Literal["accepted", "failed", "absent", "unsupported"]
+
+#: status words of the gateway's status endpoint (case-insensitive); anything else is "accepted"
+FAILED_WORDS = frozenset({"failed", "undelivered", "rejected", "expired", "error", "cancelled", "canceled"})
+ABSENT_WORDS = frozenset({"unknown", "not_found", "notfound", "absent"})
+
+
+@dataclass(frozen=True)
+class StatusAnswer:
+    """What the gateway knows of a message: it has it (``accepted``), it took it and failed,
+    it never received it (``absent``), or it cannot tell (``unsupported``: no status API)."""
+
+    status: GatewayStatus
+    gateway_id: str = ""
+    detail: str = ""
+
+
 class SmsChannel(Protocol):
     name: str
 
     async def send_sms(self, phone: str, text: str, notification_id: str) -> str: ...
+
+    async def sms_status(self, notification_id: str) -> StatusAnswer: ...
 
 
 class PushChannel(Protocol):
@@ -80,6 +120,20 @@ def auth_header(value: str) -> tuple[str, str] | None:
     return "Authorization", value
 
 
+def classify_status(data: Any) -> StatusAnswer:
+    """A status endpoint's JSON answer (``{"status": ..., "id": ...}``) as a ``StatusAnswer``."""
+    if not isinstance(data, dict):
+        return StatusAnswer("accepted", detail="answer without a status")
+    word = str(data.get("status") or data.get("state") or "").strip()
+    gid = next((str(data[k])[:128] for k in ("id", "message_id", "messageId", "sid") if k in data), "")
+    key = word.lower()
+    if key in ABSENT_WORDS:
+        return StatusAnswer("absent", gid, word[:64])
+    if key in FAILED_WORDS:
+        return StatusAnswer("failed", gid, word[:64])
+    return StatusAnswer("accepted", gid, word[:64])
+
+
 def _classify(resp: httpx.Response) -> None:
     if resp.is_success:
         return
@@ -101,13 +155,21 @@ def _gateway_id(resp: httpx.Response) -> str:
     return ""
 
 
-async def _post(client: httpx.AsyncClient, url: str, **kw: Any) -> httpx.Response:
+#: failures after which the request cannot have reached the gateway (the rest may have)
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+async def _request(client: httpx.AsyncClient, method: str, url: str, **kw: Any) -> httpx.Response:
     try:
-        resp = await client.post(url, **kw)
+        return await client.request(method, url, **kw)
     except httpx.TimeoutException as e:
-        raise TransientError(f"timeout: {type(e).__name__}") from e
+        raise TransientError(f"timeout: {type(e).__name__}", unknown=not isinstance(e, _NOT_SENT)) from e
     except httpx.TransportError as e:
-        raise TransientError(f"transport: {type(e).__name__}") from e
+        raise TransientError(f"transport: {type(e).__name__}", unknown=not isinstance(e, _NOT_SENT)) from e
+
+
+async def _post(client: httpx.AsyncClient, url: str, **kw: Any) -> httpx.Response:
+    resp = await _request(client, "POST", url, **kw)
     _classify(resp)
     return resp
 
@@ -126,6 +188,9 @@ class HttpSms:
         self.auth = auth_header(settings.sms_http_auth_header.get_secret_value())
         self.timeout = settings.sms_timeout_s
         self.client = client
+        self.status_url = settings.sms_http_status_url
+        if self.status_url and "{notification_id}" not in self.status_url:
+            raise ValueError("MW_SMS_HTTP_STATUS_URL must contain {notification_id}")
 
     async def send_sms(self, phone: str, text: str, notification_id: str) -> str:
         body, ctype = render_body(self.template, phone, text, notification_id)
@@ -137,6 +202,26 @@ class HttpSms:
         )
         return _gateway_id(resp)
 
+    async def sms_status(self, notification_id: str) -> StatusAnswer:
+        """Ask the gateway what became of ``notification_id`` (raises ``TransientError`` when it cannot)."""
+        if not self.status_url:
+            return StatusAnswer("unsupported", detail="no MW_SMS_HTTP_STATUS_URL")
+        url = self.status_url.replace("{notification_id}", quote(notification_id, safe=""))
+        headers = {"Idempotency-Key": notification_id}
+        if self.auth:
+            headers[self.auth[0]] = self.auth[1]
+        resp = await _request(self.client, "GET", url, headers=headers, timeout=self.timeout)
+        if resp.status_code == 404:
+            return StatusAnswer("absent", detail="HTTP 404")
+        if resp.status_code >= 500 or resp.status_code in (408, 429):
+            raise TransientError(f"status query: HTTP {resp.status_code}")
+        if not resp.is_success:
+            return StatusAnswer("unsupported", detail=f"status query: HTTP {resp.status_code}")
+        try:
+            return classify_status(resp.json())
+        except ValueError:
+            return StatusAnswer("accepted", detail="status answer is not JSON")
+
 
 class ConsoleSms:
     """Writes the SMS to the log (phone masked) instead of sending it: for demos."""
@@ -146,6 +231,9 @@ class ConsoleSms:
     async def send_sms(self, phone: str, text: str, notification_id: str) -> str:
         log.info("SMS %s to %s: %s", notification_id, mask_phone(phone), text)
         return f"console-{notification_id}"
+
+    async def sms_status(self, notification_id: str) -> StatusAnswer:
+        return StatusAnswer("unsupported", detail="console SMS")
 
 
 class WebhookPush:

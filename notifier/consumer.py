@@ -6,6 +6,12 @@ the alerts wait in Kafka; a crash before the commit redelivers the batch, and
 the ingest script's SET NX on the alert id makes the redelivery harmless.
 A message that is not a valid Alert is recorded in the `rejected` list with a
 reason (and counted), then committed: it can never become valid by retrying.
+
+Before consuming, the consumer creates the alerts topic or verifies it (partition count,
+``meterwatch.topics``): a topic auto-created with the wrong partition count is reported
+(log + ``/readyz``) with what to do, and not consumed. While consuming, the broker is
+probed every ``MW_NOTIFIER_KAFKA_PROBE_S`` seconds (a metadata request), so readiness
+turns false during an outage instead of trusting a consumer that merely started once.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from redis.exceptions import RedisError
 
 from meterwatch.contracts import Alert
 from meterwatch.settings import Settings
+from meterwatch.topics import TopicAdminError, TopicMismatchError, ensure_topics
 from notifier.clock import Clock
 from notifier.routing import ingest_alerts
 from notifier.store import Store
@@ -51,8 +58,10 @@ class AlertConsumer:
         self.s = settings
         self.clock = clock
         self.consumer: AIOKafkaConsumer | None = None
-        self.connected = False
+        self.connected = False  # started, and the last broker probe answered
+        self.problem = "not started yet"  # why not connected (for /readyz and the logs)
         self.processed = 0
+        self.redis_retries = 0  # batches that waited in Kafka because Redis was down
 
     def _make(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -68,29 +77,84 @@ class AlertConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         pause = 0.5
         while not stop.is_set():
+            if not await self._topics_ready():
+                await self._pause(stop, self.s.notifier_topic_recheck_s)
+                continue
             consumer = self._make()
+            watch: asyncio.Task[None] | None = None
             try:
                 await consumer.start()
-                self.consumer, self.connected, pause = consumer, True, 0.5
+                self.consumer, pause = consumer, 0.5
+                self._up()
                 log.info("consuming %s as group %s", self.s.topic_alerts, self.s.notifier_group_id)
+                # probed beside the loop: a commit or fetch stuck in an outage must not hide it
+                watch = asyncio.create_task(self._watch(consumer), name="notifier-kafka-probe")
                 await self._loop(consumer, stop)
             except KafkaError as e:
+                self._down(f"kafka unavailable: {e}")
                 log.warning("kafka unavailable (%s); retrying in %.1fs", e, pause)
-            except Exception:
+            except Exception as e:
                 # nothing may kill the consumer: the uncommitted batch is read again after a pause
+                self._down(f"consumer failed: {type(e).__name__}")
                 log.exception("consumer failed; restarting in %.1fs", pause)
             finally:
                 self.connected = False
+                if watch is not None:
+                    watch.cancel()
+                    await asyncio.gather(watch, return_exceptions=True)
                 try:
                     await consumer.stop()
                 except Exception:  # stopping a half-started consumer may fail; nothing to recover
                     log.debug("consumer stop failed", exc_info=True)
-            if not stop.is_set():
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=pause)
-                except TimeoutError:
-                    pass
-                pause = min(10.0, pause * 2)
+            await self._pause(stop, pause)
+            pause = min(10.0, pause * 2)
+        self._down("stopped")
+
+    @staticmethod
+    async def _pause(stop: asyncio.Event, seconds: float) -> None:
+        if not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=seconds)
+            except TimeoutError:
+                pass
+
+    def _up(self) -> None:
+        self.connected, self.problem = True, ""
+
+    def _down(self, problem: str) -> None:
+        self.connected, self.problem = False, problem
+
+    async def _topics_ready(self) -> bool:
+        """Create the alerts topic if missing, or verify it; False (with the reason) if it cannot be used."""
+        try:
+            await ensure_topics(self.s, [self.s.topic_alerts])
+            return True
+        except TopicMismatchError as e:
+            self._down(str(e))
+            log.error("cannot consume: %s", e)
+        except (KafkaError, TopicAdminError, OSError) as e:
+            self._down(f"kafka unavailable: {e}")
+            log.warning("kafka unavailable (%s); retrying", e)
+        return False
+
+    async def _watch(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            await asyncio.sleep(self.s.notifier_kafka_probe_s)
+            await self._probe(consumer)
+
+    async def _probe(self, consumer: AIOKafkaConsumer) -> None:
+        """A metadata round trip to the broker: readiness follows what it answers."""
+        timeout = max(1.0, self.s.notifier_kafka_probe_s)
+        try:
+            await asyncio.wait_for(consumer.topics(), timeout=timeout)
+        except (KafkaError, OSError, TimeoutError) as e:
+            if self.connected:
+                log.warning("kafka unreachable (%s); alerts wait in Kafka", type(e).__name__)
+            self._down(f"kafka unreachable: {type(e).__name__}: {e}"[:300])
+            return
+        if not self.connected:
+            log.info("kafka reachable again")
+        self._up()
 
     async def _loop(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -114,6 +178,7 @@ class AlertConsumer:
                 await self.record(records)
                 return True
             except (RedisError, OSError) as e:
+                self.redis_retries += 1
                 log.warning("redis unavailable (%s); %d alerts wait in Kafka", type(e).__name__, len(records))
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=pause)

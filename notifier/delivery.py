@@ -5,6 +5,13 @@ pushes its due time ``lease`` into the future and bumps a fencing token), so
 two replicas never send the same notification; a replica killed mid-send
 leaves a claim that expires, and another replica (or itself, restarted) takes
 it over. A completion with a stale token is ignored.
+
+An SMS attempt is recorded as in flight (``inflight``) in the same script that renews
+the lease, BEFORE the request goes out. A timeout or a dropped connection is an
+*unknown* outcome, never a failure: the attempt stays in flight and, like the attempt
+of a replica killed mid-send, is reconciled with the gateway's status endpoint before
+anything is sent again (``notifier.reconcile``). Every resend that may duplicate an SMS
+is counted (``possible_duplicates{channel="sms"}``).
 """
 
 from __future__ import annotations
@@ -14,19 +21,20 @@ import datetime as dt
 import json
 import logging
 import random
-import time
 from typing import Any
 
 from redis.exceptions import RedisError
 
 from meterwatch.logs import mask_phone
 from meterwatch.settings import Settings
-from notifier.breaker import CircuitBreaker
+from notifier.breaker import CircuitBreaker, Ticket
 from notifier.channels import PermanentError, PushChannel, SmsChannel, TransientError
 from notifier.clock import Clock
+from notifier.ids import iso, make_nid
 from notifier.models import TERMINAL
 from notifier.moderation import backoff_s, effective_consent, in_quiet_hours, quiet_hours_end
-from notifier.store import Store, iso, make_nid
+from notifier.reconcile import decide
+from notifier.store import Store
 from notifier.templates import digest_text, escalation_text
 
 log = logging.getLogger("meterwatch.notifier.delivery")
@@ -52,6 +60,8 @@ class Dispatcher:
         self.push = push
         self.sem = asyncio.Semaphore(max(1, settings.notifier_dispatch_concurrency))
         self.healthy = True
+        self.ticks = 0  # passes over the due queue completed (its handlings included)
+        self.redis_failures = 0
         self._wake = asyncio.Event()
         self.breakers = {
             k: CircuitBreaker(settings.notifier_breaker_threshold, settings.notifier_breaker_cooldown_s)
@@ -71,6 +81,7 @@ class Dispatcher:
                 pause = self.s.notifier_poll_interval_s
             except (RedisError, OSError) as e:
                 self.healthy = False
+                self.redis_failures += 1
                 log.warning("dispatcher: redis unavailable (%s); retrying in %.1fs", type(e).__name__, pause)
                 n = 0
                 pause = min(5.0, pause * 2)
@@ -95,6 +106,7 @@ class Dispatcher:
         claimed = await self.store.claim(_ms(now), int(self.s.notifier_lease_s * 1000), batch)
         if claimed:
             await asyncio.gather(*(self._guarded(nid, tok) for nid, tok in claimed))
+        self.ticks += 1
         return len(claimed)
 
     async def _guarded(self, nid: str, token: str) -> None:
@@ -122,26 +134,42 @@ class Dispatcher:
         else:
             await self.store.r.zrem(self.store.due_key, nid)
 
-    async def _gate(self, nid: str, token: str, channel: str) -> bool:
-        """False (and the notification postponed, its retry budget untouched) while the gateway is down."""
+    async def _gate(self, nid: str, token: str, channel: str) -> Ticket | None:
+        """A ticket to send, or None (and the notification postponed, its retry budget untouched)
+        while the gateway is down."""
         br = self.breakers[channel]
-        mono = time.monotonic()
-        if br.allow(mono):
-            return True
+        mono = self.clock.monotonic()
+        ticket = br.allow(mono)
+        if ticket is not None:
+            return ticket
         wait_ms = int(max(0.0, br.retry_at - mono) * 1000) + random.randint(0, 500)  # noqa: S311
         await self.store.begin(nid, token, _ms(self.clock.now()) + wait_ms)
-        return False
+        return None
 
     async def _transient(
-        self, nid: str, token: str, h: dict[str, str], attempts: int, err: str, kind: str, channel: str
+        self,
+        nid: str,
+        token: str,
+        h: dict[str, str],
+        attempts: int,
+        err: TransientError,
+        kind: str,
+        ticket: Ticket,
     ) -> None:
+        channel = "sms" if kind == "sms" else "push"
         br = self.breakers[channel]
-        was_open = br.is_open
-        opened = br.failure(time.monotonic())
-        if was_open:
-            # the probe of a down gateway failed: wait for the next probe, keep the retry budget
+        opened = br.opened
+        is_open = br.failure(ticket, self.clock.monotonic())
+        if br.opened > opened:
+            log.warning("%s gateway down after %d consecutive errors; pausing sends", channel, br.consecutive)
+            await self.store.incr(f'breaker_opened{{channel="{channel}"}}')
+        if err.unknown and kind == "sms":
+            await self._unknown_outcome(nid, token, attempts, err)
+            return
+        if is_open:
+            # the gateway is down: wait for the breaker's next probe, keep the retry budget
             now = self.clock.now()
-            wait_ms = int(max(0.0, br.retry_at - time.monotonic()) * 1000)
+            wait_ms = int(max(0.0, br.retry_at - self.clock.monotonic()) * 1000)
             await self.store.complete(
                 nid,
                 token,
@@ -153,20 +181,131 @@ class Dispatcher:
                 metric=f"{kind}_gateway_down",
             )
             return
-        if opened:
-            log.warning("%s gateway down after %d consecutive errors; pausing sends", channel, br.consecutive)
-        await self._retry_or_fail(nid, token, h, attempts, err, kind)
+        extra = [f'possible_duplicates{{channel="{channel}"}}'] if err.unknown else []
+        await self._retry_or_fail(nid, token, h, attempts, str(err), kind, extra)
 
-    async def _begin(self, nid: str, token: str) -> bool:
-        """The claim is still ours and its lease now covers the send (else another replica has it)."""
-        until = _ms(self.clock.now()) + int(self.s.notifier_lease_s * 1000)
-        ok = await self.store.begin(nid, token, until)
+    async def _unknown_outcome(self, nid: str, token: str, attempts: int, err: TransientError) -> None:
+        """The gateway may have the SMS: keep the attempt in flight and ask the gateway later.
+
+        Not before the send timeout has passed once more, so that a request still queued at a
+        slow gateway has been taken by the time the gateway is asked.
+        """
+        now = self.clock.now()
+        delay = max(self.s.sms_status_recheck_s, self.s.sms_timeout_s)
+        await self.store.complete(
+            nid,
+            token,
+            "retrying",
+            "delivery.unknown",
+            now,
+            detail=f"attempt {attempts}: {err}; outcome unknown, the gateway is asked in {delay:g}s",
+            next_due_ms=_ms(now) + int(delay * 1000),
+            metric=["sms_retry", 'unknown_outcomes{channel="sms"}'],
+            fields={"attempts": str(attempts)},
+            keep_inflight=True,
+        )
+
+    async def _begin(self, nid: str, token: str, attempt: int | None = None) -> bool:
+        """The claim is still ours and its lease now covers the send (else another replica has it).
+
+        With ``attempt``, the attempt is recorded as in flight before the send.
+        """
+        now_ms = _ms(self.clock.now())
+        until = now_ms + int(self.s.notifier_lease_s * 1000)
+        ok = await self.store.begin(nid, token, until, attempt, now_ms)
         if not ok:
             log.info("notification %s: claim lost to another replica; not sending", nid)
         return ok
 
     # --- SMS ----------------------------------------------------------------------------------
     async def _sms(self, nid: str, token: str, h: dict[str, str]) -> None:
+        note = ""
+        if h.get("inflight"):
+            go_on, note = await self._reconcile(nid, token, h)
+            if not go_on:
+                return
+        phone = await self._sms_checks(nid, token, h)
+        if phone is None:
+            return
+        attempts = int(h.get("attempts") or 0) + 1
+        ticket = await self._gate(nid, token, "sms")
+        if ticket is None:
+            return
+        if not await self._begin(nid, token, attempt=attempts):
+            self.breakers["sms"].release(ticket)
+            return
+        try:
+            gid = await self.sms.send_sms(phone, h.get("text", ""), nid)
+        except TransientError as e:
+            await self._transient(nid, token, h, attempts, e, "sms", ticket)
+            return
+        except PermanentError as e:
+            self.breakers["sms"].success(ticket)  # the gateway answered
+            await self._fail(nid, token, h, attempts, str(e), "sms")
+            return
+        self.breakers["sms"].success(ticket)
+        await self._sent(nid, token, attempts, gid, "sms_sent", f"attempt {attempts}{note}")
+        log.info("sms %s sent to %s (attempt %d)", nid, mask_phone(phone), attempts)
+
+    async def _sent(
+        self, nid: str, token: str, attempts: int, gid: str, metric: str | list[str], detail: str
+    ) -> None:
+        done = self.clock.now()
+        await self.store.complete(
+            nid,
+            token,
+            "sent",
+            "",
+            done,
+            detail=detail,
+            metric=metric,
+            fields={"attempts": str(attempts), "gateway_id": gid, "sent_at": iso(done)},
+        )
+
+    async def _reconcile(self, nid: str, token: str, h: dict[str, str]) -> tuple[bool, str]:
+        """Settle the attempt in flight with the gateway first; (True, why) when the SMS may be sent now."""
+        attempts, checks = int(h.get("attempts") or 0), int(h.get("checks") or 0)
+        try:
+            answer, error = await self.sms.sms_status(nid), ""
+        except TransientError as e:
+            answer, error = None, str(e)
+        r = decide(
+            answer, error, attempts, self.s.delivery_max_attempts, checks, self.s.sms_status_max_checks
+        )
+        now = self.clock.now()
+        detail = f"attempt {h.get('inflight')}: {r.detail}"
+        if r.action == "sent":
+            await self._sent(nid, token, attempts, r.gateway_id, ["sms_sent", *r.metrics], detail)
+            log.info("sms %s: the gateway has it (attempt %s); not sent again", nid, h.get("inflight"))
+        elif r.action == "wait":
+            delay = self.s.sms_status_recheck_s
+            await self.store.complete(
+                nid,
+                token,
+                "retrying",
+                "delivery.unknown",
+                now,
+                detail=f"{detail}; asked again in {delay:g}s",
+                next_due_ms=_ms(now) + int(delay * 1000),
+                metric=r.metrics,
+                fields={"checks": str(checks + 1)},
+                keep_inflight=True,
+            )
+        elif r.action == "retry":
+            await self._retry_or_fail(nid, token, h, attempts, r.detail, "sms", r.metrics)
+        elif r.action == "fail":
+            await self._fail(nid, token, h, attempts, r.detail, "sms", r.metrics)
+        else:
+            if not await self.store.settle(nid, token):
+                return False, ""  # the claim went to another replica meanwhile
+            for m in r.metrics:
+                await self.store.incr(m)
+            log.info("sms %s: %s", nid, detail)
+            return True, f" ({detail})"
+        return False, ""
+
+    async def _sms_checks(self, nid: str, token: str, h: dict[str, str]) -> str | None:
+        """The phone to send to now; None when moderation at send time suppressed or deferred the SMS."""
         now = self.clock.now()
         cid, phone = h.get("customer_id", ""), h.get("phone", "")
         rec = (await self.store.customers([cid])).get(cid)
@@ -176,7 +315,7 @@ class Dispatcher:
                 await self.store.complete(
                     nid, token, "suppressed", "customer.no_phone", now, metric="sms_suppressed"
                 )
-                return
+                return None
             phone = rec.phone
             await self.store.r.hset(self.store.notif_key(nid), "phone", phone)
         registry = rec.sms_opt_in if rec is not None else h.get("registry_opt_in") == "1"
@@ -185,7 +324,7 @@ class Dispatcher:
             await self.store.complete(
                 nid, token, "suppressed", "moderation.opted_out", now, metric="sms_suppressed"
             )
-            return
+            return None
         tz = h.get("timezone") or "Asia/Shanghai"
         qs, qe = self.s.quiet_hours_start, self.s.quiet_hours_end
         if in_quiet_hours(now, tz, qs, qe):
@@ -200,41 +339,21 @@ class Dispatcher:
                 next_due_ms=_ms(until),
                 metric="sms_deferred",
             )
-            return
-        attempts = int(h.get("attempts") or 0) + 1
-        if not await self._gate(nid, token, "sms"):
-            return
-        if not await self._begin(nid, token):
-            self.breakers["sms"].probing = False
-            return
-        try:
-            gid = await self.sms.send_sms(phone, h.get("text", ""), nid)
-        except TransientError as e:
-            await self._transient(nid, token, h, attempts, str(e), "sms", "sms")
-            return
-        except PermanentError as e:
-            self.breakers["sms"].success()  # the gateway answered
-            await self._fail(nid, token, h, attempts, str(e), "sms")
-            return
-        self.breakers["sms"].success()
-        done = self.clock.now()
-        await self.store.complete(
-            nid,
-            token,
-            "sent",
-            "",
-            done,
-            detail=f"attempt {attempts}",
-            metric="sms_sent",
-            fields={"attempts": str(attempts), "gateway_id": gid, "sent_at": iso(done)},
-        )
-        log.info("sms %s sent to %s (attempt %d)", nid, mask_phone(phone), attempts)
+            return None
+        return phone
 
     async def _retry_or_fail(
-        self, nid: str, token: str, h: dict[str, str], attempts: int, err: str, kind: str
+        self,
+        nid: str,
+        token: str,
+        h: dict[str, str],
+        attempts: int,
+        err: str,
+        kind: str,
+        extra_metrics: list[str] | None = None,
     ) -> None:
         if attempts >= self.s.delivery_max_attempts:
-            await self._fail(nid, token, h, attempts, err, kind)
+            await self._fail(nid, token, h, attempts, err, kind, extra_metrics)
             return
         now = self.clock.now()
         delay = backoff_s(attempts, self.s.delivery_backoff_base_s, self.s.delivery_backoff_max_s)
@@ -246,12 +365,19 @@ class Dispatcher:
             now,
             detail=f"attempt {attempts}: {err}; next in {delay:.2f}s",
             next_due_ms=_ms(now) + int(delay * 1000),
-            metric=f"{kind}_retry",
+            metric=[f"{kind}_retry", *(extra_metrics or [])],
             fields={"attempts": str(attempts)},
         )
 
     async def _fail(
-        self, nid: str, token: str, h: dict[str, str], attempts: int, err: str, kind: str
+        self,
+        nid: str,
+        token: str,
+        h: dict[str, str],
+        attempts: int,
+        err: str,
+        kind: str,
+        extra_metrics: list[str] | None = None,
     ) -> None:
         now = self.clock.now()
         ok = await self.store.complete(
@@ -261,7 +387,7 @@ class Dispatcher:
             "delivery.failed",
             now,
             detail=f"attempt {attempts}: {err}",
-            metric=f"{kind}_failed",
+            metric=[f"{kind}_failed", *(extra_metrics or [])],
             fields={"attempts": str(attempts)},
         )
         if ok and kind == "sms":
@@ -321,32 +447,23 @@ class Dispatcher:
         self, nid: str, token: str, h: dict[str, str], payload: dict[str, Any], kind: str
     ) -> None:
         attempts = int(h.get("attempts") or 0) + 1
-        if not await self._gate(nid, token, "push"):
+        ticket = await self._gate(nid, token, "push")
+        if ticket is None:
             return
         if not await self._begin(nid, token):
-            self.breakers["push"].probing = False
+            self.breakers["push"].release(ticket)
             return
         try:
             gid = await self.push.send_push(h.get("manager_id", ""), payload, nid)
         except TransientError as e:
-            await self._transient(nid, token, h, attempts, str(e), kind, "push")
+            await self._transient(nid, token, h, attempts, e, kind, ticket)
             return
         except PermanentError as e:
-            self.breakers["push"].success()
+            self.breakers["push"].success(ticket)
             await self._fail(nid, token, h, attempts, str(e), kind)
             return
-        self.breakers["push"].success()
-        now = self.clock.now()
-        await self.store.complete(
-            nid,
-            token,
-            "sent",
-            "",
-            now,
-            detail=f"attempt {attempts}",
-            metric=f"{kind}_sent",
-            fields={"attempts": str(attempts), "gateway_id": gid, "sent_at": iso(now)},
-        )
+        self.breakers["push"].success(ticket)
+        await self._sent(nid, token, attempts, gid, f"{kind}_sent", f"attempt {attempts}")
 
     async def _digest(self, nid: str, token: str, h: dict[str, str]) -> None:
         mgr = h.get("manager_id", "")

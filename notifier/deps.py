@@ -1,4 +1,9 @@
-"""FastAPI dependencies (Annotated), so tests can override any of them."""
+"""FastAPI dependencies (Annotated), so tests can override any of them.
+
+Every authenticated request is counted against its token's budget of
+``MW_NOTIFIER_RATE_LIMIT_PER_MIN`` requests per UTC minute (``meterwatch.ratelimit``,
+shared by the replicas through Redis); over it the answer is 429 with ``Retry-After``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from meterwatch.auth import TokenRecord, verify_token
+from meterwatch.ratelimit import RateLimiter
 from meterwatch.settings import Settings
 from notifier.clock import Clock
 from notifier.store import Store
@@ -35,11 +41,17 @@ StoreDep = Annotated[Store, Depends(get_store)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
+def get_limiter(request: Request) -> RateLimiter:
+    lim: RateLimiter = request.app.state.limiter
+    return lim
+
+
 async def get_principal(
     store: StoreDep,
+    limiter: Annotated[RateLimiter, Depends(get_limiter)],
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> TokenRecord:
-    """The valid token of the request, else 401."""
+    """The valid token of the request, else 401; over the token's rate limit, 429."""
     if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "missing bearer token", headers={"WWW-Authenticate": "Bearer"}
@@ -50,6 +62,13 @@ async def get_principal(
             status.HTTP_401_UNAUTHORIZED,
             "invalid, expired or revoked token",
             headers={"WWW-Authenticate": "Bearer"},
+        )
+    retry = limiter.admit(rec.token_id)
+    if retry:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"rate limit of {limiter.limit} requests per minute exceeded for this token",
+            headers={"Retry-After": str(retry)},
         )
     return rec
 

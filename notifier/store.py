@@ -3,7 +3,8 @@
 Keys (all under ``Keys.ns``, i.e. ``{prefix}n:``):
 
 - ``alert:{alert_id}``  STRING, SET NX: the alert was recorded (value: its notification ids)
-- ``notif:{nid}``       HASH: one notification (channel, status, reason, attempts, claim, ...)
+- ``notif:{nid}``       HASH: one notification (channel, status, reason, attempts, claim, ...);
+                        ``inflight`` = the attempt sent whose outcome is not known yet
 - ``hist:{nid}``        LIST: status history, JSON events
 - ``due``               ZSET: notification ids scored by due time (epoch ms); a claimed id is
                         pushed ``lease`` ms into the future so a crashed replica's claim is retaken
@@ -24,7 +25,6 @@ they are cluster-wide across replicas.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from typing import Any, cast
 
@@ -32,6 +32,9 @@ from redis.asyncio import Redis
 
 from meterwatch.contracts import CustomerRecord
 from meterwatch.keys import Keys
+from notifier import layout
+from notifier.ids import iso
+from notifier.policy import AlertPlan
 
 _INGEST = """
 local p = cjson.decode(ARGV[1])
@@ -112,27 +115,41 @@ end
 return out
 """
 
-# Right before a send: the claim must still be ours (a retake bumps the token); renew the lease.
-# KEYS: notif, due. ARGV: token, lease_until_ms, nid.
+# Right before a send: the claim must still be ours (a retake bumps the token); renew the lease;
+# for an SMS, record the attempt as in flight (``inflight`` = attempt number) BEFORE it goes out,
+# so whoever handles the notification next knows that its outcome must be reconciled first.
+# KEYS: notif, due. ARGV: token, lease_until_ms, nid, attempt|'', now_ms.
 _BEGIN = """
 if redis.call('HGET', KEYS[1], 'claim') ~= ARGV[1] then return 0 end
 redis.call('ZADD', KEYS[2], 'XX', ARGV[2], ARGV[3])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'inflight', ARGV[4], 'inflight_at', ARGV[5]) end
 return 1
 """
 
-# KEYS: notif, hist, due, metrics. ARGV: token, status, reason, event, next_due_ms|'', metric|'', k, v, ...
+# The attempt in flight is settled (the gateway never got it, or cannot tell): forget it, if the
+# claim is still ours. KEYS: notif. ARGV: token.
+_SETTLE = """
+if redis.call('HGET', KEYS[1], 'claim') ~= ARGV[1] then return 0 end
+redis.call('HDEL', KEYS[1], 'inflight', 'inflight_at', 'checks')
+return 1
+"""
+
+# The end of a handling: the attempt in flight is resolved (unless ARGV[7] = '1': outcome unknown).
+# KEYS: notif, hist, due, metrics.
+# ARGV: token, status, reason, event, next_due_ms|'', metrics ('|'-separated)|'', keep_inflight, k, v, ...
 _COMPLETE = """
 if redis.call('HGET', KEYS[1], 'claim') ~= ARGV[1] then return 0 end
 local nid = redis.call('HGET', KEYS[1], 'id')
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'reason', ARGV[3])
-for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[7] ~= '1' then redis.call('HDEL', KEYS[1], 'inflight', 'inflight_at', 'checks') end
+for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('RPUSH', KEYS[2], ARGV[4])
 if ARGV[5] ~= '' then
   redis.call('ZADD', KEYS[3], ARGV[5], nid)
 else
   redis.call('ZREM', KEYS[3], nid)
 end
-if ARGV[6] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[6], 1) end
+for m in string.gmatch(ARGV[6], '[^|]+') do redis.call('HINCRBY', KEYS[4], m, 1) end
 return 1
 """
 
@@ -170,22 +187,6 @@ return 1
 """
 
 
-def make_nid(kind: str, *parts: str) -> str:
-    """A deterministic notification id: the same alert and channel always give the same id.
-
-    >>> make_nid("sms", "a1") == make_nid("sms", "a1") != make_nid("push", "a1")
-    True
-    >>> make_nid("sms", "a1")[:2]
-    'n_'
-    """
-    h = hashlib.sha256("\x1f".join((kind, *parts)).encode()).hexdigest()[:24]
-    return f"n_{h}"
-
-
-def iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).isoformat()
-
-
 def event(at: dt.datetime, status: str, detail: str = "") -> str:
     return json.dumps({"at": iso(at), "status": status, "detail": detail}, ensure_ascii=False)
 
@@ -200,29 +201,34 @@ class Store:
         self._claim = redis.register_script(_CLAIM)
         self._complete = redis.register_script(_COMPLETE)
         self._begin = redis.register_script(_BEGIN)
+        self._settle = redis.register_script(_SETTLE)
         self._create = redis.register_script(_CREATE)
         self._transition = redis.register_script(_TRANSITION)
 
-    # --- key names --------------------------------------------------------------------------
+    # --- key names (notifier.layout) ------------------------------------------------------------
     def notif_key(self, nid: str) -> str:
-        return self.k.ns(f"notif:{nid}")
+        return layout.notif_key(self.k, nid)
 
     def hist_key(self, nid: str) -> str:
-        return self.k.ns(f"hist:{nid}")
+        return layout.hist_key(self.k, nid)
 
     @property
     def due_key(self) -> str:
-        return self.k.ns("due")
+        return layout.due_key(self.k)
 
     @property
     def metrics_key(self) -> str:
         return self.k.metrics("notifier")
 
     def inbox_key(self, manager_id: str) -> str:
-        return self.k.ns(f"inbox:{manager_id}")
+        return layout.inbox_key(self.k, manager_id)
 
     def inbox_channel(self, manager_id: str) -> str:
-        return self.k.ns(f"inboxch:{manager_id}")
+        return layout.inbox_channel(self.k, manager_id)
+
+    def encode(self, plan: AlertPlan, dedupe_days: int, inbox_max: int) -> dict[str, Any]:
+        """The ingest script's argument for a routing decision (``notifier.layout.encode``)."""
+        return layout.encode(plan, self.k, self.metrics_key, dedupe_days, inbox_max)
 
     # --- reads --------------------------------------------------------------------------------
     async def customers(self, ids: list[str]) -> dict[str, CustomerRecord | None]:
@@ -341,10 +347,22 @@ class Store:
         flat = await self._claim(keys=[self.due_key], args=[now_ms, lease_ms, batch, self.k.ns("notif:")])
         return [(str(flat[i]), str(flat[i + 1])) for i in range(0, len(flat), 2)]
 
-    async def begin(self, nid: str, token: str, lease_until_ms: int) -> bool:
-        """Fence before an external side effect: True when the claim is still ours (lease renewed)."""
-        res = await self._begin(keys=[self.notif_key(nid), self.due_key], args=[token, lease_until_ms, nid])
+    async def begin(
+        self, nid: str, token: str, lease_until_ms: int, attempt: int | None = None, now_ms: int = 0
+    ) -> bool:
+        """Fence before an external side effect: True when the claim is still ours (lease renewed).
+
+        With ``attempt``, the attempt is recorded as in flight (durably, before the send).
+        """
+        res = await self._begin(
+            keys=[self.notif_key(nid), self.due_key],
+            args=[token, lease_until_ms, nid, "" if attempt is None else str(attempt), now_ms],
+        )
         return bool(res)
+
+    async def settle(self, nid: str, token: str) -> bool:
+        """Forget the attempt in flight (its outcome was settled with the gateway) if the claim is ours."""
+        return bool(await self._settle(keys=[self.notif_key(nid)], args=[token]))
 
     async def complete(
         self,
@@ -355,9 +373,11 @@ class Store:
         at: dt.datetime,
         detail: str = "",
         next_due_ms: int | None = None,
-        metric: str = "",
+        metric: str | list[str] = "",
         fields: dict[str, str] | None = None,
+        keep_inflight: bool = False,
     ) -> bool:
+        """Set the outcome if the claim is still ours; ``keep_inflight``: the attempt's outcome is unknown."""
         flat: list[str] = []
         for k, v in (fields or {}).items():
             flat += [k, v]
@@ -369,7 +389,8 @@ class Store:
                 reason,
                 event(at, status, detail or reason),
                 "" if next_due_ms is None else str(next_due_ms),
-                metric,
+                metric if isinstance(metric, str) else "|".join(metric),
+                "1" if keep_inflight else "",
                 *flat,
             ],
         )

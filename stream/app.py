@@ -45,6 +45,11 @@ from faust.types import TP, EventT
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
+from baselines.customer import CustomerConfig
+from baselines.engine import Engine
+from baselines.profile import Profile
+from baselines.readings import Reading
+from baselines.rules import RulesConfig
 from meterwatch.contracts import (
     Alert,
     CustomerRecord,
@@ -95,8 +100,8 @@ class CustomerState:
     def __init__(self, customer_id: str) -> None:
         self.customer_id = customer_id
         self.record: CustomerRecord | None = None
-        self.config: Any = None
-        self.profile: Any = None
+        self.config: CustomerConfig | None = None
+        self.profile: Profile | None = None
         self.segment: SegmentRef | None = None
         self.features_day = -1
         # readings that reached the customer's partition before its registry record did
@@ -108,11 +113,8 @@ class CustomerState:
         self.src_hw: dict[int, int] = {}
 
 
-def load_engine(settings: Settings) -> Any:
+def load_engine(settings: Settings) -> Engine:
     """The domain engine, configured from settings (``rules_file``: JSON of RulesConfig)."""
-    from baselines.engine import Engine
-    from baselines.rules import RulesConfig
-
     if settings.rules_file is not None:
         rules = RulesConfig.model_validate_json(settings.rules_file.read_bytes())
     else:
@@ -129,7 +131,7 @@ class Pipeline:
         *,
         instance: str = "w0",
         metrics_port: int | None = None,
-        engine: Any = None,
+        engine: Engine | None = None,
         batch_max: int = 2000,
         batch_within_s: float = 0.05,
     ) -> None:
@@ -529,9 +531,6 @@ class Pipeline:
         st = cache.get(cid)
         if st is not None:
             return st
-        from baselines.customer import CustomerConfig
-        from baselines.profile import Profile
-
         st = CustomerState(cid)
         key = cid.encode()
         rec_raw = self.customers_table.get(key)
@@ -581,7 +580,7 @@ class Pipeline:
         for cid, st in dirty.items():
             if cid in deleted:
                 continue
-            value = {
+            value: dict[str, Any] = {
                 "p": st.profile.to_dict() if st.profile is not None else None,
                 "s": st.segment.model_dump() if st.segment is not None else None,
                 "f": st.features_day,
@@ -641,9 +640,6 @@ class Pipeline:
         deleted: set[str],
         raw: bytes | None = None,
     ) -> None:
-        from baselines.customer import CustomerConfig
-        from baselines.profile import Profile
-
         cid = env.customer_id
         rm = self.readmodel
         if env.kind == "reading":
@@ -717,9 +713,6 @@ class Pipeline:
             self._mark_snapshot(st)
 
     def _process_reading(self, st: CustomerState, env: Envelope, dirty: dict[str, CustomerState]) -> None:
-        from baselines.profile import Profile
-        from baselines.readings import Reading
-
         r = env.reading
         assert r is not None
         if st.profile is None:
@@ -735,6 +728,7 @@ class Pipeline:
             if not redelivered:
                 st.src_hw[part] = src.o
                 dirty[st.customer_id] = st
+        assert st.config is not None  # readings wait in st.pending until the registry record arrives
         wb_mark = workbench.before(st.profile)
         res = self.engine.process_inplace(
             st.profile, Reading.from_contract(r), st.config, segment=st.segment or SegmentRef()
@@ -759,10 +753,7 @@ class Pipeline:
         # Segments describe long-term habits: features go to the segmenter once the customer
         # has a baseline, then at most once per FEATURES_EVERY_DAYS days of data.
         day = int(r.ts.timestamp() // 86400)
-        if (
-            day >= st.features_day + FEATURES_EVERY_DAYS
-            and getattr(st.profile, "base_n", 0) >= MIN_BASELINE_DAYS
-        ):
+        if day >= st.features_day + FEATURES_EVERY_DAYS and st.profile.baseline_days >= MIN_BASELINE_DAYS:
             self._send_features(st, day=day)
         self._mark_snapshot(st)
 

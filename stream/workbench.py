@@ -107,13 +107,13 @@ def after(rm: ReadModelWriter | None, customer_id: str, m: Any, profile: Any, ru
     """Archive the days the step made final."""
     if rm is None or m is None or profile is None:
         return
-    if profile.newest != m.newest:  # a new day began: the days before it are complete (provisional)
+    if profile.newest_day != m.newest:  # a new day began: the days before it are complete (provisional)
         from baselines.daily import complete_open_days
 
         rm.workbench.add_days(customer_id, complete_open_days(profile, rules))
-    if profile.dstart is None:
+    if profile.final_start is None:
         return
-    if m.last_final is not None and profile.dstart + len(profile.days) - 1 <= m.last_final:
+    if m.last_final is not None and profile.final_start + len(profile.final_days) - 1 <= m.last_final:
         return  # nothing became final (the common case)
     from baselines.daily import final_days
 

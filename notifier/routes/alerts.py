@@ -21,9 +21,8 @@ async def post_alert(
     """Record an alert (idempotent by `alert_id`) and route it; 202 with the notifications made."""
     (res,) = await ingest_alerts([alert], store, settings, clock.now())
     if "error" in res:
-        raise HTTPException(
-            422, [{"type": "value_error", "loc": ["body"], "msg": f"alert cannot be routed: {res['error']}"}]
-        )
+        msg = f"alert cannot be routed: {res['error']}"[:200]  # bounded: never the whole input back
+        raise HTTPException(422, [{"type": "value_error", "loc": ["body"], "msg": msg}])
     request.app.state.dispatcher.wake()
     # a new alert answers with the decisions taken at ingest; a duplicate with the current state
     decided = {} if res.get("duplicate") else res.get("result") or {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import time
@@ -12,10 +13,12 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 from redis.exceptions import RedisError
+from starlette.types import Receive, Scope, Send
 
 from meterwatch.auth import TokenRecord
-from notifier.deps import OpsPrincipal, Principal, StoreDep
+from notifier.deps import ClockDep, OpsPrincipal, Principal, StoreDep
 from notifier.models import Inbox, InboxItem, ManagerProfile
+from notifier.sse import InboxHub, StreamLimitError, Subscription
 from notifier.store import Store
 
 router = APIRouter(prefix="/v1/managers", tags=["managers"])
@@ -39,39 +42,85 @@ def _sse(item_json: str) -> str:
     return f"id: {_event_id(item_json)}\nevent: {kind}\ndata: {item_json}\n\n"
 
 
-async def _stream(request: Request, store: Store, manager_id: str, since: float | None) -> AsyncIterator[str]:
-    pubsub = store.r.pubsub()
-    await pubsub.subscribe(store.inbox_channel(manager_id))
+class _Replay:
+    """What a stream has sent: the last event id (epoch ms) and the recent items, to skip repeats."""
+
+    def __init__(self, since: float) -> None:
+        self.last = since
+        self.recent: dict[str, None] = {}
+
+    def fresh(self, raw: str) -> bool:
+        if raw in self.recent:
+            return False
+        self.recent[raw] = None
+        if len(self.recent) > 1000:
+            del self.recent[next(iter(self.recent))]
+        score = _event_id(raw)
+        if score:
+            self.last = max(self.last, float(score))
+        return True
+
+
+async def _missed(store: Store, sub: Subscription, sent: _Replay) -> list[str]:
+    """The inbox items newer than what the stream sent (after an overflow or a hub reconnect)."""
+    sub.resync = False
+    try:
+        raws = await store.inbox(sub.manager_id, 500, after_score=sent.last)
+    except (RedisError, OSError):
+        sub.resync = True
+        return []
+    return [raw for raw in raws if sent.fresh(raw)]
+
+
+async def _stream(
+    request: Request, store: Store, sub: Subscription, since: float | None, now_ms: float
+) -> AsyncIterator[str]:
+    """The live stream of one manager's inbox (registered at the replica's one pub/sub hub)."""
     try:
         yield "retry: 2000\n\n"
-        seen: set[str] = set()
-        if since is not None:
-            for raw in await store.inbox(manager_id, 500, after_score=since):
-                seen.add(raw)
-                yield _sse(raw)
-        last = time.monotonic()
+        sent = _Replay(since if since is not None else now_ms)
+        sub.resync = since is not None
+        last, warned = time.monotonic(), False
         while not await request.is_disconnected():
-            try:
-                msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            except (RedisError, OSError):
-                yield ": redis unavailable\n\n"
+            if sub.resync:
+                for missed in await _missed(store, sub, sent):
+                    yield _sse(missed)
+            if not sub.hub.up:
+                if not warned:
+                    yield ": redis unavailable\n\n"
+                warned = True
                 await asyncio.sleep(1.0)
                 continue
-            if msg is not None and msg.get("type") == "message":
-                data = str(msg["data"])
-                if data not in seen:
-                    yield _sse(data)
-                    last = time.monotonic()
-                seen.discard(data)
+            warned = False
+            raw = None
+            with contextlib.suppress(TimeoutError):
+                raw = await asyncio.wait_for(sub.queue.get(), timeout=1.0)
+            if raw is not None and sent.fresh(raw):
+                yield _sse(raw)
+                last = time.monotonic()
             elif time.monotonic() - last > KEEPALIVE_S:
                 yield ": keepalive\n\n"
                 last = time.monotonic()
     finally:
+        sub.release()
+
+
+class _StreamResponse(StreamingResponse):
+    """Releases the stream's slot however the response ends (even if the body never started)."""
+
+    def __init__(self, content: AsyncIterator[str], sub: Subscription) -> None:
+        super().__init__(
+            content,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self.sub = sub
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await pubsub.unsubscribe()
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
-        except (RedisError, OSError):
-            pass
+            await super().__call__(scope, receive, send)
+        finally:
+            self.sub.release()
 
 
 @router.get(
@@ -84,6 +133,7 @@ async def inbox(
     request: Request,
     p: Principal,
     store: StoreDep,
+    clock: ClockDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     accept: Annotated[str, Header()] = "application/json",
     last_event_id: Annotated[str | None, Header()] = None,
@@ -92,7 +142,7 @@ async def inbox(
     """The manager's alerts, digests and escalations, newest first (ops may read any inbox).
 
     With `Accept: text/event-stream` the answer is a live stream; `Last-Event-ID` (or `since`)
-    replays what was missed.
+    replays what was missed. Live streams are capped per token (429) and per replica (503).
     """
     _check(manager_id, p)
     if "text/event-stream" in accept:
@@ -102,11 +152,13 @@ async def inbox(
                 start = float(last_event_id)
             except ValueError as e:
                 raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID must be epoch ms") from e
-        return StreamingResponse(
-            _stream(request, store, manager_id, start),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+        hub: InboxHub = request.app.state.hub
+        try:
+            sub = hub.open(manager_id, p.token_id)
+        except StreamLimitError as e:
+            raise HTTPException(e.status, e.message, headers={"Retry-After": "5"}) from e
+        now_ms = clock.now().timestamp() * 1000
+        return _StreamResponse(_stream(request, store, sub, start, now_ms), sub)
     items = [InboxItem.model_validate_json(x) for x in await store.inbox(manager_id, limit)]
     return Inbox(manager_id=manager_id, items=items)
 

@@ -76,8 +76,16 @@ async def release(notification_id: str, p: Principal, store: StoreDep, clock: Cl
 
 @router.post("/{notification_id}/cancel", response_model=NotificationView)
 async def cancel(notification_id: str, p: Principal, store: StoreDep, clock: ClockDep) -> NotificationView:
-    """Cancel an SMS that has not gone out yet (e.g. the manager already spoke to the customer)."""
+    """Cancel an SMS that has not gone out yet (e.g. the manager already spoke to the customer).
+
+    Not while an attempt is in flight (its outcome is being settled with the gateway): 409.
+    """
     h = await _load(notification_id, p, store)
+    if h.get("inflight"):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "an attempt of this SMS may have reached the gateway; its outcome is being settled",
+        )
     res = await store.transition(
         notification_id,
         ["held", "deferred", "queued", "retrying"],

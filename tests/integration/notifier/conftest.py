@@ -111,6 +111,8 @@ def notifier_settings(base: Settings, sms_gw: FakeGateway, push_gw: FakeGateway,
     upd: dict[str, Any] = dict(
         sms_provider="http",
         sms_http_url=sms_gw.url,
+        sms_http_status_url=sms_gw.status_url,
+        sms_status_recheck_s=0.2,
         sms_http_auth_header=SecretStr("X-Api-Key: k-test"),
         push_webhook_url=push_gw.url,
         notifier_group_id=f"{base.app_id}-notifier",
@@ -123,6 +125,7 @@ def notifier_settings(base: Settings, sms_gw: FakeGateway, push_gw: FakeGateway,
         quiet_hours_start=0,
         quiet_hours_end=0,  # off unless a test turns them on
         notifier_lease_s=5.0,
+        notifier_rate_limit_per_min=1_000_000,  # tests poll statuses; test_limits sets its own
     )
     upd.update(kw)
     return base.model_copy(update=upd)
@@ -195,8 +198,13 @@ async def run_notifier(
             await asyncio.wait_for(task, timeout=20)
 
 
-async def wait_until(pred: Any, timeout: float = 15.0, interval: float = 0.05) -> Any:  # noqa: ASYNC109
-    """Poll ``pred`` (sync or async) until it returns a truthy value."""
+async def wait_until(
+    pred: Any,
+    timeout: float = 15.0,  # noqa: ASYNC109 - a polling deadline, not a cancellation scope
+    interval: float = 0.05,
+    what: str = "condition",
+) -> Any:
+    """Poll ``pred`` (sync or async) until it returns a truthy value (a deadline, not a timed assertion)."""
     deadline = time.monotonic() + timeout
     while True:
         v = pred()
@@ -205,5 +213,24 @@ async def wait_until(pred: Any, timeout: float = 15.0, interval: float = 0.05) -
         if v:
             return v
         if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
+            raise AssertionError(f"{what} not met within {timeout} s")
         await asyncio.sleep(interval)
+
+
+def metric_value(text: str, name: str, **labels: str) -> float | None:
+    """The value of one sample of a Prometheus text exposition (None when absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for fam in text_string_to_metric_families(text):
+        for sample in fam.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return None
+
+
+async def dispatcher_passes(app: Any, passes: int = 2) -> None:
+    """Wait until the dispatcher has looked at the due queue ``passes`` more times (and handled what
+    it found): after that, nothing that was due can still be on its way. Replaces "sleep and hope"."""
+    d = app.state.dispatcher
+    start = d.ticks
+    await wait_until(lambda: d.ticks >= start + passes, what=f"{passes} dispatcher passes")

@@ -5,7 +5,15 @@ thread) that record every request they receive and can be told to fail (with
 a status code, for the next N requests or always) or to be slow. Like many
 real gateways, the fake honours the client reference (``Idempotency-Key``):
 ``deliveries`` holds one entry per reference (what reaches the handset), while
-``requests`` holds every request (what crossed the wire).
+``requests`` holds every request (what crossed the wire); ``duplicates`` counts
+the requests for a reference it had already accepted (what a gateway that does
+not honour the key would send to the handset twice).
+
+It implements the status query of the gateway contract (docs/notifier.md):
+``GET /status/{reference}`` answers ``{"status": "accepted", "id": ...}`` for a
+reference it accepted (from the moment the send request arrived, even while its
+answer is still delayed) and 404 for one it never accepted; ``status_fail_next``
+makes the next N status queries answer 503, ``status_supported=False`` answers 501.
 """
 
 from __future__ import annotations
@@ -40,6 +48,12 @@ class FakeGateway:
     delay_s: float = 0.0  # every request
     slow_next: int = 0  # the next N requests take slow_s
     slow_s: float = 0.0
+    slow_every: int = 0  # every Nth request takes slow_s (benchmarks)
+    duplicates: int = 0
+    status_requests: list[str] = field(default_factory=list)
+    status_fail_next: int = 0
+    status_supported: bool = True
+    drop_next: int = 0  # the next N requests are read, not accepted, and the connection is closed unanswered
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _cond: threading.Condition = field(init=False)
     _server: ThreadingHTTPServer | None = None
@@ -72,6 +86,11 @@ class FakeGateway:
                 rec = Received(time.time(), self.path, dict(self.headers.items()), body, ref)
                 with gw._cond:
                     gw.requests.append(rec)
+                    if gw.drop_next > 0:
+                        gw.drop_next -= 1
+                        gw._cond.notify_all()
+                        self.close_connection = True
+                        return
                     fail = gw.fail_always or gw.fail_next > 0
                     if gw.fail_next > 0:
                         gw.fail_next -= 1
@@ -79,14 +98,37 @@ class FakeGateway:
                     if gw.slow_next > 0:
                         gw.slow_next -= 1
                         delay += gw.slow_s
-                    if not fail and ref not in gw.deliveries:
+                    elif gw.slow_every and len(gw.requests) % gw.slow_every == 0:
+                        delay += gw.slow_s
+                    if not fail and ref in gw.deliveries:
+                        gw.duplicates += 1
+                    elif not fail:
                         gw.deliveries[ref] = rec
                     gw._cond.notify_all()
                 if delay:
                     time.sleep(delay)
                 status = gw.fail_status if fail else 200
-                out = json.dumps({"id": f"{gw.name}-{len(gw.requests)}"} if not fail else {"error": "x"})
-                data = out.encode()
+                self._answer(status, {"id": f"{gw.name}-{len(gw.requests)}"} if not fail else {"error": "x"})
+
+            def do_GET(self) -> None:
+                ref = self.path.rsplit("/", 1)[-1]
+                with gw._cond:
+                    gw.status_requests.append(ref)
+                    failing = gw.status_fail_next > 0
+                    if failing:
+                        gw.status_fail_next -= 1
+                    known = gw.deliveries.get(ref)
+                if not self.path.startswith("/status/") or not gw.status_supported:
+                    self._answer(501, {"error": "no status API"})
+                elif failing:
+                    self._answer(503, {"error": "try later"})
+                elif known is None:
+                    self._answer(404, {"status": "unknown"})
+                else:
+                    self._answer(200, {"status": "accepted", "id": f"{gw.name}-{ref}"})
+
+            def _answer(self, status: int, body: Any) -> None:
+                data = json.dumps(body).encode()
                 head = (
                     f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\n"
                     f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
@@ -119,6 +161,11 @@ class FakeGateway:
         assert self._server is not None
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}/send"
+
+    @property
+    def status_url(self) -> str:
+        """The status query of the gateway contract (``MW_SMS_HTTP_STATUS_URL``)."""
+        return self.url.rsplit("/", 1)[0] + "/status/{notification_id}"
 
     # --- inspection ------------------------------------------------------------------
     def refs(self) -> list[str]:

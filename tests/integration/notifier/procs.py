@@ -38,8 +38,11 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class NotifierProcess:
     """`meterwatch notifier` as a child process (for kill -9 and multi-replica tests)."""
 
-    def __init__(self, settings: Settings, workdir: Path, name: str = "n") -> None:
+    def __init__(
+        self, settings: Settings, workdir: Path, name: str = "n", code_root: Path | None = None
+    ) -> None:
         self.settings = settings
+        self.code_root = code_root  # run the notifier of another checkout (benchmarks: before/after)
         self.port = free_port()
         self.workdir = workdir
         self.name = name
@@ -52,11 +55,14 @@ class NotifierProcess:
 
     def start(self) -> NotifierProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        env = settings_env(self.settings)
+        if self.code_root is not None:
+            env["PYTHONPATH"] = str(self.code_root)
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "meterwatch.cli", "notifier", "--port", str(self.port)],
                 cwd=self.workdir,
-                env=settings_env(self.settings),
+                env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -84,3 +90,62 @@ class NotifierProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
+
+
+class PrivateKafka:
+    """A Kafka broker of its own (own ports, data and cache dirs) for outage tests.
+
+    The shared stack is never touched: the broker is started from the cached jars (linked
+    into a private cache, without a class-data-sharing archive) and killed with SIGKILL to
+    simulate an outage, then started again on the same data.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        from meterwatch.cli.devstack import ensure_kafka_jars, kafka_libs
+
+        base = Settings()
+        ensure_kafka_jars(base)
+        cache = workdir / "kafka-cache"
+        libs = cache / f"kafka-{base.kafka_version}" / "libs"
+        libs.parent.mkdir(parents=True, exist_ok=True)
+        if not libs.exists():
+            libs.symlink_to(kafka_libs(base))
+        self.settings = Settings(
+            kafka_bootstrap=f"127.0.0.1:{free_port()}",
+            kafka_controller_port=free_port(),
+            data_dir=workdir / "kafka-data",
+            cache_dir=cache,
+            kafka_jvm_opts="-Xms128m -Xmx384m",
+            kafka_cds=False,
+        )
+
+    @property
+    def bootstrap(self) -> str:
+        return self.settings.kafka_bootstrap
+
+    def start(self) -> PrivateKafka:
+        from meterwatch.cli.devstack import start_kafka
+
+        start_kafka(self.settings, timeout_s=150)
+        return self
+
+    def kill9(self) -> None:
+        from meterwatch.cli.devstack import StackPaths, port_open
+
+        pidfile = StackPaths.of(self.settings).kafka_pidfile
+        try:
+            pid = int(pidfile.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        deadline = time.time() + 20
+        while time.time() < deadline and port_open("127.0.0.1", self.settings.kafka_port):
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        from meterwatch.cli.devstack import down
+
+        down(self.settings, timeout_s=30)

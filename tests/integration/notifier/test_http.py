@@ -13,7 +13,7 @@ from meterwatch.auth import create_token, revoke_token
 from meterwatch.keys import Keys
 from meterwatch.settings import Settings
 
-from .conftest import Tokens, make_alert, make_customer, put_customers, run_notifier
+from .conftest import Tokens, make_alert, make_customer, put_customers, run_notifier, wait_until
 from .fakes import FakeGateway
 
 pytestmark = pytest.mark.integration
@@ -133,7 +133,8 @@ async def test_inbox_live_stream_and_resume(nsettings: Settings, redis: Redis, t
             assert resp.status_code == 200
             assert resp.headers["content-type"].startswith("text/event-stream")
             reader = asyncio.create_task(_read_events(resp, 2, got))
-            await asyncio.sleep(0.3)  # subscribed
+            hub = n.app.state.hub
+            await wait_until(lambda: hub.up and hub.total == 1, what="the stream registered at the hub")
             for cid in ("e1", "e2"):
                 await n.client.post(
                     "/v1/alerts", content=make_alert(cid).to_json(), headers=Tokens.h(tokens.ops)
@@ -166,11 +167,8 @@ async def test_redis_down_gives_503_json_and_alerts_wait_in_kafka(
         r = await n.client.get("/metrics", headers=Tokens.h(tokens.ops))
         assert r.status_code == 503 and r.json()["detail"].startswith("storage unavailable")
         assert (await n.client.get("/readyz")).status_code == 503
-        for _ in range(100):  # the consumer reads the alert but cannot record it
-            if "1 alerts wait in Kafka" in caplog.text:
-                break
-            await asyncio.sleep(0.1)
-        assert "1 alerts wait in Kafka" in caplog.text
+        # the consumer reads the alert but cannot record it
+        await wait_until(lambda: "1 alerts wait in Kafka" in caplog.text, timeout=10, what="the alert waits")
     assert sms_gw.requests == []
     # the same group, with Redis back: the alert was not committed, so it is delivered now
     async with run_notifier(nsettings):

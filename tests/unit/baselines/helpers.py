@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from baselines.customer import CustomerConfig
+from baselines.cycle_book import cycle_to_date
 from baselines.engine import Engine
 from baselines.profile import Profile
 from baselines.readings import Reading
@@ -62,7 +63,7 @@ def half_hourly(day: dt.date, kwh: Sequence[float], tz: str = "UTC") -> list[Rea
 
 def cycle_totals(engine: Engine, p: Profile) -> dict[dt.date, float]:
     """Closed and open cycle totals (open days included), rounded to Wh."""
-    out = {dt.date.fromordinal(c.start): round(c.kwh, 3) for c in p.cycles}
-    for i, c in enumerate(p.copen):
-        out[dt.date.fromordinal(c.start)] = round(engine._ctd(p, i), 3)
+    out = {dt.date.fromordinal(c.start): round(c.kwh, 3) for c in p.closed_cycles}
+    for i, c in enumerate(p.open_cycles):
+        out[dt.date.fromordinal(c.start)] = round(cycle_to_date(p, i), 3)
     return out

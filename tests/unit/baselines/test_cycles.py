@@ -83,7 +83,7 @@ def test_read_day_change_transitional_cycle() -> None:
     c20 = CustomerConfig("c", read_day=20, timezone="UTC")
     p, _ = feed_daily(eng, c5, dt.date(2024, 1, 5), [1.0] * 40)  # to 2024-02-13
     p, _ = feed_daily(eng, c20, dt.date(2024, 2, 14), [1.0] * 60, p)  # to 2024-04-13
-    spans = [(c.start, c.end) for c in p.cycles] + [(c.start, c.end) for c in p.copen]
+    spans = [(c.start, c.end) for c in p.closed_cycles] + [(c.start, c.end) for c in p.open_cycles]
     for (s0, e0), (s1, _) in itertools.pairwise(spans):
         assert e0 == s1
     starts = [dt.date.fromordinal(s) for s, _ in spans]

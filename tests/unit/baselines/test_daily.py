@@ -37,7 +37,7 @@ def test_every_final_day_is_reported_once_in_order_with_gaps_as_missing():
     days = [r.day for r in got]
     assert days == sorted(set(days))
     assert days[0] == D0.toordinal()
-    assert days[-1] == p.dstart + len(p.days) - 1
+    assert days[-1] == p.final_start + len(p.final_days) - 1
     assert {r.day: r.kwh for r in got}[(D0 + dt.timedelta(days=20)).toordinal()] is None
 
 
@@ -69,7 +69,7 @@ def test_history_a_week_at_a_time_equals_one_load_and_archives_every_complete_da
     p, days = load_history_with_days(eng, Profile.new("c1"), rows, CUST)
     assert p == eng.load_history(Profile.new("c1"), rows, CUST)
     archived = [r.day for r in days]  # every day but the newest (in progress): final, then complete open days
-    assert archived == list(range(D0.toordinal(), p.newest))
+    assert archived == list(range(D0.toordinal(), p.newest_day))
     assert [r.kwh for r in days] == [round(k, 3) for k in kwhs[:-1]]
 
 

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from baselines.baseline_stats import day_values
 from baselines.customer import CustomerConfig
 from baselines.engine import Engine, alert_id
 from baselines.profile import Profile
@@ -112,12 +113,12 @@ def test_baseline_is_not_dragged_up_by_the_surge() -> None:
     eng = Engine()
     cust = CustomerConfig("c1", timezone=UTC)
     p, _ = feed_daily(eng, cust, D0, [5.0 + (i % 3) * 0.3 for i in range(60)])
-    before = p.base_med
+    before = p.baseline_median
     p, _ = feed_daily(eng, cust, D0 + dt.timedelta(days=60), [25.0] * 18, p)
-    assert p.base_med == pytest.approx(before, rel=0.05)
+    assert p.baseline_median == pytest.approx(before, rel=0.05)
     # a level that persists for weeks becomes the new habit
     p, _ = feed_daily(eng, cust, D0 + dt.timedelta(days=78), [25.0] * 40, p)
-    assert p.base_med == pytest.approx(25.0)
+    assert p.baseline_median == pytest.approx(25.0)
 
 
 def test_sustained_drop() -> None:
@@ -168,11 +169,11 @@ def test_dst_day_has_full_coverage() -> None:
     p, _, rej, dup = feed(eng, cust, short + long_)
     p, _, _, _ = feed(eng, cust, half_hourly(dt.date(2024, 11, 20), [0.5] * 2, "Europe/London"), p)
     assert rej == dup == 0
-    march = next(c for c in p.cycles if dt.date.fromordinal(c.start) == dt.date(2024, 3, 1))
+    march = next(c for c in p.closed_cycles if dt.date.fromordinal(c.start) == dt.date(2024, 3, 1))
     assert march.coverage == pytest.approx(1 / 31, abs=1e-4)  # 46 half-hours make the 23-hour day complete
     # both DST days are final and complete: they entered the baseline ring with their full kWh
-    assert p.dstart is not None
-    assert p.days[dt.date(2024, 10, 27).toordinal() - p.dstart] == pytest.approx(25.0)
+    assert p.final_start is not None
+    assert p.final_days[dt.date(2024, 10, 27).toordinal() - p.final_start] == pytest.approx(25.0)
     totals = cycle_totals(eng, p)
     assert totals[dt.date(2024, 3, 1)] == pytest.approx(23.0)
     assert totals[dt.date(2024, 10, 1)] == pytest.approx(25.0)
@@ -189,8 +190,8 @@ def test_register_reads() -> None:
     # 48 kWh over two days is spread 24/24; a later read 12 h on adds 6 to day 3
     p, _, rej, dup = feed(eng, cust, [reg(0, 1000.0), reg(48, 1048.0), reg(60, 1054.0)])
     assert (rej, dup) == (0, 0)
-    assert p.open[dt.date(2024, 1, 1).toordinal()].kwh == pytest.approx(24.0)
-    assert p.open[dt.date(2024, 1, 3).toordinal()].kwh == pytest.approx(6.0)
+    assert p.open_days[dt.date(2024, 1, 1).toordinal()].kwh == pytest.approx(24.0)
+    assert p.open_days[dt.date(2024, 1, 3).toordinal()].kwh == pytest.approx(6.0)
     # the same read twice counts once; a register that goes backwards is rejected
     res = eng.process(p, reg(60, 1054.0), cust)
     assert res.duplicate
@@ -218,7 +219,7 @@ def test_from_contract_models() -> None:
     r = Reading.from_contract(mr)
     res = Engine().process(Profile.new("c1"), r, cust, SegmentRef(id=2, label="x"))
     assert res.rejected is None
-    assert dt.date.fromordinal(res.profile.copen[-1].start) == dt.date(2024, 3, 9)
+    assert dt.date.fromordinal(res.profile.open_cycles[-1].start) == dt.date(2024, 3, 9)
     with pytest.raises(ValueError, match="timezone"):
         CustomerConfig("c", timezone="Nowhere/Town")
 
@@ -236,7 +237,7 @@ def test_load_history_enables_same_period_from_day_one() -> None:
         for m in range(1, 12)
     ]
     p = eng.load_history(Profile.new("c1"), rows, cust)
-    assert len(p.cycles) == 11
+    assert len(p.closed_cycles) == 11
     p, alerts = feed_daily(eng, cust, dt.date(2024, 1, 1), days(20, 10.0), p)
     assert [a.rule for a in alerts if a.rule == "same_period_reached"] == ["same_period_reached"]
     snap = eng.snapshot(p, cust, None, dt.datetime(2024, 1, 21, tzinfo=dt.UTC))
@@ -254,7 +255,7 @@ def test_profile_is_compact_and_versioned() -> None:
     p, _ = feed_daily(eng, cust, dt.date(2021, 1, 1), [7.0 + (i % 7) for i in range(3 * 365 + 60)])
     data = p.to_dict()
     raw = json.dumps(data, separators=(",", ":"))
-    assert len(p.cycles) == 36
+    assert len(p.closed_cycles) == 36
     assert len(raw) < 2500
     assert Profile.from_dict(json.loads(raw)) == p
     data["v"] = 2
@@ -341,14 +342,14 @@ def test_day_values_across_the_ring_and_the_late_window() -> None:
     p, _ = feed_daily(eng, cust, D0, values)
     p = eng.process(p, Reading.daily(D0 + dt.timedelta(days=41), 9.0, coverage=0.5), cust).profile
     first = D0.toordinal()
-    assert p.dstart is not None and p.open  # some days finalised, the newest still open
-    assert min(p.open) > p.dstart
+    assert p.final_start is not None and p.open_days  # some days finalised, the newest still open
+    assert min(p.open_days) > p.final_start
     lo, hi = first - 2, first + 42
-    got = eng._days(p, lo, hi)
+    got = day_values(p, lo, hi, eng.rules.min_day_coverage)
     assert len(got) == hi - lo
     assert got[:2] == [None, None]  # before the first reading
     assert got[2:42] == values  # ring and open days, in order
     assert got[42] is None  # day 40 has no reading (a gap)
     assert got[43] is None  # day 41 is only half covered
     # a range inside the ring
-    assert eng._days(p, first, first + 5) == values[:5]
+    assert day_values(p, first, first + 5, eng.rules.min_day_coverage) == values[:5]

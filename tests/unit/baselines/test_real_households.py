@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from baselines.customer import CustomerConfig
+from baselines.cycle_book import cycle_to_date
 from baselines.engine import Engine
 from baselines.profile import Profile
 from baselines.readings import Reading
@@ -48,9 +49,9 @@ def test_cycle_totals_match_the_calendar_months(london: pa.Table) -> None:
         for r in series.readings():
             if r.value >= 0:
                 eng.process_inplace(p, r, cust)
-        got = {dt.date.fromordinal(c.start): c.kwh for c in p.cycles}
-        for i, c in enumerate(p.copen):
-            got[dt.date.fromordinal(c.start)] = eng._ctd(p, i)
+        got = {dt.date.fromordinal(c.start): c.kwh for c in p.closed_cycles}
+        for i, c in enumerate(p.open_cycles):
+            got[dt.date.fromordinal(c.start)] = cycle_to_date(p, i)
         for month, total in got.items():
             assert total == pytest.approx(expected.get((cid, month), 0.0), abs=0.01), (cid, month)
         # and the profile survives JSON
@@ -119,8 +120,8 @@ def test_half_hourly_stream_gives_the_daily_totals_of_the_daily_file() -> None:
         end = start.replace(tzinfo=dt.UTC) + dt.timedelta(minutes=30)
         res = eng.process_inplace(p, Reading("interval", end.timestamp(), kwh, interval_s=1800), cust)
         assert res.rejected is None
-    assert p.dstart is not None
-    got = {dt.date.fromordinal(p.dstart + i): v for i, v in enumerate(p.days) if v is not None}
+    assert p.final_start is not None
+    got = {dt.date.fromordinal(p.final_start + i): v for i, v in enumerate(p.final_days) if v is not None}
     checked = [d for d in want if d in got]
     assert len(checked) >= 20
     for d in checked:

@@ -47,7 +47,7 @@ def exposed_names() -> set[str]:
     text += notifier_render(
         {f"{c}_{s}": 1 for c in ("sms", "push") for s in statuses},
         {"due_queue": 0.0, "kafka_connected": 1.0, "kafka_lag": 0.0},
-    )
+    ).decode()
     return {
         line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")
     }

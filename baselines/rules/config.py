@@ -1,4 +1,4 @@
-"""Rule configuration (per tariff and per segment) and the alert texts.
+"""Rule configuration: every rule's parameters (per tariff and per segment) and the profile's window sizes.
 
 ``RulesConfig.default`` holds every rule's parameters; ``by_tariff`` and
 ``by_segment`` hold partial overrides (nested dicts) applied in that order:
@@ -15,7 +15,7 @@ default <- tariff <- segment.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
@@ -182,7 +182,13 @@ class RulesConfig(BaseModel):
     _cache: dict[tuple[str, int | None], RuleSet] = PrivateAttr(default_factory=dict)
 
     def resolve(self, tariff: str, segment_id: int | None) -> RuleSet:
-        """The rule set for a tariff and segment (cached)."""
+        """The rule set for a tariff and segment (cached).
+
+        >>> cfg = RulesConfig(by_tariff={"commercial": {"sustained_drop": {"days": 20}}})
+        >>> rs = cfg.resolve("commercial", 4)
+        >>> rs.sustained_drop.days, rs is cfg.resolve("commercial", 4)
+        (20, True)
+        """
         key = (tariff, segment_id)
         rs = self._cache.get(key)
         if rs is None:
@@ -194,57 +200,3 @@ class RulesConfig(BaseModel):
             rs = RuleSet.model_validate(data)
             self._cache[key] = rs
         return rs
-
-
-Lang = Literal["zh-CN", "en"]
-
-
-def explain(rule: str, n: dict[str, float | None]) -> dict[Lang, str]:
-    """One sentence per language that a manager can read aloud.
-
-    >>> explain("sudden_increase", {"recent": 21.0, "baseline": 7.0, "ratio": 3.0})["en"]
-    'Daily use over the last days was 21.0 kWh, 3.0 times this customer’s usual 7.0 kWh per day.'
-    """
-
-    def f(key: str) -> str:
-        v = n.get(key)
-        return "?" if v is None else f"{v:.1f}"
-
-    if rule == "same_period_reached":
-        return {
-            "en": f"Usage so far this billing cycle ({f('ctd')} kWh) has already reached the whole "
-            f"same cycle last year ({f('sp')} kWh), with {f('days_left')} days still to go.",
-            "zh-CN": f"本抄表周期至今用电 {f('ctd')} 千瓦时，已达到去年同期整个周期的用电量"
-            f"（{f('sp')} 千瓦时），距周期结束还有 {f('days_left')} 天。",
-        }
-    if rule == "projected_over_same_period":
-        return {
-            "en": f"At the current pace this cycle will reach about {f('projected')} kWh, "
-            f"{f('ratio')} times the {f('sp')} kWh of the same cycle last year.",
-            "zh-CN": f"按目前的用电速度，本周期预计用电约 {f('projected')} 千瓦时，"
-            f"是去年同期 {f('sp')} 千瓦时的 {f('ratio')} 倍。",
-        }
-    if rule == "sudden_increase":
-        return {
-            "en": f"Daily use over the last days was {f('recent')} kWh, {f('ratio')} times "
-            f"this customer’s usual {f('baseline')} kWh per day.",
-            "zh-CN": f"近几天日均用电 {f('recent')} 千瓦时，是该户平时每天 {f('baseline')} 千瓦时的 "
-            f"{f('ratio')} 倍。",
-        }
-    if rule == "sudden_increase_escalation":
-        return {
-            "en": f"Daily use has risen again, to {f('recent')} kWh over the last days: {f('ratio')} times "
-            f"this customer’s usual {f('baseline')} kWh per day and well above the {f('previous')} kWh "
-            "of the earlier alert this cycle.",
-            "zh-CN": f"近几天日均用电再次上升至 {f('recent')} 千瓦时，"
-            f"是该户平时每天 {f('baseline')} 千瓦时的 {f('ratio')} 倍，"
-            f"明显高于本周期上次提醒时的 {f('previous')} 千瓦时。",
-        }
-    if rule == "sustained_drop":
-        return {
-            "en": f"For {f('days')} days daily use has stayed around {f('recent')} kWh, far below "
-            f"the usual {f('baseline')} kWh: the home may be empty or the meter faulty.",
-            "zh-CN": f"连续 {f('days')} 天日用电量仅约 {f('recent')} 千瓦时，远低于平时的 "
-            f"{f('baseline')} 千瓦时，可能无人居住或电表故障。",
-        }
-    raise ValueError(f"unknown rule {rule!r}")

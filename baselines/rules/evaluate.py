@@ -1,0 +1,121 @@
+"""When the rules run, in which order, and how their findings become alerts.
+
+After each folded reading: once the as-of day (the newest complete day) moves
+on, every enabled rule is evaluated once, in the order of ``RULE_CHECKS``
+(the order matters: a rule's alert moderates the next); between such
+evaluations only ``same_period_reached`` is checked, and only when the reading
+may have crossed its threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+from baselines.alerts import Finding, fire
+from baselines.customer import CustomerConfig
+from baselines.cycle_book import cycle_index
+from baselines.profile import Profile
+from baselines.rules import projected_over_same_period, same_period_reached, sudden_increase, sustained_drop
+from baselines.rules.config import RulesConfig, RuleSet, SamePeriodReached
+from baselines.rules.context import Clock, RuleContext
+from meterwatch.contracts import Alert, SegmentRef
+
+Check = Callable[[RuleContext], tuple[Finding, ...]]
+
+
+class Plan(NamedTuple):
+    """A resolved rule set, its enabled checks in order, and ``same_period_reached``'s parameters
+    when that rule is enabled (checked between evaluations, on every reading)."""
+
+    rules: RuleSet
+    checks: tuple[Check, ...]
+    live: SamePeriodReached | None
+
+
+# (rule set attribute, check) in evaluation order
+RULE_CHECKS: tuple[tuple[str, Check], ...] = (
+    ("same_period_reached", same_period_reached.check),
+    ("projected_over_same_period", projected_over_same_period.check),
+    ("sudden_increase", sudden_increase.check),
+    ("sustained_drop", sustained_drop.check),
+)
+
+
+class Evaluator:
+    """Runs the rules of a ``RulesConfig`` on profiles; ``clock`` gives ``created_at`` of alerts."""
+
+    __slots__ = ("_plans", "clock", "config")
+
+    def __init__(self, config: RulesConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        # The ruleset cache. Why beside RulesConfig.resolve's own cache: this one is one dict
+        # lookup per reading (no method call) and also holds the enabled checks, in order.
+        self._plans: dict[tuple[str, int | None], Plan] = {}
+
+    def plan(self, tariff: str, segment: SegmentRef | None) -> Plan:
+        """The rule set for a tariff and segment, its enabled checks in order (cached).
+
+        >>> plan = Evaluator(RulesConfig()).plan("residential", None)
+        >>> plan.rules.sudden_increase.factor, len(plan.checks), plan.live is not None
+        (3.0, 4, True)
+        """
+        key = (tariff, segment.id if segment is not None else None)
+        plan = self._plans.get(key)
+        if plan is None:
+            rs = self.config.resolve(*key)
+            checks = tuple(check for name, check in RULE_CHECKS if getattr(rs, name).enabled)
+            live = rs.same_period_reached if rs.same_period_reached.enabled else None
+            plan = self._plans[key] = Plan(rs, checks, live)
+        return plan
+
+    def after_reading(
+        self, p: Profile, customer: CustomerConfig, segment: SegmentRef | None, ts: float, closes_newest: bool
+    ) -> list[Alert]:
+        """The alerts after a reading (at time ``ts``) was folded into ``p``; updates ``p``'s rule state.
+
+        >>> import datetime as dt
+        >>> from baselines.customer import CustomerConfig
+        >>> from baselines.fold import fold_inplace
+        >>> from baselines.late_window import DayLocator
+        >>> from baselines.profile import Profile
+        >>> from baselines.readings import Reading
+        >>> ev, cfg, loc = Evaluator(RulesConfig()), RulesConfig(), DayLocator()
+        >>> p, cust = Profile.new("c"), CustomerConfig("c")
+        >>> out = fold_inplace(p, Reading.daily(dt.date(2024, 1, 1), 5.0), cust, cfg, loc)
+        >>> ev.after_reading(p, cust, None, 0.0, out.closes_newest), p.evaluated_day == p.newest_day
+        ([], True)
+        """
+        newest = p.newest_day
+        assert newest is not None
+        as_of = newest if closes_newest else newest - 1
+        alerts: list[Alert] = []
+        plan = self._plans.get((customer.tariff, segment.id if segment is not None else None))
+        if plan is None:
+            plan = self.plan(customer.tariff, segment)
+        if p.evaluated_day is None or as_of > p.evaluated_day:
+            p.evaluated_day = as_of
+            ci = cycle_index(p, as_of)
+            if ci >= 0:
+                ctx = RuleContext(p, self.config, plan.rules, customer, segment, ts, self.clock, as_of, ci)
+                _run_checks(ctx, plan.checks, alerts)
+        elif plan.live is not None and same_period_reached.may_fire_now(p, plan.live):
+            last = len(p.open_cycles) - 1
+            ctx = RuleContext(p, self.config, plan.rules, customer, segment, ts, self.clock, newest, last)
+            _fire_all(ctx, same_period_reached.check(ctx), alerts)
+        return alerts
+
+
+def _run_checks(ctx: RuleContext, checks: tuple[Check, ...], alerts: list[Alert]) -> None:
+    """Run ``checks`` (enabled rules, in ``RULE_CHECKS`` order) on ``ctx``; append their alerts."""
+    for check in checks:
+        findings = check(ctx)
+        if findings:  # most evaluations find nothing: no call
+            _fire_all(ctx, findings, alerts)
+
+
+def _fire_all(ctx: RuleContext, findings: tuple[Finding, ...], alerts: list[Alert]) -> None:
+    """Fire each finding (in order: each one's moderation sees the ones before) into ``alerts``."""
+    for f in findings:
+        alerts.append(fire(ctx, f))

@@ -1,0 +1,84 @@
+"""``sustained_drop``: near-zero or far-below-baseline use for ``days`` days (vacancy, meter fault).
+
+A day is low at or below ``max(near_zero_kwh, fraction x baseline)``; of the
+last ``days`` days at least ``min_present`` must be known and all but
+``exception_days`` of them low. Parameters: ``baselines.rules.config.SustainedDrop``.
+"""
+
+from __future__ import annotations
+
+from baselines.alerts import Finding
+from baselines.rules.config import SustainedDrop
+from baselines.rules.context import RuleContext
+from baselines.stats import median, quantile_high
+from meterwatch.contracts import Observed
+
+RULE = "sustained_drop"
+
+
+def check(ctx: RuleContext) -> tuple[Finding, ...]:
+    """The finding, if the recent days stayed low (see the module docstring).
+
+    >>> from baselines.customer import CustomerConfig
+    >>> from baselines.profile import OpenCycle, Profile
+    >>> from baselines.rules.config import RulesConfig
+    >>> p = Profile.new("c"); p.newest_day = 738900
+    >>> p.open_cycles.append(OpenCycle(738886, 738917, 0.0, 0.0))
+    >>> p.baseline_median, p.baseline_days = 8.0, 40
+    >>> p.final_start, p.final_days = 738886, [0.1] * 14
+    >>> cfg = RulesConfig(); rs = cfg.resolve("residential", None)
+    >>> ctx = RuleContext(p, cfg, rs, CustomerConfig("c"), None, 0.0, None, 738899, 0)
+    >>> [(f.rule, f.observed.recent_daily_kwh) for f in check(ctx)]
+    [('sustained_drop', 0.1)]
+    """
+    cfg = ctx.rules.sustained_drop
+    p = ctx.profile
+    c = ctx.cycle
+    if p.fired.get(RULE) == c.start:
+        return ()
+    med = p.baseline_median
+    if med is None or p.baseline_days < cfg.min_baseline_days:
+        ctx.skip(
+            RULE, "baselines.sufficiency.too_few_days", days=p.baseline_days, needed=cfg.min_baseline_days
+        )
+        return ()
+    if med < cfg.min_baseline_kwh:
+        ctx.skip(RULE, "baselines.sufficiency.baseline_too_low", baseline_kwh=round(med, 3))
+        return ()
+    thr = max(cfg.near_zero_kwh, cfg.fraction * med)
+    # cheap exit: more recent high days than exceptions allowed
+    high_days = 0
+    for v in ctx.window(cfg.exception_days + 1):
+        if v is not None and v > thr:
+            high_days += 1
+    if high_days > cfg.exception_days:
+        p.reasons.pop(RULE, None)  # evaluated: no reason to show
+        return ()
+    xs = [v for v in ctx.window(cfg.days) if v is not None]
+    if len(xs) < cfg.min_present:
+        ctx.skip(RULE, "baselines.sufficiency.recent_days_missing", present=len(xs))
+        return ()
+    p.reasons.pop(RULE, None)  # evaluated: no reason to show
+    low = sum(1 for x in xs if x <= thr)
+    if low < len(xs) - cfg.exception_days:
+        return ()
+    return (_finding(ctx, cfg, med, xs),)
+
+
+def _finding(ctx: RuleContext, cfg: SustainedDrop, med: float, xs: list[float]) -> Finding:
+    recent = median(xs)
+    observed = Observed(
+        cycle_to_date_kwh=round(ctx.cycle_to_date(ctx.cycle_index), 3),
+        baseline_daily_kwh=round(med, 3),
+        recent_daily_kwh=round(recent, 3),
+        ratio=round(recent / med, 3),
+    )
+    return Finding(
+        RULE,
+        ctx.cycle,
+        cfg.severity,
+        cfg.customer_facing,
+        observed,
+        {"recent": recent, "baseline": med, "days": float(cfg.days)},
+        {"p80_kwh": round(quantile_high(xs, 0.8), 3), "days_present": len(xs)},
+    )

@@ -1,0 +1,192 @@
+"""The notifier's Redis layout: key names, and an ``AlertPlan`` as the ingest script's argument.
+
+``notifier.policy`` decides; ``encode`` only lays the decision out the way the ingest
+script (``notifier.store._INGEST``) reads it: every value a string, the hash fields
+flattened, the limits' and the digest's counter keys computed from the key layout
+(documented in ``notifier.store``). ``Store.encode`` is the entry point.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from meterwatch.keys import Keys
+from notifier.ids import iso, ms
+from notifier.policy import AlertPlan, DigestRule, PushPlan, SmsPlan
+
+CYCLE_TTL_S = 400 * 86400  # an SMS-per-cycle counter outlives any billing cycle
+DIGEST_TTL_S = 3 * 3600
+
+
+def flat(d: dict[str, Any]) -> list[str]:
+    """A hash as the ``HSET k v k v ...`` list the scripts take (None left out, non-strings as JSON).
+
+    >>> flat({"a": "x", "b": None, "c": {"k": 1}})
+    ['a', 'x', 'c', '{"k": 1}']
+    """
+    out: list[str] = []
+    for k, v in d.items():
+        if v is None:
+            continue
+        out += [k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)]
+    return out
+
+
+def notif_key(k: Keys, nid: str) -> str:
+    return k.ns(f"notif:{nid}")
+
+
+def hist_key(k: Keys, nid: str) -> str:
+    return k.ns(f"hist:{nid}")
+
+
+def due_key(k: Keys) -> str:
+    return k.ns("due")
+
+
+def inbox_key(k: Keys, manager_id: str) -> str:
+    return k.ns(f"inbox:{manager_id}")
+
+
+def inbox_channel(k: Keys, manager_id: str) -> str:
+    return k.ns(f"inboxch:{manager_id}")
+
+
+def encode(plan: AlertPlan, keys: Keys, metrics_key: str, dedupe_days: int, inbox_max: int) -> dict[str, Any]:
+    """The argument of the ingest script for ``plan`` (applied atomically, idempotent per alert)."""
+    now, mgr = plan.now, plan.manager_id
+    notifications = [_push(plan, plan.push, keys)]
+    if plan.sms is not None:
+        notifications.append(_sms(plan, plan.sms, keys))
+    return {
+        "now_s": str(int(now.timestamp())),
+        "now_iso": iso(now),
+        "dedupe_key": keys.ns(f"alert:{plan.alert.alert_id}"),
+        "dedupe_ttl": str(dedupe_days * 86400),
+        "nids": json.dumps(plan.nids),
+        "metrics_key": metrics_key,
+        "due_key": due_key(keys),
+        "notifications": notifications,
+        "inbox": {
+            "key": inbox_key(keys, mgr),
+            "channel": inbox_channel(keys, mgr),
+            "score": str(ms(now)),
+            "item": json.dumps(plan.inbox_item, ensure_ascii=False),
+            "max": str(inbox_max),
+        },
+    }
+
+
+def _common(plan: AlertPlan, nid: str, channel: str) -> dict[str, Any]:
+    return {
+        "id": nid,
+        "alert_id": plan.alert.alert_id,
+        "channel": channel,
+        "customer_id": plan.alert.customer_id,
+        "manager_id": plan.manager_id,
+    }
+
+
+def _push(plan: AlertPlan, push: PushPlan, keys: Keys) -> dict[str, Any]:
+    now_ms = ms(plan.now)
+    fields = {
+        **_common(plan, push.nid, "push"),
+        "payload": push.payload,
+        "attempts": "0",
+        "claim": "0",
+        "created_at": iso(plan.now),
+        "due_ms": str(now_ms),
+        "policy": plan.policy,
+    }
+    out: dict[str, Any] = {
+        "nid": push.nid,
+        "key": notif_key(keys, push.nid),
+        "hist_key": hist_key(keys, push.nid),
+        "channel": "push",
+        "status": "queued",
+        "due_ms": str(now_ms),
+        "detail": f"policy {plan.policy}",
+        "fields": flat(fields),
+    }
+    if push.digest is not None:
+        out["digest"] = _digest(plan, push.digest, keys)
+    return out
+
+
+def _digest(plan: AlertPlan, d: DigestRule, keys: Keys) -> dict[str, Any]:
+    mgr = plan.manager_id
+    items_key = keys.ns(f"digestitems:{mgr}:{d.hour}")
+    due_ms = str(ms(d.due))
+    return {
+        "count_key": keys.ns(f"mgrhour:{mgr}:{d.hour}"),
+        "threshold": str(d.threshold),
+        "ttl": str(DIGEST_TTL_S),
+        "items_key": items_key,
+        "item": json.dumps(d.item, ensure_ascii=False),
+        "nid": d.nid,
+        "notif_key": notif_key(keys, d.nid),
+        "hist_key": hist_key(keys, d.nid),
+        "due_ms": due_ms,
+        "fields": flat(
+            {
+                "alert_id": "",
+                "channel": "digest",
+                "manager_id": mgr,
+                "items_key": items_key,
+                "hour": str(d.hour),
+                "attempts": "0",
+                "claim": "0",
+                "created_at": iso(plan.now),
+                "due_ms": due_ms,
+                "status": "queued",
+            }
+        ),
+    }
+
+
+def _sms(plan: AlertPlan, sms: SmsPlan, keys: Keys) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        **_common(plan, sms.nid, "sms"),
+        "attempts": "0",
+        "claim": "0",
+        "created_at": iso(plan.now),
+        "policy": plan.policy,
+        "cycle_start": sms.cycle_start.isoformat(),
+    }
+    rec, text = sms.record, sms.text
+    if rec is not None and text is not None:
+        fields.update(
+            {
+                "phone": rec.phone or "",
+                "language": rec.language,
+                "timezone": rec.timezone,
+                "registry_opt_in": "1" if rec.sms_opt_in else "0",
+                "text": text.text,
+                "segments": str(text.segments),
+                "encoding": text.encoding,
+            }
+        )
+    due_ms = str(ms(sms.due))
+    fields["due_ms"] = due_ms
+    out: dict[str, Any] = {
+        "nid": sms.nid,
+        "key": notif_key(keys, sms.nid),
+        "hist_key": hist_key(keys, sms.nid),
+        "channel": "sms",
+        "status": sms.status,
+        "reason": sms.reason,
+        "detail": sms.detail,
+        "due_ms": due_ms,
+        "fields": flat(fields),
+    }
+    if sms.limit is not None:
+        cid = plan.alert.customer_id
+        out["sms_limit"] = {
+            "cycle_key": keys.ns(f"smscycle:{cid}:{sms.limit.cycle_start.isoformat()}"),
+            "last_key": keys.ns(f"smslast:{cid}"),
+            "max_per_cycle": str(sms.limit.max_per_cycle),
+            "min_gap_s": str(sms.limit.min_gap_s),
+            "cycle_ttl": str(CYCLE_TTL_S),
+        }
+    return out

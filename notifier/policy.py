@@ -1,0 +1,219 @@
+"""What the notifier does with one alert: a pure decision (no Redis), returned as a typed plan.
+
+``decide`` takes the alert, the customer's registry record, the customer's effective
+consent, the manager's profile, the settings and the time, and answers:
+
+* the **manager push** (always): to ``alert.manager_id``, else the registry's manager,
+  else ``MW_NOTIFIER_UNASSIGNED_MANAGER``; it may be collapsed into the hourly digest
+  (``digest``: the threshold and the hour are decided here, the count is kept in Redis);
+* the **customer SMS** (customer-facing rules only): its status (``queued``, ``deferred``,
+  ``held``, ``suppressed``), reason, due time and text; when it may still go out, the
+  per-cycle / per-N-days limits it must reserve (checked atomically in Redis at ingest);
+* the **inbox item** of the manager.
+
+``notifier.store.Store.encode`` turns the plan into the arguments of the ingest script.
+Unit tests: tests/unit/notifier/test_policy.py (no Redis).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from meterwatch.contracts import Alert, CustomerRecord
+from meterwatch.settings import SegmentPolicy, Settings
+from notifier.ids import iso, make_nid
+from notifier.moderation import in_quiet_hours, next_allowed, policy_for
+from notifier.templates import Contact, SmsText, push_title, render_sms
+
+SmsStatus = Literal["queued", "deferred", "held", "suppressed"]
+
+
+@dataclass(frozen=True)
+class DigestRule:
+    """Collapse the push into the manager's hourly digest beyond ``threshold`` pushes in ``hour``."""
+
+    hour: int  # epoch hours (UTC)
+    threshold: int
+    nid: str  # the digest notification of that manager and hour
+    item: dict[str, Any]  # the alert's line in the digest
+
+    @property
+    def due(self) -> dt.datetime:
+        """The digest goes out when the hour ends."""
+        return dt.datetime.fromtimestamp((self.hour + 1) * 3600, dt.UTC)
+
+
+@dataclass(frozen=True)
+class PushPlan:
+    nid: str
+    payload: dict[str, Any]
+    digest: DigestRule | None = None
+
+
+@dataclass(frozen=True)
+class SmsLimit:
+    """The reservations an SMS makes at ingest (decided atomically in Redis)."""
+
+    cycle_start: dt.date
+    max_per_cycle: int
+    min_gap_s: int
+
+
+@dataclass(frozen=True)
+class SmsPlan:
+    nid: str
+    status: SmsStatus
+    reason: str
+    detail: str
+    due: dt.datetime
+    cycle_start: dt.date
+    record: CustomerRecord | None  # the registry copy the text and the phone come from
+    text: SmsText | None = None
+    limit: SmsLimit | None = None
+
+
+@dataclass(frozen=True)
+class AlertPlan:
+    alert: Alert
+    now: dt.datetime
+    manager_id: str
+    policy: str
+    push: PushPlan
+    sms: SmsPlan | None
+    inbox_item: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def nids(self) -> list[str]:
+        return [self.push.nid] + ([self.sms.nid] if self.sms is not None else [])
+
+
+def decide(
+    alert: Alert,
+    record: CustomerRecord | None,
+    consent: bool,
+    manager_profile: dict[str, Any],
+    settings: Settings,
+    now: dt.datetime,
+) -> AlertPlan:
+    """The plan for one alert (see the module docstring)."""
+    manager_id = (
+        alert.manager_id or (record.manager_id if record else None) or settings.notifier_unassigned_manager
+    )
+    pol_name, pol = policy_for(alert.segment, settings)
+    alert_json = json.loads(alert.model_dump_json(by_alias=True))
+    push = _push(alert, record, manager_id, pol, settings, now, alert_json)
+    sms = (
+        _sms(alert, record, consent, manager_profile, pol_name, pol, settings, now)
+        if alert.customer_facing
+        else None
+    )
+    inbox_item = {
+        "id": make_nid("inbox", alert.alert_id),
+        "kind": "alert",
+        "at": iso(now),
+        "manager_id": manager_id,
+        "customer_id": alert.customer_id,
+        "title": push_title(alert),
+        "text": {"zh-CN": alert.explanation.zh_CN, "en": alert.explanation.en},
+        "notification_ids": [push.nid] + ([sms.nid] if sms is not None else []),
+        "alert": alert_json,
+    }
+    return AlertPlan(alert, now, manager_id, pol_name, push, sms, inbox_item)
+
+
+def _push(
+    alert: Alert,
+    record: CustomerRecord | None,
+    manager_id: str,
+    pol: SegmentPolicy,
+    settings: Settings,
+    now: dt.datetime,
+    alert_json: dict[str, Any],
+) -> PushPlan:
+    nid = make_nid("push", alert.alert_id)
+    payload = {
+        "kind": "alert",
+        "notification_id": nid,
+        "manager_id": manager_id,
+        "customer_id": alert.customer_id,
+        "customer_name": record.name if record else "",
+        "title": push_title(alert),
+        "text": {"zh-CN": alert.explanation.zh_CN, "en": alert.explanation.en},
+        "alert": alert_json,
+    }
+    threshold = settings.manager_digest_threshold_per_hour
+    if not (pol.digest and threshold > 0):
+        return PushPlan(nid, payload)
+    hour = int(now.timestamp()) // 3600
+    item = {
+        "alert_id": alert.alert_id,
+        "customer_id": alert.customer_id,
+        "rule": alert.rule,
+        "severity": alert.severity,
+        "notification_id": nid,
+    }
+    return PushPlan(
+        nid, payload, DigestRule(hour, threshold, make_nid("digest", manager_id, str(hour)), item)
+    )
+
+
+def _sms(
+    alert: Alert,
+    record: CustomerRecord | None,
+    consent: bool,
+    manager_profile: dict[str, Any],
+    pol_name: str,
+    pol: SegmentPolicy,
+    settings: Settings,
+    now: dt.datetime,
+) -> SmsPlan:
+    nid = make_nid("sms", alert.alert_id)
+    cycle = alert.cycle.start
+    detail = f"policy {pol_name}"
+    blocked = _blocked(record, consent, pol)
+    if record is None:
+        return SmsPlan(nid, "suppressed", blocked or "", detail, now, cycle, None)
+    contact = Contact(
+        manager_name=str(manager_profile.get("name") or ""),
+        manager_phone=str(manager_profile.get("phone") or ""),
+        hotline=settings.notifier_hotline,
+    )
+    text = render_sms(alert, record.language, record.name, contact, settings.sms_signature)
+    if blocked:
+        return SmsPlan(nid, "suppressed", blocked, detail, now, cycle, record, text)
+    status, reason, due, detail = _timing(record, pol, pol_name, settings, now)
+    limit = SmsLimit(cycle, settings.sms_max_per_cycle, settings.sms_min_days_between * 86400)
+    return SmsPlan(nid, status, reason, detail, due, cycle, record, text, limit)
+
+
+def _blocked(record: CustomerRecord | None, consent: bool, pol: SegmentPolicy) -> str:
+    """Why the customer gets no SMS at all ('' when one may go out)."""
+    if record is None:
+        return "customer.unknown"
+    if not record.phone:
+        return "customer.no_phone"
+    if not consent:
+        return "moderation.opted_out"
+    if pol.sms == "never":
+        return "policy.no_sms"
+    return ""
+
+
+def _timing(
+    record: CustomerRecord, pol: SegmentPolicy, pol_name: str, settings: Settings, now: dt.datetime
+) -> tuple[SmsStatus, str, dt.datetime, str]:
+    """(status, reason, due, detail) of an SMS that may go out: now, later, or after the manager."""
+    due = now + dt.timedelta(minutes=pol.sms_delay_minutes)
+    qs, qe = settings.quiet_hours_start, settings.quiet_hours_end
+    quiet = in_quiet_hours(due, record.timezone, qs, qe)
+    due = next_allowed(due, record.timezone, qs, qe)
+    if pol.sms == "after_manager":
+        return "held", "policy.after_manager", due, f"policy {pol_name}"
+    if quiet:
+        return "deferred", "moderation.quiet_hours", due, f"until {iso(due)}"
+    if pol.sms_delay_minutes > 0:
+        return "deferred", "policy.manager_first", due, f"until {iso(due)}"
+    return "queued", "", due, f"policy {pol_name}"
