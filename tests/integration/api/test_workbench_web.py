@@ -216,3 +216,28 @@ async def test_live_events_reach_the_right_manager(
                         break
             await task
     assert data is not None and data["alert_id"] == "mine"  # mgr-b's event was not sent to mgr-a
+
+
+async def test_the_notification_log_shows_the_notifiers_records_without_phones(
+    client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel, redis: Redis, keys: Keys
+) -> None:
+    await rm.customer("n1", "mgr-a", name="Nina")
+    await rm.baseline("n1", "mgr-a")
+    aid = await seed_alert(redis, keys, "n1", "mgr-a", "sudden_increase", 3)
+    # the notifier's records, in its layout (notifier/layout.py), read through meterwatch.keys
+    await redis.set(keys.notifier_alert(aid), json.dumps(["sms-1", "push-1"]))
+    await redis.hset(
+        keys.notifier_notification("sms-1"),
+        mapping={"channel": "sms", "status": "held", "reason": "moderation.quiet_hours",
+                 "created_at": "2025-01-03T08:00:02+00:00", "phone": "+8613812345678"},
+    )  # fmt: skip
+    await redis.hset(
+        keys.notifier_notification("push-1"),
+        mapping={"channel": "push", "status": "sent", "created_at": "2025-01-03T08:00:01+00:00"},
+    )
+    await sign_in(client, tokens.mgr_a)
+    page = await client.get("/customers/n1")
+    table = page.text[page.text.index('id="notifications"') :]
+    table = table[: table.index("</table>")]
+    assert "moderation.quiet_hours" in table and "held" in table and "push" in table
+    assert "13812345678" not in table
