@@ -119,6 +119,11 @@ class Keys:
         """ZSET: customer ids of one segment (score 0: ordered by id, paged with ZRANGEBYLEX)."""
         return f"{self.prefix}segmembers:{segment_id}"
 
+    @property
+    def segment_members_version(self) -> str:
+        """STRING: set when the members were backfilled from the baseline snapshots (API start)."""
+        return f"{self.prefix}segmembers:version"
+
     # --- workbench web sessions -----------------------------------------------------------
     def web_session(self, session_hash: str) -> str:
         """STRING: a signed-in browser session (JSON), keyed by sha256 of its id; expires."""

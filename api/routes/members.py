@@ -30,6 +30,37 @@ class MemberPage(BaseModel):
     next: str | None = Field(default=None, description="Cursor (the last customer id of the page) or null.")
 
 
+def _in_segment(snapshot: bytes | str | None, segment_id: int) -> bool:
+    """Whether the customer's baseline snapshot (when there is one) names this segment."""
+    if snapshot is None:
+        return True
+    try:
+        doc = orjson.loads(snapshot)
+    except orjson.JSONDecodeError:
+        return True
+    seg = doc.get("segment") if isinstance(doc, dict) else None
+    return not isinstance(seg, dict) or seg.get("id") in (None, segment_id)
+
+
+async def backfill_members(redis: Any, keys: Any) -> int:
+    """Add every customer to the members of the segment its baseline snapshot names (once)."""
+    n = 0
+    async for name in redis.scan_iter(match=keys.baseline("") + "*", count=1000):
+        raw = await redis.get(name)
+        if raw is None:
+            continue
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        seg = doc.get("segment") if isinstance(doc, dict) else None
+        if isinstance(seg, dict) and isinstance(seg.get("id"), int):
+            await redis.zadd(keys.segment_members(seg["id"]), {str(doc.get("customer_id")): 0})
+            n += 1
+    await redis.set(keys.segment_members_version, "1")
+    return n
+
+
 async def members_page(caller: Caller, segment_id: int, limit: int, cursor: str | None) -> MemberPage:
     keys = caller.rt.keys
     redis = caller.rt.redis
@@ -45,11 +76,13 @@ async def members_page(caller: Caller, segment_id: int, limit: int, cursor: str 
             last = None
             break
         ids = [b.decode() if isinstance(b, bytes) else str(b) for b in batch]
-        recs = await redis.mget([keys.customer(c) for c in ids])
+        recs = await redis.mget([keys.customer(c) for c in ids] + [keys.baseline(c) for c in ids])
         scanned += len(ids)
-        for cid, raw in zip(ids, recs, strict=True):
+        stale: list[str] = []
+        for cid, raw, snap in zip(ids, recs[: len(ids)], recs[len(ids) :], strict=True):
             last = cid
-            if raw is None:
+            if raw is None or not _in_segment(snap, segment_id):
+                stale.append(cid)
                 continue
             doc: Any = orjson.loads(raw)
             if not isinstance(doc, dict) or not caller.may_read(doc.get("manager_id") or None):
@@ -62,6 +95,8 @@ async def members_page(caller: Caller, segment_id: int, limit: int, cursor: str 
             )
             if len(items) >= limit:
                 break
+        if stale:  # deleted customers, or moved while a backfill raced the worker: forget them
+            await redis.zrem(keys.segment_members(segment_id), *stale)
         lo = f"({last}"
         if len(batch) < max(limit, 200) and len(items) < limit:
             last = None  # the set is exhausted

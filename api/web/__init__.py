@@ -90,18 +90,22 @@ def install(app: FastAPI, runtime: Runtime) -> None:
 
 
 async def startup(app: FastAPI) -> None:
-    """Index alerts mirrored before the index existed (once per deployment, in the background)."""
+    """Index alerts and segment members written before the workbench existed (once, in the background)."""
     rt: Runtime = app.state.runtime
 
     async def backfill() -> None:
+        from api.routes.members import backfill_members
         from meterwatch.alertindex import backfill as run
 
         try:
             if await rt.redis.get(rt.keys.alert_index_version) is None:
                 n = await run(rt.redis, rt.keys)
                 log.info("alert index backfilled: %d alerts", n)
+            if await rt.redis.get(rt.keys.segment_members_version) is None:
+                n = await backfill_members(rt.redis, rt.keys)
+                log.info("segment members backfilled: %d customers", n)
         except Exception as exc:  # the API serves without it; the next start retries
-            log.warning("alert index backfill failed: %s", exc)
+            log.warning("workbench backfill failed: %s", exc)
 
     app.state.web_backfill = asyncio.get_running_loop().create_task(backfill())
 

@@ -282,3 +282,20 @@ async def test_docs_and_openapi_need_authentication(client: Any, tokens: Tokens)
     js = await client.get("/docs/assets/swagger-ui-bundle.js", headers=bearer(tokens.mgr_a))
     assert js.status_code == 200 and "SwaggerUIBundle" in js.text[:2000]
     assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+async def test_segment_members_backfill_and_stale_entries(
+    client: Any, tokens: Tokens, rm: ReadModel, redis: Redis, keys: Keys
+) -> None:
+    from api.routes.members import backfill_members
+
+    await rm.customer("m1", "mgr-a")
+    await rm.baseline("m1", "mgr-a")  # its snapshot names segment 2 (conftest)
+    await rm.customer("m2", "mgr-a")
+    await rm.baseline("m2", "mgr-a")
+    assert await backfill_members(redis, keys) == 2
+    assert await redis.zrange(keys.segment_members(2), 0, -1) == [b"m1", b"m2"]
+    await redis.zadd(keys.segment_members(5), {"m1": 0, "gone": 0})  # stale: m1 is in 2, "gone" deleted
+    body = (await client.get("/v1/segments/5/customers", headers=bearer(tokens.ops))).json()
+    assert body["items"] == []
+    assert await redis.zcard(keys.segment_members(5)) == 0
