@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     app.include_router(segments.router)
     app.include_router(health.router)
     web.install(app, runtime)  # the workbench: alerts, daily, members, pages, /docs, /openapi.json
-    # no route reads a body today; any future one is bounded (413 before parsing)
+    # bodies (the workbench forms, lifecycle JSON: a few KB) are bounded: 413 before parsing
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes, setting="MW_API_MAX_BODY_BYTES")
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
     return app

@@ -170,7 +170,7 @@ class Settings(BaseSettings):
     notifier_host: str = "127.0.0.1"
     notifier_port: Port = 8001
     api_rate_limit_per_min: int = 600
-    api_max_body_bytes: int = 64 * 1024  # request bodies over this are refused with 413 (the API reads none)
+    api_max_body_bytes: int = 64 * 1024  # request bodies over this are refused with 413
     notifier_rate_limit_per_min: int = 600  # requests per token and UTC minute (all notifier replicas)
     notifier_max_body_bytes: int = 256 * 1024  # request bodies over this are refused with 413
     token_default_ttl_days: int = 365
