@@ -13,6 +13,17 @@ Traceback (most recent call last):
 ...
 pydantic_core._pydantic_core.ValidationError: 1 validation error for MeterReading
 ...
+
+Readings are strict about JSON types (docs/stream.md, "What AMI integrators must send"): ``kwh``
+and ``register_kwh`` are JSON numbers (not strings, not booleans), ``ts`` is an ISO-8601 string
+with a UTC offset (not epoch seconds), ``interval_s`` a JSON integer.
+
+>>> MeterReading.model_validate_json(b'{"meter_id": "m1", "ts": "2024-01-01T00:30:00Z", "kwh": true}')
+Traceback (most recent call last):
+...
+pydantic_core._pydantic_core.ValidationError: 1 validation error for MeterReading
+kwh
+  kwh must be a JSON number, not a boolean [type=strict_number, ...
 """
 
 from __future__ import annotations
@@ -28,8 +39,11 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 MAX_READING_BYTES = 64 * 1024
@@ -47,6 +61,35 @@ class MeterReading(BaseModel):
     interval_s: Annotated[int, Field(gt=0)] = 1800
     register_kwh: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     quality: Literal["actual", "estimated"] = "actual"
+
+    @field_validator("kwh", "register_kwh", mode="before")
+    @classmethod
+    def _json_number(cls, v: object, info: ValidationInfo) -> object:
+        # strict: "0.25" and true are integrator bugs, not readings (pydantic's lax mode takes them)
+        if isinstance(v, bool | str):
+            kind = "boolean" if isinstance(v, bool) else "string"
+            raise PydanticCustomError(
+                "strict_number",
+                "{field} must be a JSON number, not a {kind}",
+                {"field": info.field_name, "kind": kind},
+            )
+        return v
+
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _ts_text(cls, v: object) -> object:
+        if isinstance(v, int | float):  # bool included
+            raise PydanticCustomError(
+                "strict_datetime", "ts must be an ISO-8601 string with a UTC offset, not a number"
+            )
+        return v
+
+    @field_validator("interval_s", mode="before")
+    @classmethod
+    def _json_integer(cls, v: object) -> object:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise PydanticCustomError("strict_int", "interval_s must be a JSON integer (seconds)")
+        return v
 
     @model_validator(mode="after")
     def _one_of_kwh_or_register(self) -> MeterReading:
@@ -75,6 +118,11 @@ class CustomerRecord(BaseModel):
     arrears_amount: Annotated[float, Field(ge=0)] = 0.0
     arrears_count: Annotated[int, Field(ge=0)] = 0
     complaints_count: Annotated[int, Field(ge=0)] = 0
+    #: the meter's rating in kW: an interval reading above max_kw x its hours is dead-lettered
+    #: (``kwh_implausible``). None: the worker's per-tariff / default setting applies.
+    max_kw: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    #: register width in digits (CONTRACTS.md additions), for counting across a rollover
+    register_digits: Annotated[int, Field(ge=1, le=15)] | None = None
     #: date of the latest move-in (CONTRACTS.md additions; set from the workbench, issue #15 uses it)
     occupant_since: dt.date | None = None
 

@@ -20,6 +20,7 @@ MW_KAFKA_BOOTSTRAP='127.0.0.1:99999': port 99999 is not in 1-65535
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -163,6 +164,18 @@ class Settings(BaseSettings):
     max_segments: int = 7
     rules_file: Path | None = None  # JSON of baselines.rules.RulesConfig (per tariff / segment thresholds)
     tariffs_file: Path | None = None  # JSON tariff catalogue replacing the shipped one (docs/money.md)
+    worker_metrics_host: str = "127.0.0.1"  # bind address of the worker's /healthz and /metrics
+    # plausibility of readings (docs/stream.md, "Dead letters"): a reading outside these bounds is
+    # dead-lettered with a named reason instead of being booked
+    reading_max_future_s: float = Field(default=86400.0, ge=0)  # clock-skew allowance past "now"
+    reading_min_ts: dt.datetime = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # earliest ts accepted
+    reading_max_age_days: float = Field(default=0.0, ge=0)  # 0: no age limit (replays of old data)
+    # the meter's rating: an interval above max_kw x its hours is implausible. Per customer: the
+    # registry's optional `max_kw`; else per tariff; else reading_max_kw
+    reading_max_kw: float = Field(default=100.0, gt=0)
+    reading_max_kw_by_tariff: dict[str, float] = Field(
+        default_factory=lambda: {"commercial": 1000.0, "industrial": 20000.0}
+    )
 
     # --- HTTP services --------------------------------------------------------------
     api_host: str = "127.0.0.1"

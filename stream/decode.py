@@ -1,8 +1,8 @@
-"""Decoding of raw Kafka input and building of dead letters.
+"""Decoding of raw Kafka input.
 
 Nothing here touches Kafka: these are pure functions that turn the bytes of one
 message into a validated model or into a :class:`DeadLetterError` that says why
-not. The agents call them and publish the dead letters.
+not. The stages call them and publish the dead letters (stream/deadletters.py).
 
 >>> r = decode_reading(b'{"meter_id": "m1", "ts": "2024-01-01T00:30:00+00:00", "kwh": 0.5}')
 >>> r.meter_id, r.kwh
@@ -16,8 +16,6 @@ not. The agents call them and publish the dead letters.
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -25,9 +23,7 @@ from pydantic import BaseModel, ValidationError
 from meterwatch.contracts import (
     MAX_READING_BYTES,
     CustomerRecord,
-    DeadLetter,
     DeadLetterError,
-    DeadLetterSource,
     HistoryRow,
     MeterReading,
 )
@@ -38,8 +34,6 @@ __all__ = [
     "decode_customer",
     "decode_history",
     "decode_reading",
-    "make_dead_letter",
-    "raw_text",
 ]
 
 
@@ -112,46 +106,3 @@ def decode_history(raw: bytes | None, max_bytes: int = MAX_READING_BYTES) -> His
     'schema'
     """
     return _decode(HistoryRow, raw, max_bytes)
-
-
-def raw_text(raw: bytes | None) -> tuple[str, str]:
-    """The original bytes as (text, "text") when they are UTF-8, else (base64, "base64").
-
-    >>> raw_text(b'{"a": 1}')
-    ('{"a": 1}', 'text')
-    >>> raw_text(b'\\xff')
-    ('/w==', 'base64')
-    >>> raw_text(None)
-    ('', 'text')
-    """
-    if raw is None:
-        return "", "text"
-    try:
-        return raw.decode("utf-8"), "text"
-    except UnicodeDecodeError:
-        return base64.b64encode(raw).decode("ascii"), "base64"
-
-
-def make_dead_letter(
-    error: DeadLetterError,
-    raw: bytes | None,
-    topic: str,
-    partition: int,
-    offset: int,
-    received_at: dt.datetime | None = None,
-) -> DeadLetter:
-    """The DLQ record for one rejected message (the raw bytes are kept whole).
-
-    >>> err = DeadLetterError(code="invalid_json", message="bad")
-    >>> dl = make_dead_letter(err, b"{", "meter-readings", 2, 41)
-    >>> dl.source.partition, dl.source.offset, dl.raw, dl.raw_encoding
-    (2, 41, '{', 'text')
-    """
-    text, enc = raw_text(raw)
-    return DeadLetter(
-        error=error,
-        received_at=received_at or dt.datetime.now(dt.UTC),
-        source=DeadLetterSource(topic=topic, partition=partition, offset=offset),
-        raw=text,
-        raw_encoding="base64" if enc == "base64" else "text",
-    )

@@ -1,155 +1,105 @@
-"""The `meter-readings` stage on a plain aiokafka consumer.
+"""Stage ``ingest``: validate `meter-readings`, check plausibility, place each reading, re-key it.
 
-Validating and re-keying a reading costs a few microseconds; pushing it
-through Faust's consumer, conductor, channel and stream costs tens. The first
-stage of the worker therefore reads `meter-readings` with its own consumer
-(group ``<app_id>-ingest``) in ``getmany`` batches, hands each batch to the
-pipeline (which fills the batch producer: re-keyed groups, dead letters,
-parked readings), waits until those outputs are delivered, and only then
-commits the batch's offsets. A kill -9 at any point loses nothing: what was not
-committed is read again, and the profile stage recognises the redelivered
-readings (per-partition source watermark; domain de-duplication).
-
-On a rebalance nothing is waited for: a batch in flight whose partitions were
-revoked fails its commit and is read again by the new owner, which is a
-duplicate the profile stage already absorbs.
+Per reading: decode (strict contract), bound its time, find its customer in the
+meter index (the registry decides ownership), bound its kWh by the customer's
+meter rating, then group it for its by-customer partition
+(stream/readings_group.py). A reading of an unknown meter is parked
+(``MW_UNKNOWN_METER_POLICY=wait``) or dead-lettered. Nothing in the input may
+crash the worker: a failure of this code on one reading dead-letters it as
+``processing_error``. The consumer around it is stream/rawconsumer.py (it
+delivers the outputs before it commits).
 """
 
 from __future__ import annotations
 
-import asyncio
+import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
+
+from meterwatch.contracts import DeadLetterError, MeterReading
+from stream.context import StageContext
+from stream.deadletters import mismatch_error, unknown_error
+from stream.decode import decode_reading
+from stream.envelope import Envelope, Source
+from stream.plausibility import check_interval_kwh, check_ts
+from stream.produce import partition_for
+from stream.readings_group import encode_groups, item
+from stream.registry import Mismatch
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RawIngest"]
+__all__ = ["IngestStage", "raw_str"]
 
 
-class RawIngest:
-    """Consume a topic in batches: ``process(records)`` then ``await deliver()``, then commit.
+def raw_str(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode("utf-8", "replace")
 
-    ``process`` is synchronous and must not raise for bad input (it dead-letters);
-    ``deliver`` returns once every output of the batch is acknowledged by the broker.
-    """
 
-    def __init__(
-        self,
-        *,
-        bootstrap: str,
-        topic: str,
-        group_id: str,
-        client_id: str,
-        process: Callable[[Sequence[Any]], None],
-        deliver: Callable[[], Awaitable[None]],
-        ready: asyncio.Event,
-        batch_max: int,
-        poll_ms: int = 50,
-        session_timeout_ms: int = 10_000,
-    ) -> None:
-        self.bootstrap = bootstrap
-        self.topic = topic
-        self.group_id = group_id
-        self.client_id = client_id
-        self._process = process
-        self._deliver = deliver
-        self._ready = ready
-        self.batch_max = batch_max
-        self.poll_ms = poll_ms
-        self.session_timeout_ms = session_timeout_ms
-        self._consumer: Any = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-        self.positions: dict[Any, int] = {}  # TopicPartition -> next offset to process
-        self.batches = 0
-        self.commit_failures = 0
+class IngestStage:
+    """``process(records)`` fills the outputs for one consumer batch (synchronous, never raises)."""
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"ingest:{self.topic}")
+    def __init__(self, ctx: StageContext) -> None:
+        self.ctx = ctx
 
-    async def stop(self, timeout_s: float = 15.0) -> None:
-        """Finish the batch in flight (delivered and committed), then leave the group."""
-        self._stopping = True
-        if self._task is not None:
+    def process(self, records: Sequence[Any]) -> None:
+        """Validate, place and re-key a batch of aiokafka ConsumerRecords of `meter-readings`."""
+        ctx = self.ctx
+        nparts = ctx.settings.readings_partitions
+        groups: dict[int, list[bytes]] = defaultdict(list)
+        now = ctx.clock()
+        for m in records:
+            ctx.metrics.inc("readings_in")
+            raw: bytes | None = m.value
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
-            except TimeoutError:
-                log.warning("ingest did not finish its batch within %.0f s; stopping it", timeout_s)
-                self._task.cancel()
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
-
-    def highwater(self, tp: Any) -> int | None:
-        if self._consumer is None:
-            return None
-        try:
-            hw = self._consumer.highwater(tp)
-        except Exception:  # no longer assigned
-            return None
-        return int(hw) if hw is not None else None
-
-    def lag(self) -> int:
-        total = 0
-        for tp, pos in list(self.positions.items()):
-            hw = self.highwater(tp)
-            if hw is not None:
-                total += max(hw - pos, 0)
-        return total
-
-    async def _run(self) -> None:
-        from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
-
-        positions = self.positions
-
-        class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-            async def on_partitions_revoked(self, revoked: Any) -> None:
-                for tp in revoked:
-                    positions.pop(tp, None)
-
-            async def on_partitions_assigned(self, assigned: Any) -> None:
-                return None
-
-        await self._ready.wait()  # the meter index has caught up: readings can be placed
-        if self._stopping:
-            return
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            group_id=self.group_id,
-            client_id=self.client_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=self.batch_max,
-            session_timeout_ms=self.session_timeout_ms,
-            heartbeat_interval_ms=1000,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-        )
-        consumer.subscribe([self.topic], listener=Listener())
-        await consumer.start()
-        self._consumer = consumer
-        while not self._stopping:
-            try:
-                batch = await consumer.getmany(timeout_ms=self.poll_ms, max_records=self.batch_max)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("ingest: fetching %s failed; retrying", self.topic)
-                await asyncio.sleep(0.5)
+                cid = self._place(m, raw, now)
+            except Exception as exc:  # nothing in the input may crash the worker
+                log.exception("ingest failed on %s[%d]@%d", m.topic, m.partition, m.offset)
+                ctx.dead.send(ctx.dead.processing_error(exc), raw, m.topic, m.partition, m.offset)
                 continue
-            if not batch:
-                continue
-            records = [r for recs in batch.values() for r in recs]
-            self._process(records)
-            await self._deliver()  # delivered (or the process exits) before the commit
-            offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
-            for tp, off in offsets.items():
-                positions[tp] = off
-            self.batches += 1
-            try:
-                await consumer.commit(offsets)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # rebalanced meanwhile: the new owner reads the batch again
-                self.commit_failures += 1
-                log.warning("ingest: commit of %d partitions failed (%s); read again", len(offsets), exc)
+            if cid is not None:
+                assert raw is not None
+                groups[partition_for(cid.encode(), nparts)].append(item(cid, m.partition, m.offset, raw))
+        for part, items in groups.items():
+            for body in encode_groups(ctx.names.readings, items):
+                ctx.out.add(ctx.names.by_customer, part, None, body)
+
+    def _place(self, m: Any, raw: bytes | None, now: dt.datetime) -> str | None:
+        """The customer of a valid, plausible reading; None when it was dead-lettered or parked."""
+        ctx = self.ctx
+        r = decode_reading(raw)
+        if isinstance(r, DeadLetterError):
+            ctx.dead.send(r, raw, m.topic, m.partition, m.offset)
+            return None
+        err = check_ts(r.ts, now, ctx.settings)
+        if err is not None:
+            ctx.dead.send(err, raw, m.topic, m.partition, m.offset)
+            return None
+        found = ctx.index.resolve(r.meter_id, r.customer_id)
+        if isinstance(found, Mismatch):
+            ctx.dead.send(mismatch_error(r, found.owner), raw, m.topic, m.partition, m.offset)
+            return None
+        if found is None:
+            self._unknown(r, raw, Source(t=m.topic, p=m.partition, o=m.offset))
+            return None
+        err = self.check_kwh(r, found)
+        if err is not None:
+            ctx.dead.send(err, raw, m.topic, m.partition, m.offset)
+            return None
+        return found
+
+    def check_kwh(self, r: MeterReading, customer_id: str) -> DeadLetterError | None:
+        """The interval's kWh against the customer's meter rating (registers: the domain checks)."""
+        if r.kwh is None:
+            return None
+        return check_interval_kwh(r.kwh, r.interval_s, self.ctx.index.max_kw(customer_id))
+
+    def _unknown(self, r: MeterReading, raw: bytes | None, src: Source) -> None:
+        ctx = self.ctx
+        if ctx.settings.unknown_meter_policy == "wait":
+            park = Envelope(kind="reading", customer_id="", reading=r, src=src, raw=raw_str(raw))
+            ctx.out.add_keyed(ctx.names.parked, r.meter_id.encode(), park.dumps())
+            ctx.metrics.inc("parked")
+        else:
+            ctx.dead.send(unknown_error(r), raw, src.t, src.p, src.o)

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -44,14 +45,78 @@ end
 return 0
 """
 
+# Exact pipeline counters: each partition's absolute value is stored under "<name>|<partition>"
+# in KEYS[1]; the metrics hash KEYS[2] gets their sum, so a restarted or rebalanced worker that
+# publishes the recovered value replaces (never adds to) what the crashed one published.
+_PARTS_LUA = """
+local nparts = tonumber(ARGV[1])
+local touched = {}
+for i = 2, #ARGV, 3 do
+  redis.call('HSET', KEYS[1], ARGV[i] .. '|' .. ARGV[i + 1], ARGV[i + 2])
+  touched[ARGV[i]] = true
+end
+for name, _ in pairs(touched) do
+  local total = 0
+  for p = 0, nparts - 1 do
+    total = total + (tonumber(redis.call('HGET', KEYS[1], name .. '|' .. p)) or 0)
+  end
+  redis.call('HSET', KEYS[2], name, total)
+end
+return 0
+"""
+
 SnapshotThunk = Callable[[], bytes | None]
+
+
+@dataclass
+class _Taken:
+    """What one flush writes (put back by ``_restore`` when Redis fails)."""
+
+    snapshots: dict[str, SnapshotThunk]
+    customers: dict[str, bytes | None]
+    deleted: set[str]
+    alerts: list[Alert]
+    segments: bytes | None
+    incr: dict[str, int]
+    mset: dict[str, float]
+    parts: dict[tuple[str, int], int]
+
+
+class _Chunked:
+    """A non-transactional pipeline executed every ``_PIPELINE_CHUNK`` commands."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self.pipe = redis.pipeline(transaction=False)
+        self.n = 0
+        self.sent = 0
+
+    async def added(self, n: int = 1) -> None:
+        self.n += n
+        if self.n >= _PIPELINE_CHUNK:
+            await self.execute()
+
+    async def execute(self) -> None:
+        if self.n:
+            await self.pipe.execute()
+            self.sent += self.n
+            self.n = 0
+            self.pipe = self.redis.pipeline(transaction=False)
 
 
 class ReadModelWriter:
     """Buffers read-model changes and flushes them to Redis in pipelined batches."""
 
-    def __init__(self, redis: Redis, keys: Keys, flush_ms: int = 200, alerts_kept: int = ALERTS_KEPT) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        flush_ms: int = 200,
+        alerts_kept: int = ALERTS_KEPT,
+        partitions: int = 1,
+    ) -> None:
         self.redis = redis
+        self.partitions = partitions  # of the by-customer topic (exact counters are per partition)
         self.keys = keys
         self.flush_s = max(flush_ms, 10) / 1000.0
         self.alerts_kept = alerts_kept
@@ -62,8 +127,10 @@ class ReadModelWriter:
         self._segments: bytes | None = None
         self._metrics_incr: dict[str, int] = {}
         self._metrics_set: dict[str, float] = {}
+        self._parts: dict[tuple[str, int], int] = {}
         self._task: asyncio.Task[None] | None = None
         self._trim = redis.register_script(_TRIM_LUA)
+        self._set_parts = redis.register_script(_PARTS_LUA)
         self.workbench = WorkbenchWrites(redis, keys)  # alert index, daily archive, segment members
         self.flushes = 0
         self.flush_errors = 0
@@ -100,6 +167,11 @@ class ReadModelWriter:
     def set_metrics(self, values: dict[str, float]) -> None:
         self._metrics_set.update(values)
 
+    def set_partition_counters(self, partition: int, values: dict[str, int]) -> None:
+        """Exact counters of one by-customer partition (absolute values; the hash gets their sum)."""
+        for name, v in values.items():
+            self._parts[(name, partition)] = v
+
     @property
     def pending(self) -> int:
         return len(self._snapshots) + len(self._customers) + len(self._alerts)
@@ -107,116 +179,120 @@ class ReadModelWriter:
     # --- flushing --------------------------------------------------------------------------
     async def flush(self) -> int:
         """Write everything pending; returns the number of commands sent."""
-        snapshots, self._snapshots = self._snapshots, {}
-        customers, self._customers = self._customers, {}
-        deleted, self._deleted_baselines = self._deleted_baselines, set()
-        alerts, self._alerts = self._alerts, []
-        segments, self._segments = self._segments, None
-        incr, self._metrics_incr = self._metrics_incr, {}
-        mset, self._metrics_set = self._metrics_set, {}
+        t = self._take()
         wb = self.workbench.take()
-        k = self.keys
-        sent = 0
+        out = _Chunked(self.redis)
+
+        async def step(n: int) -> Pipeline:
+            await out.added(n)
+            return out.pipe
+
         try:
-            pipe = self.redis.pipeline(transaction=False)
-            n = 0
-
-            async def maybe_execute(force: bool = False) -> None:
-                nonlocal pipe, n, sent
-                if n and (force or n >= _PIPELINE_CHUNK):
-                    await pipe.execute()
-                    sent += n
-                    n = 0
-                    pipe = self.redis.pipeline(transaction=False)
-
-            for cid, rec in customers.items():
-                if rec is None:
-                    pipe.delete(k.customer(cid))
-                else:
-                    pipe.set(k.customer(cid), rec)
-                n += 1
-                await maybe_execute()
-            for cid in deleted:
-                pipe.delete(k.baseline(cid))
-                n += 1
-                await maybe_execute()
-            for cid, thunk in snapshots.items():
-                try:
-                    body = thunk()
-                except Exception:  # a bad snapshot must not stop the others
-                    log.exception("read model: snapshot of %s failed", cid)
-                    continue
-                if body is not None:
-                    pipe.set(k.baseline(cid), body)
-                    n += 1
-                    await maybe_execute()
-            trim: set[str] = set()
-            for a in alerts:
-                pipe.zadd(k.alerts(a.customer_id), {a.alert_id: a.triggered_by.timestamp()})
-                pipe.hset(k.alert_bodies(a.customer_id), a.alert_id, a.to_json())
-                await self.workbench.queue_alert(pipe, a)  # the index across customers, same pipeline
-                n += 3
-                trim.add(a.customer_id)
-                await maybe_execute()
-            for cid in trim:
-                await self._trim(
-                    keys=[k.alerts(cid), k.alert_bodies(cid)], args=[self.alerts_kept], client=pipe
-                )
-                n += 1
-                await maybe_execute()
-
-            async def wb_step(count: int) -> Pipeline:
-                nonlocal n
-                n += count
-                await maybe_execute()
-                return pipe
-
-            await self.workbench.queue(pipe, wb, wb_step)
-            if segments is not None:
-                pipe.set(k.segments, segments)
-                n += 1
-            if incr or mset:
-                mk = k.metrics("worker")
-                for name, delta in incr.items():
-                    pipe.hincrby(mk, name, delta)
-                if mset:
-                    pipe.hset(mk, mapping={name: str(v) for name, v in mset.items()})
-                n += len(incr) + (1 if mset else 0)
-            pipe.set(k.heartbeat, f"{time.time():.3f}")
-            n += 1
-            await maybe_execute(force=True)
+            await self._write_registry(out, t)
+            await self._write_snapshots(out, t)
+            await self._write_alerts(out, t)
+            await self.workbench.queue(out.pipe, wb, step)
+            await self._write_metrics(out, t)
+            out.pipe.set(self.keys.heartbeat, f"{time.time():.3f}")
+            await out.added()
+            await out.execute()
         except Exception as exc:
             self.flush_errors += 1
             log.warning("read model flush failed (%s); will retry", exc)
-            self._restore(snapshots, customers, deleted, alerts, segments, incr, mset)
+            self._restore(t)
             self.workbench.restore(wb)
-            return sent
+            return out.sent
         self.flushes += 1
-        self.keys_written += sent
-        return sent
+        self.keys_written += out.sent
+        return out.sent
 
-    def _restore(
-        self,
-        snapshots: dict[str, SnapshotThunk],
-        customers: dict[str, bytes | None],
-        deleted: set[str],
-        alerts: list[Alert],
-        segments: bytes | None,
-        incr: dict[str, int],
-        mset: dict[str, float],
-    ) -> None:
+    def _take(self) -> _Taken:
+        t = _Taken(
+            self._snapshots,
+            self._customers,
+            self._deleted_baselines,
+            self._alerts,
+            self._segments,
+            self._metrics_incr,
+            self._metrics_set,
+            self._parts,
+        )
+        self._snapshots, self._customers, self._deleted_baselines, self._alerts = {}, {}, set(), []
+        self._segments, self._metrics_incr, self._metrics_set, self._parts = None, {}, {}, {}
+        return t
+
+    async def _write_registry(self, out: _Chunked, t: _Taken) -> None:
+        k = self.keys
+        for cid, rec in t.customers.items():
+            if rec is None:
+                out.pipe.delete(k.customer(cid))
+            else:
+                out.pipe.set(k.customer(cid), rec)
+            await out.added()
+        for cid in t.deleted:
+            out.pipe.delete(k.baseline(cid))
+            await out.added()
+
+    async def _write_snapshots(self, out: _Chunked, t: _Taken) -> None:
+        for cid, thunk in t.snapshots.items():
+            try:
+                body = thunk()
+            except Exception:  # a bad snapshot must not stop the others
+                log.exception("read model: snapshot of %s failed", cid)
+                continue
+            if body is not None:
+                out.pipe.set(self.keys.baseline(cid), body)
+                await out.added()
+        if t.segments is not None:
+            out.pipe.set(self.keys.segments, t.segments)
+            await out.added()
+
+    async def _write_alerts(self, out: _Chunked, t: _Taken) -> None:
+        k = self.keys
+        trim: set[str] = set()
+        for a in t.alerts:
+            out.pipe.zadd(k.alerts(a.customer_id), {a.alert_id: a.triggered_by.timestamp()})
+            out.pipe.hset(k.alert_bodies(a.customer_id), a.alert_id, a.to_json())
+            await self.workbench.queue_alert(out.pipe, a)  # the index across customers, same pipeline
+            trim.add(a.customer_id)
+            await out.added(3)
+        for cid in trim:
+            await self._trim(
+                keys=[k.alerts(cid), k.alert_bodies(cid)], args=[self.alerts_kept], client=out.pipe
+            )
+            await out.added()
+
+    async def _write_metrics(self, out: _Chunked, t: _Taken) -> None:
+        mk = self.keys.metrics("worker")
+        for name, delta in t.incr.items():
+            out.pipe.hincrby(mk, name, delta)
+        if t.mset:
+            out.pipe.hset(mk, mapping={name: str(v) for name, v in t.mset.items()})
+        await out.added(len(t.incr) + (1 if t.mset else 0))
+        if t.parts:
+            args: list[str | int] = [self.partitions]
+            for (name, p), v in t.parts.items():
+                args += [name, p, v]
+            await self._set_parts(
+                keys=[self.keys.metrics("worker:partitions"), mk], args=args, client=out.pipe
+            )
+            await out.added()
+
+    def _restore(self, t: _Taken) -> None:
         # Newer marks win over the ones being restored.
-        for cid, t in snapshots.items():
-            self._snapshots.setdefault(cid, t)
-        for cid, r in customers.items():
+        for cid, thunk in t.snapshots.items():
+            self._snapshots.setdefault(cid, thunk)
+        for cid, r in t.customers.items():
             self._customers.setdefault(cid, r)
-        self._deleted_baselines |= deleted - set(self._snapshots)
-        self._alerts[:0] = alerts[: _MAX_PENDING_ALERTS - len(self._alerts)]
+        self._deleted_baselines |= t.deleted - set(self._snapshots)
+        self._alerts[:0] = t.alerts[: _MAX_PENDING_ALERTS - len(self._alerts)]
         if self._segments is None:
-            self._segments = segments
-        self.incr_metrics(incr)
-        for name, v in mset.items():
+            self._segments = t.segments
+        self.incr_metrics(t.incr)
+        for name, v in t.mset.items():
             self._metrics_set.setdefault(name, v)
+        for key, n in t.parts.items():
+            self._parts.setdefault(key, n)
 
     async def run(self) -> None:
         while True:

@@ -24,9 +24,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--metrics-port",
         type=int,
         default=None,
-        help="port of /metrics and /healthz on 127.0.0.1 (default MW_WORKER_METRICS_PORT; 0 = off)",
+        help="port of /metrics and /healthz on MW_WORKER_METRICS_HOST (default 127.0.0.1) "
+        "(default MW_WORKER_METRICS_PORT; 0 = off)",
     )
     p.add_argument("--batch", type=int, default=2000, help="max events per processing batch (default 2000)")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long to wait for Kafka at start-up before giving up with exit code 69 "
+        "(default: wait as long as it takes, one line every minute)",
+    )
     p.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=_worker)
 
@@ -40,13 +49,15 @@ def _worker(args: argparse.Namespace) -> int:
         raise SystemExit("--instance: use 1-64 letters, digits, '_', '.', '-'")
     if args.batch < 1:
         raise SystemExit("--batch must be >= 1")
+    if args.wait is not None and args.wait < 0:
+        raise SystemExit("--wait must be >= 0 seconds")
     import asyncio
 
-    from stream.app import Pipeline, prepare_topics, run_worker
+    from stream.worker import Worker, run_worker, wait_for_kafka
 
     settings = Settings()
-    asyncio.run(prepare_topics(settings))  # idempotent: CONTRACTS.md topics and the worker's own
-    pipeline = Pipeline(
-        settings, instance=args.instance, metrics_port=args.metrics_port, batch_max=args.batch
-    )
-    return run_worker(pipeline, loglevel=args.loglevel)
+    # idempotent: CONTRACTS.md topics and the worker's own; with Kafka down: wait, one line
+    if not asyncio.run(wait_for_kafka(settings, args.wait)):
+        return 69  # EX_UNAVAILABLE
+    worker = Worker(settings, instance=args.instance, metrics_port=args.metrics_port, batch_max=args.batch)
+    return run_worker(worker, loglevel=args.loglevel)

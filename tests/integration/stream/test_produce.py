@@ -19,17 +19,6 @@ from stream.produce import BatchProducer, DeliveryFailed
 pytestmark = [pytest.mark.integration]
 
 
-class _ProducerHolder:
-    """What BatchProducer needs of a Faust app: ``app.producer._ensure_producer()``."""
-
-    def __init__(self, producer: Any) -> None:
-        self.producer = self
-        self._producer = producer
-
-    def _ensure_producer(self) -> Any:
-        return self._producer
-
-
 async def test_flush_waits_for_records_a_concurrent_flush_took(
     mw_settings: Settings, kafka_consume: Any
 ) -> None:
@@ -39,7 +28,8 @@ async def test_flush_waits_for_records_a_concurrent_flush_took(
     producer = AIOKafkaProducer(bootstrap_servers=mw_settings.kafka_bootstrap, linger_ms=50)
     await producer.start()
     try:
-        out = BatchProducer(_ProducerHolder(producer))
+        out = BatchProducer(producer)
+        out.mark_started()
         for i in range(2000):
             out.add(topic, 0, f"a{i}".encode(), b"x" * 200)
         first = asyncio.ensure_future(out.flush())  # "agent B": takes everything pending
@@ -68,7 +58,8 @@ async def test_a_batch_the_broker_refuses_is_a_delivery_failure(mw_settings: Set
     )
     await producer.start()
     try:
-        out = BatchProducer(_ProducerHolder(producer))
+        out = BatchProducer(producer)
+        out.mark_started()
         out.add(mw_settings.topic_alerts, 0, b"big", b"y" * 3_000_000)
         with pytest.raises(DeliveryFailed, match="not delivered"):
             await out.flush()

@@ -106,8 +106,39 @@ async def test_redis_down_keeps_pending_writes_for_the_next_flush(
     assert await redis_client.hget(keys.metrics("worker"), "readings_processed") == b"5"
 
 
+async def test_exact_counters_are_replaced_per_partition_and_summed(
+    mw_settings: Settings, redis_client: Any
+) -> None:
+    """A restarted or rebalanced worker publishes a partition's recovered value: it replaces, never adds."""
+    keys = Keys(mw_settings.redis_prefix)
+    crashed = ReadModelWriter(redis_client, keys, partitions=4)
+    crashed.set_partition_counters(0, {"readings_processed": 100})
+    crashed.set_partition_counters(3, {"readings_processed": 50, "duplicates:reading": 2})
+    crashed.incr_metrics({"readings_in": 150})
+    await crashed.flush()
+    # the crash lost the last 10 of partition 0's readings; the new owner applies them again
+    successor = ReadModelWriter(redis_client, keys, partitions=4)
+    successor.set_partition_counters(0, {"readings_processed": 90})
+    successor.set_partition_counters(0, {"readings_processed": 100})
+    await successor.flush()
+    counts = await redis_client.hgetall(keys.metrics("worker"))
+    assert counts[b"readings_processed"] == b"150" and counts[b"duplicates:reading"] == b"2"
+    assert counts[b"readings_in"] == b"150"
+
+
 @pytest.mark.parametrize(
-    "module", ["stream.decode", "stream.envelope", "stream.registry", "stream.metrics", "stream.produce"]
+    "module",
+    [
+        "stream.decode",
+        "stream.envelope",
+        "stream.registry",
+        "stream.metrics",
+        "stream.produce",
+        "stream.state",
+        "stream.plausibility",
+        "stream.deadletters",
+        "stream.readings_group",
+    ],
 )
 def test_doctests_of_stream_modules(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

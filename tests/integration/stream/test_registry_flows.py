@@ -82,6 +82,15 @@ async def test_bootstrap_history_feeds_same_period_rules_from_the_first_reading(
     ]
     worker_factory(s)
     await publish(kafka_producer, s.topic_history, [("c-hist", r.model_dump(mode="json")) for r in rows])
+
+    # as `meterwatch simulate --pause-after-history` does: the history and the readings are two
+    # topics read by two stages, so nothing orders them; history that reaches the profile after
+    # later readings cannot fill the cycles those readings already laid out
+    async def history_loaded() -> bool:
+        n = await redis_client.hget(keys.metrics("worker"), "history_applied")
+        return n is not None and int(n) == len(rows)
+
+    await wait_for(history_loaded, 40, "the history to be applied")
     readings = daily_readings("m-hist", first_stream_day, 1, 4.8)[:4]
     await publish(kafka_producer, s.topic_readings, [(r["meter_id"], r) for r in readings])
 

@@ -14,6 +14,7 @@ import yaml
 from api.metrics import ApiMetrics
 from notifier.routes.metrics import render as notifier_render
 from stream.metrics import WorkerMetrics
+from stream.metrics import render as worker_render
 
 ROOT = Path(__file__).resolve().parents[3]
 OBS = ROOT / "deploy" / "observability"
@@ -25,12 +26,12 @@ _NAME = re.compile(r"\b(meterwatch[a-zA-Z0-9_:]*)")
 def _worker_metrics() -> WorkerMetrics:
     """A WorkerMetrics with every counter and gauge the worker code touches."""
     m = WorkerMetrics()
-    source = (ROOT / "stream" / "app.py").read_text()
-    for name in re.findall(r"metrics\.inc\(\"([a-z_]+)\"", source):
+    source = "\n".join(f.read_text() for f in sorted((ROOT / "stream").glob("**/*.py")))
+    for name in re.findall(r"(?:metrics|\bm)\.inc\(\s*\"([a-z_]+)\"", source):
         m.inc(name)
-    for name in re.findall(r"metrics\.inc_labelled\(\"([a-z_]+)\"", source):
+    for name in re.findall(r"(?:metrics|\bm)\.inc_labelled\(\s*\"([a-z_]+)\"", source):
         m.inc_labelled(name, "x")
-    for name in re.findall(r"metrics\.set_gauge\(\"([a-z_]+)\"", source):
+    for name in re.findall(r"(?:metrics|\bm)\.set_gauge\(\s*\"([a-z_]+)\"", source):
         m.set_gauge(name, 1)
     assert {"readings_in", "dlq", "alerts"} <= set(m.counters) | set(m.labelled), "worker counters moved"
     return m
@@ -38,7 +39,7 @@ def _worker_metrics() -> WorkerMetrics:
 
 def exposed_names() -> set[str]:
     worker = _worker_metrics()
-    text = worker.render("w1")
+    text = worker_render(worker, "w1")
     api = ApiMetrics()
     api.observe("GET", "/v1/segments", 200, 0.01)
     pipeline = {"worker": {**{k: float(v) for k, v in worker.flat().items()}, "consumer_lag:w1": 0.0}}
