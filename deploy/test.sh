@@ -10,6 +10,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=deploy/setup.sh
 source deploy/setup.sh || exit 1
 set +e
+# the workbench's browser test drives Debian's chromium (it fails, never skips, without it)
+browser_ok=1
+mw_browser_packages || browser_ok=0
 
 STACK_DIR="$(python -c 'from meterwatch.settings import Settings; print(Settings().stack_dir)')"
 MARKER="$STACK_DIR/.started-by-test"
@@ -31,6 +34,7 @@ echo "== meterwatch dev up"
 meterwatch dev up || { echo "the local stack did not start" >&2; exit 1; }
 
 failed=()
+[ "$browser_ok" = 1 ] || failed+=("chromium (browser test)")
 echo "== ruff check"
 ruff check . || failed+=(ruff)
 echo "== mypy (strict: baselines, meterwatch)"

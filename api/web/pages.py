@@ -8,6 +8,7 @@ Every POST checks the session's CSRF token and the Origin (``api.web.session``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from typing import Any
 
@@ -40,6 +41,7 @@ from meterwatch.contracts import CustomerRecord, SegmentSummary
 router = APIRouter(include_in_schema=False)
 
 WORKLIST_MAX = 500
+READY_WAIT_S = 10.0  # a live stream waits this long for the subscription before its first event
 RULES = (
     "sudden_increase",
     "sudden_increase_escalation",
@@ -254,6 +256,11 @@ async def events(request: Request) -> Response:
     async def stream() -> Any:
         try:
             yield b"retry: 5000\n\n"
+            # "ready" once the process's subscription is confirmed: from then on no event is missed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(hub.ready.wait(), timeout=READY_WAIT_S)
+            if hub.ready.is_set():
+                yield b"event: ready\ndata: {}\n\n"
             while True:
                 if await request.is_disconnected():
                     break

@@ -65,10 +65,14 @@ class EventHub:
             pubsub = self.redis().pubsub()
             try:
                 await pubsub.subscribe(self.channel)
-                self.ready.set()
                 while True:
-                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+                    msg = await pubsub.get_message(timeout=5.0)
                     if msg is None:
+                        continue
+                    if msg["type"] == "subscribe":  # Redis confirmed: every later publish reaches us
+                        self.ready.set()
+                        continue
+                    if msg["type"] != "message":
                         continue
                     try:
                         event = orjson.loads(msg["data"])

@@ -52,6 +52,8 @@
     var list = document.getElementById("worklist");
     if (!list || !list.getAttribute("data-live") || !window.EventSource) { return; }
     var es = new EventSource("/events");
+    es.addEventListener("ready", function () { list.setAttribute("data-live-state", "ready"); });
+    es.addEventListener("error", function () { list.setAttribute("data-live-state", "reconnecting"); });
     es.addEventListener("alert", function (msg) {
       var ev;
       try { ev = JSON.parse(msg.data); } catch (e) { return; }

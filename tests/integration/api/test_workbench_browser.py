@@ -227,7 +227,7 @@ def test_a_morning_in_the_workbench(
             assert not (listed & untouched), sorted(listed & untouched)
             page.screenshot(path=str(shots / "worklist.png"))
             # live updates: a new alert for someone shows the notice without a reload
-            page.wait_for_timeout(500)
+            page.wait_for_selector('#worklist[data-live-state="ready"]', state="attached", timeout=15_000)
             _run(
                 _publish(s, keys.alert_events, event_json("alert", "new-one", target, owner[target], "open"))
             )

@@ -197,24 +197,17 @@ async def test_live_events_reach_the_right_manager(
             assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
             lines = resp.aiter_lines()
 
-            async def publish() -> None:
-                hub = live_api.app.state.web_events
-                for _ in range(100):  # the hub subscribes on the first stream
-                    if hub.ready.is_set():
-                        break
-                    await asyncio.sleep(0.05)
-                await asyncio.sleep(0.1)
-                await redis.publish(keys.alert_events, event_json("alert", "other", "b1", "mgr-b", "open"))
-                await redis.publish(keys.alert_events, event_json("alert", "mine", "a1", "mgr-a", "open"))
-
-            task = asyncio.create_task(publish())
             data = None
             async with asyncio.timeout(8):
+                async for line in lines:  # "ready": the process's subscription is confirmed
+                    if line == "event: ready":
+                        break
+                await redis.publish(keys.alert_events, event_json("alert", "other", "b1", "mgr-b", "open"))
+                await redis.publish(keys.alert_events, event_json("alert", "mine", "a1", "mgr-a", "open"))
                 async for line in lines:
-                    if line.startswith("data: "):
+                    if line.startswith("data: ") and line != "data: {}":
                         data = json.loads(line[6:])
                         break
-            await task
     assert data is not None and data["alert_id"] == "mine"  # mgr-b's event was not sent to mgr-a
 
 
