@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from api.deps import Ctx
-from api.errors import error_responses
+from api.errors import ApiError, error_responses
 from api.routes.customers import CUSTOMER_ID_PATTERN, RULE_PATTERN
 from api.workbench.alerts import MAX_SCAN, AlertQuery, list_alerts
 from api.workbench.lifecycle import LifecycleView, OutcomeBody, transition
@@ -88,14 +88,17 @@ async def get_alerts(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response:
+    since, until = _aware(since), _aware(until)
+    if since is not None and until is not None and since > until:
+        raise ApiError(422, "invalid_request", "`since` is after `until`")
     q = AlertQuery(
         status=status,
         rule=rule,
         severity=severity,
         segment=segment,
         manager_id=manager_id,
-        since=_aware(since),
-        until=_aware(until),
+        since=since,
+        until=until,
         sort=sort,
         limit=limit,
         cursor=cursor,

@@ -299,3 +299,74 @@ async def test_segment_members_backfill_and_stale_entries(
     body = (await client.get("/v1/segments/5/customers", headers=bearer(tokens.ops))).json()
     assert body["items"] == []
     assert await redis.zcard(keys.segment_members(5)) == 0
+
+
+NEW_ENDPOINTS = [
+    ("GET", "/v1/alerts"),
+    ("POST", "/v1/alerts/{aid}/ack"),
+    ("POST", "/v1/alerts/{aid}/outcome"),
+    ("GET", "/v1/customers/a1/daily"),
+    ("GET", "/v1/segments/2/customers"),
+    ("GET", "/openapi.json"),
+]
+
+
+async def test_every_new_endpoint_needs_a_valid_token(
+    client: Any, tokens: Tokens, world: dict[str, str]
+) -> None:
+    for method, path in NEW_ENDPOINTS:
+        url = path.format(aid=world["a1_warn"])
+        kw: dict[str, Any] = {"json": {"outcome": "reached"}} if url.endswith("/outcome") else {}
+        for headers in ({}, bearer("mw_not-a-real-token"), {"Authorization": "Basic eDp5"}):
+            r = await client.request(method, url, headers=headers, **kw)
+            assert r.status_code == 401, (method, url, headers, r.text)
+            assert r.json()["message"], (method, url)
+    # nothing changed by the refused requests
+    assert world["a1_warn"] in await _ids(client, tokens.ops, status="open")
+
+
+async def test_another_managers_customer_is_404_on_every_new_endpoint(
+    client: Any, tokens: Tokens, world: dict[str, str]
+) -> None:
+    b_alert = world["b1_crit"]
+    for method, url, kw in (
+        ("POST", f"/v1/alerts/{b_alert}/ack", {}),
+        ("POST", f"/v1/alerts/{b_alert}/outcome", {"json": {"outcome": "reached"}}),
+        ("GET", "/v1/customers/b1/daily", {}),
+    ):
+        r = await client.request(method, url, headers=bearer(tokens.mgr_a), **kw)
+        assert r.status_code == 404 and r.json()["message"], (method, url, r.text)
+    assert b_alert not in await _ids(client, tokens.mgr_a)
+    members = await client.get("/v1/segments/2/customers", headers=bearer(tokens.mgr_a))
+    assert "b1" not in {m["customer_id"] for m in members.json()["items"]}
+    assert b_alert in await _ids(client, tokens.ops, status="open")  # still open: mgr-a changed nothing
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "kw", "says"),
+    [
+        ("GET", "/v1/alerts?since=2025-01-06T00:00:00Z&until=2025-01-05T00:00:00Z", {}, "since"),
+        ("GET", "/v1/alerts?since=yesterday", {}, "since"),
+        ("GET", "/v1/alerts?limit=0", {}, "limit"),
+        ("GET", "/v1/alerts?severity=loud", {}, "severity"),
+        ("GET", "/v1/alerts?sort=newest&cursor=WyJyYW5rIl0", {}, "cursor"),
+        ("POST", "/v1/alerts/{aid}/outcome", {"json": {}}, "outcome"),
+        ("POST", "/v1/alerts/{aid}/outcome", {"content": b"not json"}, "JSON"),
+        ("POST", "/v1/alerts/%20bad%20id/ack", {}, "alert_id"),
+        ("GET", "/v1/customers/a1/daily?from=2025-03-02&to=2025-03-01", {}, "`from` is after `to`"),
+        ("GET", "/v1/customers/a1/daily?from=March", {}, "from"),
+        ("GET", "/v1/segments/-1/customers", {}, "segment_id"),
+        ("GET", "/v1/segments/2/customers?cursor=%3Cx%3E", {}, "cursor"),
+        ("GET", "/v1/segments/2/customers?limit=201", {}, "limit"),
+    ],
+)
+async def test_invalid_input_is_a_4xx_with_a_message(
+    client: Any, tokens: Tokens, world: dict[str, str], method: str, url: str, kw: dict[str, Any], says: str
+) -> None:
+    if "content" in kw:
+        kw = {**kw, "headers": {**bearer(tokens.mgr_a), "Content-Type": "application/json"}}
+    else:
+        kw = {**kw, "headers": bearer(tokens.mgr_a)}
+    r = await client.request(method, url.format(aid=world["a1_warn"]), **kw)
+    assert 400 <= r.status_code < 500, r.text
+    assert says.lower() in r.json()["message"].lower(), r.json()
