@@ -234,3 +234,43 @@ async def test_the_notification_log_shows_the_notifiers_records_without_phones(
     table = table[: table.index("</table>")]
     assert "moderation.quiet_hours" in table and "held" in table and "push" in table
     assert "13812345678" not in table
+
+
+async def test_pages_share_the_tokens_rate_limit_with_the_api(
+    api_settings: Settings, tokens: Tokens, rm: ReadModel
+) -> None:
+    limited = create_app(api_settings.model_copy(update={"api_rate_limit_per_min": 3}))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=limited), base_url="http://t") as c:
+            await sign_in(c, tokens.mgr_a)  # the sign-in itself is not a request of the token yet
+            codes = [(await c.get("/")).status_code for _ in range(3)]
+            r = await c.get("/segments")
+            if r.status_code == 200:  # the minute window rolled over between requests: once more
+                codes += [(await c.get("/")).status_code for _ in range(2)]
+                r = await c.get("/segments")
+            assert codes[:3] == [200, 200, 200]
+            assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 60
+            api = await c.get("/v1/alerts", headers={"Authorization": f"Bearer {tokens.mgr_a}"})
+            assert api.status_code == 429  # the same budget as the token's API calls
+            other = await c.get("/v1/alerts", headers={"Authorization": f"Bearer {tokens.mgr_b}"})
+            assert other.status_code == 200
+    finally:
+        await web.shutdown(limited)
+        await limited.state.runtime.aclose()
+
+
+async def test_no_token_in_a_url_or_a_log(
+    client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    await rm.customer("t1", "mgr-a", name="Tess")
+    form = await client.get("/signin")
+    assert 'method="post"' in form.text.lower() and 'name="token"' in form.text  # the token goes in a body
+    bad = await sign_in(client, tokens.mgr_a + "x")
+    assert bad.status_code == 401
+    ok = await sign_in(client, tokens.mgr_a)
+    assert tokens.mgr_a not in ok.headers["location"]
+    page = await client.get("/customers/t1")
+    for text in (page.text, ok.headers.get("set-cookie", ""), caplog.text):
+        assert tokens.mgr_a not in text
+    assert tokens.mgr_a[-12:] not in caplog.text
