@@ -274,3 +274,42 @@ async def test_no_token_in_a_url_or_a_log(
     for text in (page.text, ok.headers.get("set-cookie", ""), caplog.text):
         assert tokens.mgr_a not in text
     assert tokens.mgr_a[-12:] not in caplog.text
+
+
+def _rows(html: str) -> dict[str, str]:
+    """alert id -> the class attribute of its worklist row."""
+    return {m.group(2): m.group(1) for m in re.finditer(r'<tr class="([^"]*)" data-alert-id="([^"]+)"', html)}
+
+
+async def test_worklist_filters_callback_timer_and_one_click_ack(
+    client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel, redis: Redis, keys: Keys
+) -> None:
+    import datetime as dt
+
+    for cid in ("w1", "w2"):
+        await rm.customer(cid, "mgr-a", name=cid.upper())
+    old = await seed_alert(redis, keys, "w1", "mgr-a", "sudden_increase", 3, severity="critical")
+    fresh = await seed_alert(redis, keys, "w2", "mgr-a", "sustained_drop", 4)
+    # the fresh alert was created 2.5 hours ago: 21 whole hours left of its 24-hour callback window
+    doc = json.loads(await redis.hget(keys.alert_bodies("w2"), fresh))
+    doc["created_at"] = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2.5)).isoformat()
+    await redis.hset(keys.alert_bodies("w2"), fresh, json.dumps(doc))
+    await sign_in(client, tokens.mgr_a)
+    page = await client.get("/")
+    rows = _rows(page.text)
+    assert list(rows) == [old, fresh]  # critical first
+    assert "overdue" in rows[old].split() and "overdue" not in rows[fresh].split()
+    assert "21 h left" in page.text.split(f'data-alert-id="{fresh}"')[1].split("</tr>")[0]
+    assert list(_rows((await client.get("/", params={"rule": "sustained_drop"})).text)) == [fresh]
+    assert list(_rows((await client.get("/", params={"severity": "critical"})).text)) == [old]
+    assert list(_rows((await client.get("/", params={"since": "2025-01-04"})).text)) == [fresh]
+    # one click: the row's only form is the acknowledge button with the page's CSRF token
+    row = page.text.split(f'data-alert-id="{fresh}"')[1].split("</tr>")[0]
+    form = re.search(r'<form method="post" action="([^"]+)"[^>]*>(.*?)</form>', row, re.S)
+    assert form is not None and form.group(1) == f"/alerts/{fresh}/ack"
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form.group(2)))
+    done = await client.post(form.group(1), data=fields)
+    assert done.status_code == 303 and done.headers["location"] == "/"
+    assert list(_rows((await client.get("/")).text)) == [old]  # the open list no longer holds it
+    acked = _rows((await client.get("/", params={"status": "acknowledged"})).text)
+    assert list(acked) == [fresh]
