@@ -313,3 +313,35 @@ async def test_worklist_filters_callback_timer_and_one_click_ack(
     assert list(_rows((await client.get("/")).text)) == [old]  # the open list no longer holds it
     acked = _rows((await client.get("/", params={"status": "acknowledged"})).text)
     assert list(acked) == [fresh]
+
+
+async def test_the_operations_page_reads_the_published_counters_and_is_for_ops_only(
+    client: httpx.AsyncClient, tokens: Tokens, redis: Redis, keys: Keys
+) -> None:
+    # the worker's and the notifier's counters as they publish them (stream/readmodel.py, notifier)
+    await redis.hset(
+        keys.metrics("worker"),
+        mapping={"consumer_lag:w0": "12345", "dlq:conflicting_duplicate": "7", "dlq:schema": "2",
+                 "alerts:sudden_increase": "30", "readings_processed": "99000"},
+    )  # fmt: skip
+    await redis.hset(keys.metrics("notifier"), mapping={"sms_sent": "11", "sms_suppressed": "4"})
+    await redis.set(keys.segments, json.dumps([{"id": 0, "label": "a", "size": 600, "centre": {}}]))
+    await sign_in(client, tokens.ops)
+    page = (await client.get("/ops")).text
+
+    def table(tid: str) -> list[list[str]]:
+        body = page.split(f'id="{tid}"')[1].split("</table>")[0]
+        return [
+            [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+            for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
+        ]
+
+    assert table("lag") == [["w0", "12345"]]
+    assert 'class="num bad"' in page.split('id="lag"')[1].split("</table>")[0]  # a lag over 10,000 stands out
+    assert table("dlq") == [["conflicting_duplicate", "7"], ["schema", "2"]]
+    assert table("alerts-per-100") == [["sudden_increase", "30", "5.0"]]  # 30 alerts / 600 customers
+    assert table("sms") == [["sms_sent", "11"], ["sms_suppressed", "4"]]
+    await client.post("/signout", data={"csrf": csrf_of(page)})
+    await sign_in(client, tokens.mgr_a)
+    theirs = await client.get("/ops")
+    assert theirs.status_code == 403 and "12345" not in theirs.text
