@@ -52,7 +52,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-STATUS_IS = '([id, s]) => document.querySelector(`li[data-alert-id="${id}"] .status`).textContent === s'
+STATUS_IS = '([id, s]) => document.querySelector(`[data-alert-id="${id}"] .status`).textContent === s'
 XSS_NAME = '<script>window.__xss=1</script>"\'><img src=x onerror="window.__xss=2">'
 
 
@@ -232,6 +232,13 @@ def test_a_morning_in_the_workbench(
                 _publish(s, keys.alert_events, event_json("alert", "new-one", target, owner[target], "open"))
             )
             page.wait_for_selector("#live-notice:not([hidden])", timeout=10_000)
+            # one click acknowledges a row in place (no reload)
+            row = page.locator(f'tr.alert:not([data-customer-id="{target}"])').first
+            rid = row.get_attribute("data-alert-id")
+            row.locator("button.ack").click()
+            page.wait_for_function(STATUS_IS, arg=[rid, "acknowledged"])
+            assert row.locator("button.ack").count() == 0
+            assert api.get("/v1/alerts?status=acknowledged").json()["items"][0]["alert_id"] == rid
 
             # 2. a surged customer: one chart point per day of data, and the baseline band
             page.click(f'tr.alert[data-customer-id="{target}"] a.customer')
@@ -268,6 +275,10 @@ def test_a_morning_in_the_workbench(
             # 4. segments, a drill-down, operations, the API docs
             page.goto(base + "/segments")
             page.wait_for_selector("section.segment")
+            segs = json.loads(_run(_get(s, keys.segments)) or b"[]")
+            assert page.locator("section.segment").count() == len(segs) <= 7
+            sizes = page.eval_on_selector_all("section.segment .size", "xs => xs.map(x => +x.textContent)")
+            assert sizes == [x["size"] for x in segs]
             page.screenshot(path=str(shots / "segments.png"), full_page=True)
             page.click("section.segment h2 a")
             page.wait_for_selector("table#members")
