@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# README command 2: set up (deploy/setup.sh), bring the local stack up, run
+# README command 2: set up (deploy/setup.sh, plus Debian's chromium and chromium-driver for
+# the workbench's browser test), bring the local stack up, run
 # ruff, mypy and the whole pytest suite against the real Kafka and Redis.
 # Exits non-zero if any of them fails. A stack this script started is stopped
 # at the end (set MW_KEEP_STACK=1 to keep it); a running one is reused and left alone.
