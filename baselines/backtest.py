@@ -53,6 +53,24 @@ class BacktestResult:
         """
         return sum(1 for a in self.alerts if a.solicited or a.rule in SOLICITED_RULES)
 
+    def merge(self, other: BacktestResult) -> None:
+        """Add the result of the customers that come after this one's (alerts and ids keep their order).
+
+        >>> a, b = BacktestResult(rows=2, customers=1), BacktestResult(rows=3, customers=1)
+        >>> b.rejected_codes["x"] += 1
+        >>> a.merge(b); a.rows, a.customers, dict(a.rejected_codes)
+        (5, 2, {'x': 1})
+        """
+        self.rows += other.rows
+        self.customers += other.customers
+        self.customer_cycles += other.customer_cycles
+        self.rejected += other.rejected
+        self.duplicates += other.duplicates
+        self.alerts.extend(other.alerts)
+        self.rejected_codes.update(other.rejected_codes)
+        self.profiles_bytes += other.profiles_bytes
+        self.cycles_by_customer.update(other.cycles_by_customer)
+
     def per_rule(self) -> dict[str, int]:
         """Alerts per rule (every known rule present).
 
