@@ -4,14 +4,21 @@
 >>> c = CustomerConfig.from_record(CustomerRecord(customer_id="c1", read_day=5, timezone="Europe/London"))
 >>> c.read_day, c.cycle_months, c.tz.key
 (5, 1, 'Europe/London')
+
+``max_kw`` (the meter's rating) bounds every reading (``baselines.readings.kwh_implausible``);
+``None``: the rules' per-tariff default (``RulesConfig.max_kw_by_tariff``). ``register_digits``
+is the register's width: a register read that goes backwards counts across the wrap at
+``10**register_digits`` when that is plausible (``baselines.readings.register_rollover``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from baselines.cycles import zone
+from baselines.readings import MAX_RATING_KW
 from meterwatch.contracts import CustomerRecord
 
 
@@ -31,6 +38,8 @@ class CustomerConfig:
     arrears_amount: float = 0.0
     arrears_count: int = 0
     complaints_count: int = 0
+    max_kw: float | None = None
+    register_digits: int | None = None
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -38,15 +47,22 @@ class CustomerConfig:
             raise ValueError(f"read_day must be 1-28, got {self.read_day}")
         if self.cycle_months not in (1, 2):
             raise ValueError(f"cycle_months must be 1 or 2, got {self.cycle_months}")
+        if self.max_kw is not None and not (math.isfinite(self.max_kw) and 0 < self.max_kw <= MAX_RATING_KW):
+            raise ValueError(f"max_kw must be > 0 and at most {MAX_RATING_KW:g}, got {self.max_kw}")
+        if self.register_digits is not None and not 4 <= self.register_digits <= 10:
+            raise ValueError(f"register_digits must be 4-10, got {self.register_digits}")
         object.__setattr__(self, "tz", zone(self.timezone))
 
     @classmethod
     def from_record(cls, rec: CustomerRecord) -> CustomerConfig:
-        """Build from the `customers` topic model.
+        """Build from the `customers` topic model (a rating above ``MAX_RATING_KW`` is capped there).
 
         >>> from meterwatch.contracts import CustomerRecord
         >>> CustomerConfig.from_record(CustomerRecord(customer_id="c9", meter_ids=["m1"])).meter_ids
         ('m1',)
+        >>> c = CustomerConfig.from_record(CustomerRecord(customer_id="c9", max_kw=1e300, register_digits=5))
+        >>> c.max_kw, c.register_digits
+        (1000000.0, 5)
         """
         return cls(
             customer_id=rec.customer_id,
@@ -61,6 +77,8 @@ class CustomerConfig:
             arrears_amount=rec.arrears_amount,
             arrears_count=rec.arrears_count,
             complaints_count=rec.complaints_count,
+            max_kw=None if rec.max_kw is None else min(rec.max_kw, MAX_RATING_KW),
+            register_digits=rec.register_digits,
         )
 
     @classmethod

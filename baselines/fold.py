@@ -6,7 +6,9 @@ rules run here (``baselines.rules.evaluate`` does that).
 
 Per reading the work is O(1): the value is added to its day's accumulator in
 the late window; a redelivered interval is recognised by its slot bit and
-changes nothing; an actual value replaces an estimate of the same slot.
+changes nothing; a different actual value for a booked slot is rejected
+(``conflicting_duplicate``, the first value stays); an actual value replaces an
+estimate of the same slot.
 Heavier work happens only when a day leaves the late window
 (``late_window.advance``).
 
@@ -19,9 +21,13 @@ Heavier work happens only when a day leaves the late window
 (True, True, True)
 >>> fold(p1, Reading.daily(dt.date(2024, 1, 1), 5.0), cust)[1].duplicate
 True
+>>> fold(p1, Reading.daily(dt.date(2024, 1, 1), 5.5), cust)[1].rejected.numbers["booked_kwh"]
+5.0
 """
 
 from __future__ import annotations
+
+import math
 
 from baselines.customer import CustomerConfig
 from baselines.cycle_book import ensure_cycles
@@ -33,10 +39,21 @@ from baselines.late_window import (
     FoldOutcome,
     advance,
     date_of,
+    iso_utc,
     rejected,
 )
 from baselines.profile import DAILY_GRANULARITY_S, REGISTER_GRANULARITY_S, OpenDay, Profile
-from baselines.readings import Reading
+from baselines.readings import (
+    CONFLICTING_DUPLICATE,
+    KWH_IMPLAUSIBLE,
+    LONGEST_DAY_H,
+    MIXED_RESOLUTION,
+    TOO_LATE,
+    TS_MAX,
+    TS_MIN,
+    TS_OUT_OF_RANGE,
+    Reading,
+)
 from baselines.register import fold_register
 from baselines.rules.config import RulesConfig
 
@@ -84,10 +101,16 @@ def fold_inplace(
     'baselines.readings.too_late'
     """
     # over 60 lines: the interval/daily fold runs once per reading, one frame saves a call per reading
+    if not TS_MIN <= r.ts < TS_MAX:  # NaN fails too
+        return _ts_out_of_range(r)
     kind = r.kind
     if kind == "register":
         return _fold_register_read(p, r, customer, config, days)
     v = r.value
+    hours = LONGEST_DAY_H if kind == "daily" else min(r.interval_s / 3600.0, LONGEST_DAY_H)
+    max_kw = config.max_kw(customer.max_kw, customer.tariff)
+    if not 0.0 <= v <= hours * max_kw:  # NaN fails too
+        return implausible_kwh(r, hours, max_kw)
     if kind == "daily":
         assert r.day is not None
         day = r.day.toordinal()
@@ -104,7 +127,7 @@ def fold_inplace(
     window = config.late_window_days
     if p.newest_day is not None and day < p.newest_day - window:
         return rejected(
-            "baselines.readings.too_late",
+            TOO_LATE,
             f"reading for {date_of(day)} is older than the late window of {window} days",
             day=date_of(day).isoformat(),
             newest=date_of(p.newest_day).isoformat(),
@@ -115,9 +138,13 @@ def fold_inplace(
         gran = acc.granularity_s if acc is not None and acc.granularity_s > 0 else r.interval_s
         slot = int((r.ts - ds) / gran + 0.5)
     if acc is None:
-        p.open_days[day] = OpenDay(v, covered, 1 << slot, gran, {slot: v} if r.estimated else None, night)
+        est = {slot: v} if r.estimated else None
+        p.open_days[day] = OpenDay(v, covered, 1 << slot, gran, est, night, None if kind == "daily" else (v,))
     elif acc.granularity_s == gran and not r.estimated and not acc.slots_seen & (1 << slot):
         # the common case inline (an actual value for a new slot of the day): one call less per reading
+        vals = acc.values
+        if vals is not None:  # mostly the slot after the last one seen: append
+            vals = (*vals, v) if 1 << slot > acc.slots_seen else with_slot(vals, acc.slots_seen, slot, v)
         p.open_days[day] = OpenDay(
             acc.kwh + v,
             acc.covered_s + covered,
@@ -125,6 +152,7 @@ def fold_inplace(
             gran,
             acc.estimated,
             acc.night_kwh + night,
+            vals,
         )
     else:
         out = _add_to_day(p, day, acc, r, gran, slot, covered, night)
@@ -137,6 +165,41 @@ def fold_inplace(
     if p.latest_ts is None or r.ts > p.latest_ts:
         p.latest_ts = r.ts
     return APPLIED_CLOSING if complete and day == p.newest_day else APPLIED
+
+
+def implausible_kwh(r: Reading, hours: float, max_kw: float) -> FoldOutcome:
+    """The rejection of a value that is negative, not finite, or more than ``max_kw`` x ``hours``.
+
+    >>> import datetime as dt
+    >>> out = implausible_kwh(Reading.daily(dt.date(2024, 1, 1), float("inf")), 25.0, 100.0)
+    >>> out.rejected.code, out.rejected.numbers["kwh"]
+    ('baselines.readings.kwh_implausible', 'inf')
+    """
+    v = r.value
+    limit = max_kw * hours
+    if not math.isfinite(v):
+        why = "is not finite"
+    elif v < 0:
+        why = "is negative"
+    else:
+        why = f"exceeds the meter's {max_kw:g} kW over {hours:g} h ({limit:g} kWh)"
+    return rejected(
+        KWH_IMPLAUSIBLE,
+        f"{r.kind} reading of {v:g} kWh {why}",
+        kwh=v if math.isfinite(v) else repr(v),
+        max_kw=max_kw,
+        hours=hours,
+        limit_kwh=limit,
+        ts=iso_utc(r.ts),
+    )
+
+
+def _ts_out_of_range(r: Reading) -> FoldOutcome:
+    return rejected(
+        TS_OUT_OF_RANGE,
+        f"reading time {r.ts!r} (epoch s) is outside 1970-01-01 .. 3000-01-01",
+        ts=repr(r.ts),
+    )
 
 
 def _fold_register_read(
@@ -153,12 +216,12 @@ def _fold_register_read(
 def _add_to_day(
     p: Profile, day: int, acc: OpenDay, r: Reading, gran: int, slot: int, covered: float, night: float
 ) -> FoldOutcome | None:
-    """Add a value to an open day that has readings (a new slot, a redelivery, or an actual value
-    replacing an estimate); ``None`` when applied."""
+    """Add a value to an open day that has readings (a new slot, a redelivery, a different value for a
+    booked slot, or an actual value replacing an estimate); ``None`` when applied."""
     if acc.granularity_s != gran and acc.slots_seen:
         if acc.granularity_s == REGISTER_GRANULARITY_S or DAILY_GRANULARITY_S in (gran, acc.granularity_s):
             return rejected(
-                "baselines.readings.mixed_resolution",
+                MIXED_RESOLUTION,
                 "this day already has readings of another kind",
                 day=date_of(day).isoformat(),
             )
@@ -169,6 +232,7 @@ def _add_to_day(
         if r.estimated:
             est = dict(est) if est else {}
             est[slot] = v
+        vals = acc.values if acc.slots_seen else ()  # a register day's first interval starts the values
         p.open_days[day] = OpenDay(
             acc.kwh + v,
             acc.covered_s + covered,
@@ -176,12 +240,13 @@ def _add_to_day(
             acc.granularity_s,
             est,
             acc.night_kwh + night,
+            None if vals is None or gran == DAILY_GRANULARITY_S else with_slot(vals, acc.slots_seen, slot, v),
         )
         return None
-    # the slot was seen: a redelivery, or an actual value replacing an estimate (or a newer estimate)
+    # the slot was seen: a redelivery, a different value, or an actual value replacing an estimate
     est = acc.estimated
     if est is None or slot not in est:
-        return DUPLICATE
+        return _booked_again(acc, r, day, slot)
     old = est[slot]
     if r.estimated and old == v:
         return DUPLICATE
@@ -190,6 +255,10 @@ def _add_to_day(
         new_est[slot] = v
     else:
         del new_est[slot]
+    vals = acc.values
+    if vals is not None:
+        i = (acc.slots_seen & (bit - 1)).bit_count()
+        vals = (*vals[:i], v, *vals[i + 1 :])
     p.open_days[day] = OpenDay(
         acc.kwh + v - old,
         acc.covered_s,
@@ -197,5 +266,41 @@ def _add_to_day(
         acc.granularity_s,
         new_est or None,
         acc.night_kwh + (night - old if night else 0.0),
+        vals,
     )
     return None
+
+
+def _booked_again(acc: OpenDay, r: Reading, day: int, slot: int) -> FoldOutcome:
+    """A reading for a slot that holds an actual value: the same value again is a duplicate; a
+    different actual value is rejected (the first value stays); an estimate never replaces it."""
+    if r.estimated:
+        return DUPLICATE
+    if acc.granularity_s == DAILY_GRANULARITY_S:
+        booked = acc.kwh
+    elif acc.values is not None:
+        booked = acc.values[(acc.slots_seen & ((1 << slot) - 1)).bit_count()]
+    else:
+        return DUPLICATE  # a day stored before per-slot values were kept: the value is unknown
+    if booked == r.value:
+        return DUPLICATE
+    what = f"the day {date_of(day)}" if r.kind == "daily" else f"the interval ending {iso_utc(r.ts)}"
+    return rejected(
+        CONFLICTING_DUPLICATE,
+        f"a second, different value for {what}: {booked:g} kWh booked, {r.value:g} kWh now (first kept)",
+        booked_kwh=booked,
+        new_kwh=r.value,
+        day=date_of(day).isoformat(),
+        slot=slot,
+        ts=iso_utc(r.ts),
+    )
+
+
+def with_slot(values: tuple[float, ...], seen: int, slot: int, v: float) -> tuple[float, ...]:
+    """``values`` (one per set bit of ``seen``, in slot order) with ``v`` for the new ``slot`` inserted.
+
+    >>> with_slot((0.1, 0.3), 0b101, 1, 0.2)
+    (0.1, 0.2, 0.3)
+    """
+    i = (seen & ((1 << slot) - 1)).bit_count()
+    return (*values[:i], v, *values[i:])

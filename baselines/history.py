@@ -1,8 +1,10 @@
 """Bootstrap a profile from history rows (per billing cycle or per day); no alerts.
 
-Whole-cycle rows become closed cycles (a row overlapping a known cycle is
-ignored). Daily rows are folded like daily readings; days already older than
-the late window are summed per billing cycle into closed cycles.
+Rows above the meter's rating over their span (max kW x 25 h per day) are
+skipped and counted in the profile's reasons (``_history``). Whole-cycle rows
+become closed cycles (a row overlapping a known cycle is ignored). Daily rows
+are folded like daily readings; days already older than the late window are
+summed per billing cycle into closed cycles.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from baselines.cycles import cycle_containing
 from baselines.fold import fold_inplace
 from baselines.late_window import DayLocator
 from baselines.profile import ClosedCycleT, Profile
-from baselines.readings import Reading
+from baselines.readings import KWH_IMPLAUSIBLE, LONGEST_DAY_H, Reading
 from baselines.rules.config import RulesConfig
 from meterwatch.contracts import HistoryRow
 
@@ -42,7 +44,11 @@ def load_history(
     """
     p = profile.clone()
     loc = days if days is not None else DayLocator()
-    rows = [r if isinstance(r, HistoryRow) else HistoryRow.model_validate(r) for r in history_rows]
+    rows = _plausible(
+        p,
+        [r if isinstance(r, HistoryRow) else HistoryRow.model_validate(r) for r in history_rows],
+        config.max_kw(customer.max_kw, customer.tariff),
+    )
     cyc_rows = sorted((r for r in rows if r.start is not None), key=lambda r: r.start or dt.date.min)
     day_rows = sorted((r for r in rows if r.day is not None), key=lambda r: r.day or dt.date.min)
     for r in cyc_rows:
@@ -65,3 +71,16 @@ def load_history(
         insert_closed_cycle(p, ClosedCycleT(s, e, kwh, min(1.0, covd / (e - s))))
     p.same_period_cache = None
     return p
+
+
+def _plausible(p: Profile, rows: list[HistoryRow], max_kw: float) -> list[HistoryRow]:
+    """The rows within the meter's rating over their span; the others are counted in ``p.reasons``."""
+    kept = []
+    for r in rows:
+        first, last = (r.day, r.day) if r.day is not None else (r.start, r.end)
+        assert first is not None and last is not None  # HistoryRow's own validator
+        if 0.0 <= r.kwh <= max_kw * LONGEST_DAY_H * ((last - first).days + 1):  # NaN fails too
+            kept.append(r)
+    if len(kept) < len(rows):
+        p.reasons["_history"] = [KWH_IMPLAUSIBLE, {"skipped_rows": len(rows) - len(kept), "max_kw": max_kw}]
+    return kept

@@ -70,6 +70,15 @@ def date_of(ordinal: int) -> dt.date:
     return dt.date.fromordinal(ordinal)
 
 
+def iso_utc(epoch: float) -> str:
+    """An epoch time as ISO-8601 in UTC (for the numbers of a rejection).
+
+    >>> iso_utc(1704067200.0)
+    '2024-01-01T00:00:00+00:00'
+    """
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat()
+
+
 class DayLocator:
     """Which local day an instant falls on, with the day's bounds.
 

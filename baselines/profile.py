@@ -12,7 +12,8 @@ State kept per customer (stored key in brackets):
 * ``open_days`` [o]: the days still inside the late window (default 7 days
   behind ``newest_day``), each an ``OpenDay``: kWh, seconds covered, a bitmask
   of the interval slots seen (so a redelivered reading counts once), estimated
-  slots that a later actual read replaces, and night-time kWh.
+  slots that a later actual read replaces, night-time kWh, and (optional 8th
+  element) the booked value of each seen interval slot.
 * ``open_cycles`` [co]: billing cycles with days still open, each an
   ``OpenCycle`` ``(start, end_excl, kWh of final days, covered days)``; the
   last one is the running cycle.
@@ -44,6 +45,8 @@ import math
 from typing import Any, NamedTuple
 
 SCHEMA_VERSION = 1
+# float("nan"), float("inf") and float("infinity") read these (any case, with a sign)
+_NON_FINITE_TEXT = frozenset({"nan", "inf", "infinity"})
 MAX_CYCLES = 36
 # OpenDay.granularity_s of a whole-day total and of consumption spread from register reads
 DAILY_GRANULARITY_S = 86400
@@ -56,7 +59,13 @@ class OpenDay(NamedTuple):
     ``granularity_s`` is the interval length of its readings (86400 for a daily
     total, 0 for consumption spread from register reads); ``slots_seen`` has
     bit ``i`` set for the interval slot ``i`` of the day; ``estimated`` maps
-    the slots whose value is an estimate (``None`` when there are none).
+    the slots whose value is an estimate (``None`` when there are none);
+    ``values`` holds the booked value of each seen slot in slot order (so that
+    a second, different value for a slot is recognised), ``None`` for a daily
+    total, register consumption, and days stored before it was kept.
+
+    >>> OpenDay(0.7, 3600.0, 0b101, 1800, None, 0.0, (0.3, 0.4)).values[1]   # slot 2
+    0.4
     """
 
     kwh: float
@@ -65,6 +74,7 @@ class OpenDay(NamedTuple):
     granularity_s: int
     estimated: dict[int, float] | None
     night_kwh: float
+    values: tuple[float, ...] | None = None
 
 
 class OpenCycle(NamedTuple):
@@ -219,6 +229,7 @@ class Profile:
                     a.granularity_s,
                     {str(s): x for s, x in a.estimated.items()} if a.estimated else 0,
                     a.night_kwh,
+                    *(() if a.values is None else (list(a.values),)),
                 ]
                 for k, a in sorted(self.open_days.items())
             ]
@@ -253,21 +264,33 @@ class Profile:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Profile:
-        """Inverse of ``to_dict``; raises ``ValueError`` on an unknown schema version.
+        """Inverse of ``to_dict``; raises ``ValueError`` on an unknown schema version or a non-finite number.
 
         >>> Profile.from_dict({"v": 99, "id": "c"})
         Traceback (most recent call last):
         ...
         ValueError: unsupported profile schema_version 99 (this code reads 1)
+        >>> Profile.from_dict({"v": 1, "id": "c", "co": [[1, 31, float("inf"), 1.0]]})
+        Traceback (most recent call last):
+        ...
+        ValueError: profile field 'co' holds a non-finite number: inf
         """
         v = d.get("v")
         if v != SCHEMA_VERSION:
             raise ValueError(f"unsupported profile schema_version {v} (this code reads {SCHEMA_VERSION})")
+        _check_finite(d)
+        try:
+            return cls._read(d)
+        except (TypeError, AttributeError, IndexError, KeyError) as e:  # e.g. null where a number belongs
+            raise ValueError(f"malformed profile value: {type(e).__name__}: {e}") from e
+
+    @classmethod
+    def _read(cls, d: dict[str, Any]) -> Profile:
         p = cls(str(d["id"]))
         p.newest_day = d.get("n")
-        p.latest_ts = d.get("t")
+        p.latest_ts = None if d.get("t") is None else float(d["t"])
         p.evaluated_day = d.get("e")
-        for k, kwh, cov, mask, gran, est, night in d.get("o", []):
+        for k, kwh, cov, mask, gran, est, night, *vals in d.get("o", []):
             p.open_days[int(k)] = OpenDay(
                 float(kwh),
                 float(cov),
@@ -275,6 +298,7 @@ class Profile:
                 int(gran),
                 {int(s): float(x) for s, x in est.items()} if est else None,
                 float(night),
+                tuple(float(x) for x in vals[0]) if vals else None,
             )
         p.open_cycles = [OpenCycle(int(a), int(b), float(c), float(e)) for a, b, c, e in d.get("co", [])]
         p.closed_cycles = [ClosedCycleT(int(a), int(b), float(c), float(e)) for a, b, c, e in d.get("cy", [])]
@@ -322,3 +346,19 @@ def finite(x: float) -> bool:
     (True, False)
     """
     return math.isfinite(x)
+
+
+def _check_finite(d: dict[str, Any]) -> None:
+    """Refuse a stored value with a non-finite number (or a string that reads as one) anywhere in it."""
+    for key, value in d.items():
+        stack: list[Any] = [value]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, float) and not math.isfinite(x):
+                raise ValueError(f"profile field {key!r} holds a non-finite number: {x!r}")
+            if isinstance(x, list | tuple):
+                stack.extend(x)
+            elif isinstance(x, dict):
+                stack.extend(x.values())
+            elif isinstance(x, str) and key != "id" and x.strip().lower().lstrip("+-") in _NON_FINITE_TEXT:
+                raise ValueError(f"profile field {key!r} holds a non-finite number: {x!r}")

@@ -20,6 +20,27 @@ from meterwatch.contracts import MeterReading
 
 Kind = Literal["interval", "register", "daily"]
 
+# rejection codes of the fold (``StepResult.rejected.code``) and the register's recorded reasons
+TOO_LATE = "baselines.readings.too_late"
+MIXED_RESOLUTION = "baselines.readings.mixed_resolution"
+KWH_IMPLAUSIBLE = "baselines.readings.kwh_implausible"
+TS_OUT_OF_RANGE = "baselines.readings.ts_out_of_range"
+CONFLICTING_DUPLICATE = "baselines.readings.conflicting_duplicate"
+REGISTER_BACKWARDS = "baselines.readings.register_backwards"
+REGISTER_IMPLAUSIBLE = "baselines.readings.register_implausible"
+METER_RESET = "baselines.readings.meter_reset"
+REGISTER_ROLLOVER = "baselines.readings.register_rollover"
+
+# Plausibility bounds. Every accepted value is finite and bounded, so no sum the profile keeps can
+# overflow: a meter rating is at most MAX_RATING_KW (1 GW), one reading at most a rating times
+# LONGEST_DAY_H, a register at most MAX_REGISTER_KWH (10 digits) and a reading time inside
+# [TS_MIN, TS_MAX) (1970 to 3000).
+MAX_RATING_KW = 1e6
+LONGEST_DAY_H = 25.0
+MAX_REGISTER_KWH = 1e10
+TS_MIN = 0.0
+TS_MAX = 32503680000.0
+
 
 class Reading:
     """One reading. ``ts`` is epoch seconds (end of interval / time of read).

@@ -15,10 +15,11 @@ default <- tariff <- segment.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from baselines.readings import MAX_RATING_KW
 from meterwatch.contracts import Severity
 
 RULES = (
@@ -178,8 +179,23 @@ class RulesConfig(BaseModel):
     level_shift_days: int = Field(28, ge=7)
     level_shift_share: float = Field(0.75, gt=0.5, le=1)
     register_reset_fraction: float = Field(0.1, gt=0, lt=1)
-    register_max_kw: float = Field(200.0, gt=0)
+    # the meter rating (kW) of a customer whose record gives none: per tariff, else the default
+    default_max_kw: float = Field(100.0, gt=0, le=MAX_RATING_KW)
+    max_kw_by_tariff: dict[str, Annotated[float, Field(gt=0, le=MAX_RATING_KW)]] = Field(
+        default_factory=lambda: {"residential": 100.0, "commercial": 1000.0, "industrial": 20000.0}
+    )
     _cache: dict[tuple[str, int | None], RuleSet] = PrivateAttr(default_factory=dict)
+
+    def max_kw(self, customer_max_kw: float | None, tariff: str) -> float:
+        """The meter rating that bounds a customer's readings: its own, else its tariff's, else the default.
+
+        >>> cfg = RulesConfig()
+        >>> cfg.max_kw(None, "commercial"), cfg.max_kw(None, "other"), cfg.max_kw(45.0, "commercial")
+        (1000.0, 100.0, 45.0)
+        """
+        if customer_max_kw is not None:
+            return customer_max_kw
+        return self.max_kw_by_tariff.get(tariff, self.default_max_kw)
 
     def resolve(self, tariff: str, segment_id: int | None) -> RuleSet:
         """The rule set for a tariff and segment (cached).
