@@ -327,6 +327,11 @@ def check_redis(settings: Settings, timeout_s: float = 5.0) -> None:
     try:
         client.ping()
     except redis.AuthenticationError as exc:
+        if not (s.redis_password.get_secret_value() or urlparse(s.redis_url).password):
+            raise CredentialsError(
+                f"Redis at {redis_target(s)} wants a password: {_first_line(exc)} - set MW_REDIS_PASSWORD "
+                "(or _FILE; and MW_REDIS_USERNAME for an ACL user)"
+            ) from None
         who = f"ACL user MW_REDIS_USERNAME={s.redis_username!r}" if s.redis_username else "the password"
         raise CredentialsError(
             f"Redis at {redis_target(s)} refused {who}: {_first_line(exc)} - check MW_REDIS_PASSWORD "
