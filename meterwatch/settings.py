@@ -21,6 +21,7 @@ MW_KAFKA_BOOTSTRAP='127.0.0.1:99999': port 99999 is not in 1-65535
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -140,10 +141,19 @@ def settings_error(exc: Exception) -> str:
         given = err.get("input")
         secret = any(word in name.lower() for word in ("secret", "auth", "password"))
         if isinstance(given, str | int | float) and not secret:
-            parts.append(f"{name}={str(given)[:80]!r}: {msg}")
+            parts.append(f"{name}={hide_userinfo(str(given))[:80]!r}: {hide_userinfo(msg)}")
         else:
-            parts.append(f"{name}: {msg}")
+            parts.append(f"{name}: {hide_userinfo(msg)}")
     return "; ".join(parts)
+
+
+def hide_userinfo(text: str) -> str:
+    """``text`` with the user and password of any URL in it replaced by ``***``.
+
+    >>> hide_userinfo("redis://:hunter2@r1:6379/0 and rediss://mw:pw@r2:6380")
+    'redis://***@r1:6379/0 and rediss://***@r2:6380'
+    """
+    return re.sub(r"://[^/@\s]*@", "://***@", text)
 
 
 class SegmentPolicy(BaseModel):

@@ -161,10 +161,14 @@ async def _alerts(s: Settings) -> list[Alert]:
 async def test_worker_notifier_and_api_run_through_sasl_ssl_kafka_and_tls_redis(
     secure_settings: Settings, secure_stack: SecureStack, procs: Procs, tmp_path: Path
 ) -> None:
-    s = secure_settings
+    # every HTTP endpoint on a configured address (not the default 127.0.0.1)
+    host = "127.0.0.2"
+    s = secure_settings.model_copy(
+        update={"api_host": host, "notifier_host": host, "worker_metrics_host": host}
+    )
     env = child_env(s, tmp_path / "secrets")
-    api_port, notifier_port = free_port(), free_port()
-    worker = procs.start("worker", ["worker", "--instance", "w0", "--metrics-port", str(free_port())], env)
+    api_port, notifier_port, metrics_port = free_port(), free_port(), free_port()
+    worker = procs.start("worker", ["worker", "--instance", "w0", "--metrics-port", str(metrics_port)], env)
     notifier = procs.start("notifier", ["notifier", "--port", str(notifier_port)], env)
     api = procs.start("api", ["api", "--port", str(api_port)], env)
 
@@ -185,7 +189,7 @@ async def test_worker_notifier_and_api_run_through_sasl_ssl_kafka_and_tls_redis(
         async def baseline() -> dict[str, Any] | None:
             assert worker.poll() is None and api.poll() is None, procs.logs()
             try:
-                r = await http.get(f"http://127.0.0.1:{api_port}/v1/customers/c-surge/baseline", headers=auth)
+                r = await http.get(f"http://{host}:{api_port}/v1/customers/c-surge/baseline", headers=auth)
             except httpx.TransportError:
                 return None
             body: dict[str, Any] = r.json() if r.status_code == 200 else {}
@@ -199,7 +203,7 @@ async def test_worker_notifier_and_api_run_through_sasl_ssl_kafka_and_tls_redis(
 
         async def notified() -> dict[str, Any] | None:
             assert notifier.poll() is None, procs.logs()
-            url = f"http://127.0.0.1:{notifier_port}/v1/alerts/{alerts[0].alert_id}/notifications"
+            url = f"http://{host}:{notifier_port}/v1/alerts/{alerts[0].alert_id}/notifications"
             try:
                 r = await http.get(url, headers=auth)
             except httpx.TransportError:
@@ -209,6 +213,8 @@ async def test_worker_notifier_and_api_run_through_sasl_ssl_kafka_and_tls_redis(
 
         got = await wait_for(notified, 30, "the notifier to record the alert's notifications")
         assert got["alert_id"] == alerts[0].alert_id
+        health = await http.get(f"http://{host}:{metrics_port}/healthz")
+        assert health.status_code == 200, health.text
 
     procs.stop()
     for name, text in procs.logs().items():
