@@ -6,8 +6,8 @@
 * a single-node KRaft broker from the dev stack's Maven jars, with one ``SASL_SSL`` listener
   (SCRAM-SHA-512; users created by ``kafka-storage format --add-scram``: ``admin`` for the
   broker itself, ``meterwatch`` for the clients) and a loopback-only controller listener;
-* ``redis-server`` with TLS only (``port 0``, ``tls-port``), ``requirepass`` for the default
-  user and an ACL user ``meterwatch``.
+* ``redis-server`` with a TLS port and a plain loopback port (the API's pipelined client
+  speaks plain RESP only), ``requirepass`` for the default user and an ACL user ``meterwatch``.
 
 Every process is started by the fixture and stopped by it (SIGTERM, then SIGKILL).
 """
@@ -82,7 +82,8 @@ class SecureStack:
     ca: Path
     foreign_ca: Path
     kafka_port: int
-    redis_port: int
+    redis_port: int  # TLS
+    redis_plain_port: int  # no TLS, same passwords
     kafka_password: str = field(repr=False)
     redis_password: str = field(repr=False)  # the ACL user's
     default_password: str = field(repr=False)  # requirepass (the default user's)
@@ -195,7 +196,7 @@ def _start_redis(st: SecureStack, cert: Path, key: Path) -> None:
         "\n".join(
             [
                 "bind 127.0.0.1",
-                "port 0",
+                f"port {st.redis_plain_port}",
                 f"tls-port {st.redis_port}",
                 f"tls-cert-file {cert}",
                 f"tls-key-file {key}",
@@ -238,6 +239,7 @@ def start_secure_stack(root: Path, base: Settings, timeout_s: float = 90.0) -> S
     cert, key, keystore = make_server_cert(root, ca, ks_password)
     st = SecureStack(
         root=root, ca=ca[0], foreign_ca=foreign, kafka_port=free_port(), redis_port=free_port(),
+        redis_plain_port=free_port(),
         kafka_password=secrets.token_hex(12), redis_password=secrets.token_hex(12),
         default_password=secrets.token_hex(12),
     )  # fmt: skip

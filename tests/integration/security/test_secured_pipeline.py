@@ -256,3 +256,36 @@ def test_refused_credentials_and_certificates_are_one_clear_line_each(
         assert lines[0].startswith(f"meterwatch {cases[name][1][0]}: "), lines[0]
         assert all(part in lines[0] for part in want[name]), lines[0]
         assert secure_stack.kafka_password not in text and secure_stack.redis_password not in text
+
+
+async def test_api_hot_path_authenticates_as_the_acl_user_on_plain_redis(
+    secure_settings: Settings, secure_stack: SecureStack
+) -> None:
+    from api.app import create_app
+    from api.muxredis import MuxRedis
+
+    s = secure_settings.model_copy(
+        update={"redis_url": f"redis://127.0.0.1:{secure_stack.redis_plain_port}/0", "redis_ssl_cafile": ""}
+    )
+    redis = redis_client(s)
+    try:
+        token, _ = await create_token(redis, Keys(s.redis_prefix), "ops")
+    finally:
+        await redis.aclose()
+    for password, status in ((secure_stack.redis_password, 200), ("not-the-password", 503)):
+        app = create_app(s.model_copy(update={"redis_password": SecretStr(password)}))
+        try:
+            assert isinstance(app.state.runtime.hot, MuxRedis)  # the pipelined client, with AUTH
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as http:
+                r = await http.get(
+                    "/v1/baselines",
+                    params={"customer_id": "c-x"},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            assert r.status_code == status, r.text
+            assert password not in r.text
+            if status == 200:
+                assert r.json() == {"baselines": [], "missing": ["c-x"]}
+        finally:
+            await app.state.runtime.aclose()
