@@ -243,10 +243,26 @@ def _java_cmd(settings: Settings, main: str, *args: str, extra: tuple[str, ...] 
     ]
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id (base64url of a UUID) that the storage tool's argument parser takes.
+
+    One id in 64 would start with ``-`` and be read as an option (``--cluster-id: expected one
+    argument``); those are drawn again.
+
+    >>> ids = [new_cluster_id() for _ in range(500)]
+    >>> all(len(i) == 22 and not i.startswith("-") for i in ids)
+    True
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _format_storage(settings: Settings, paths: StackPaths) -> None:
     if (paths.kafka_data / "meta.properties").exists():
         return
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = new_cluster_id()
     paths.kafka_data.mkdir(parents=True, exist_ok=True)
     cmd = _java_cmd(settings, STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(paths.kafka_config))
     # the storage tool is a short JVM; keep its heap small

@@ -14,14 +14,12 @@ Every process is started by the fixture and stopped by it (SIGTERM, then SIGKILL
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import secrets
 import signal
 import socket
 import subprocess
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from meterwatch.cli.devstack.kafka import (
     _java_cmd,
     cds_archive,
     ensure_kafka_jars,
+    new_cluster_id,
 )
 from meterwatch.connections import kafka_client_kwargs
 from meterwatch.settings import Settings
@@ -173,7 +172,7 @@ def _start_kafka(st: SecureStack, base: Settings, keystore: Path, ks_password: s
     admin_pw = secrets.token_hex(12)
     config = st.root / "server.properties"
     config.write_text(_kafka_config(st, free_port(), keystore, ks_password, admin_pw))
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = new_cluster_id()
     users = [f"SCRAM-SHA-512=[name={user},password={pw}]"
              for user, pw in (("admin", admin_pw), (KAFKA_USER, st.kafka_password))]  # fmt: skip
     fmt = _java_cmd(run, STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(config),

@@ -215,6 +215,10 @@ async def test_worker_notifier_and_api_run_through_sasl_ssl_kafka_and_tls_redis(
         assert got["alert_id"] == alerts[0].alert_id
         health = await http.get(f"http://{host}:{metrics_port}/healthz")
         assert health.status_code == 200, health.text
+        ready = await http.get(f"http://{host}:{notifier_port}/readyz")  # its Kafka and Redis clients
+        assert ready.status_code == 200 and ready.json()["checks"] == {"redis": True, "kafka": True}, (
+            ready.text
+        )
 
     procs.stop()
     for name, text in procs.logs().items():
