@@ -85,7 +85,7 @@ def sentinel_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelS
         deadline = time.monotonic() + 30
         while True:  # the sentinel knows the replica and the replica is in sync
             try:
-                known = sentinel.execute_command("SENTINEL", "REPLICAS", "mw-test")
+                known = sentinel.sentinel_slaves("mw-test")
                 link = st.server(st.replica).info("replication").get("master_link_status")
                 if known and link == "up":
                     break
@@ -132,7 +132,7 @@ async def test_clients_find_the_master_and_follow_a_failover(sentinel_set: Senti
         assert _role(st, st.master) == "master"
 
         sentinel = st.server(st.sentinel, password=st.sentinel_password)
-        sentinel.execute_command("SENTINEL", "FAILOVER", "mw-test")
+        sentinel.sentinel_failover("mw-test")
         deadline = time.monotonic() + 30
         # promoted, and the old master turned into its replica (until then the old master still
         # takes writes: Redis replication is asynchronous, that window is Sentinel's, not ours)
