@@ -1,7 +1,8 @@
 """Read-model views of a profile: the Ops API's baseline snapshot and the segmenter's features.
 
 Pure functions of a profile (and the customer); they change nothing but the
-profile's same-period cache.
+profile's caches (same period, money). The snapshot's ``money`` is the running
+cycle's bill as of the newest complete day (``baselines.billing.snapshot_money``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import datetime as dt
 
 from baselines.alerts import alert_id
 from baselines.baseline_stats import project_cycle, recent_level
+from baselines.billing import Tariffs, snapshot_money
 from baselines.customer import CustomerConfig
 from baselines.cycle_book import cycle_to_date, same_period_figures
 from baselines.cycles import cycle_containing, local_date, same_period
@@ -37,7 +39,12 @@ def _d(ordinal: int) -> dt.date:
 
 
 def snapshot(
-    p: Profile, customer: CustomerConfig, segment: SegmentRef | None, now: dt.datetime, config: RulesConfig
+    p: Profile,
+    customer: CustomerConfig,
+    segment: SegmentRef | None,
+    now: dt.datetime,
+    config: RulesConfig,
+    tariffs: Tariffs | None = None,
 ) -> BaselineSnapshot:
     """The Ops API's view of a profile (``GET /v1/customers/{id}/baseline``); see the module docstring.
 
@@ -59,6 +66,7 @@ def snapshot(
     reasons = [Reason(code=str(v[0]), message=k, numbers=dict(v[1])) for k, v in sorted(p.reasons.items())]
     open_alerts = [alert_id(p.customer_id, rule, _d(start)) for rule in RULES if p.fired.get(rule) == start]
     recent = recent_level(p, p.newest_day - 1, 7, mincov) if p.newest_day is not None else None
+    money = snapshot_money(p, customer, tariffs, mincov) if tariffs is not None else None
     return BaselineSnapshot(
         customer_id=p.customer_id,
         as_of=as_of,
@@ -82,6 +90,7 @@ def snapshot(
         recent_daily_kwh=round(recent[0], 3) if recent is not None else None,
         reasons=reasons,
         processed_at=now,
+        money=money,
     )
 
 

@@ -27,7 +27,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlparse
 
-from pydantic import AfterValidator, BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -57,6 +65,35 @@ def check_host_ports(value: str) -> str:
         if not sep or not host or not port:
             raise ValueError(f"{part!r} is not host:port")
         _port_number(port)
+    return value
+
+
+def _none_if_blank(value: object) -> object:
+    """An optional path given as ``""`` or ``null`` (``MW_X=`` in an env file, a JSON dump of None) is unset.
+
+    >>> _none_if_blank("null"), _none_if_blank(""), _none_if_blank("a.json")
+    (None, None, 'a.json')
+    """
+    if isinstance(value, str) and value.strip() in ("", "null", "None"):
+        return None
+    return value
+
+
+#: a file setting that may be unset
+OptionalPath = Annotated[Path | None, BeforeValidator(_none_if_blank)]
+
+
+def _check_tariff_categories(value: dict[str, str]) -> dict[str, str]:
+    """Keys of ``MW_DEFAULT_TARIFF_PLANS`` are tariff categories.
+
+    >>> _check_tariff_categories({"household": "x"})
+    Traceback (most recent call last):
+    ...
+    ValueError: 'household' is not a tariff category (residential, commercial, industrial)
+    """
+    for key in value:
+        if key not in ("residential", "commercial", "industrial"):
+            raise ValueError(f"{key!r} is not a tariff category (residential, commercial, industrial)")
     return value
 
 
@@ -238,8 +275,13 @@ class Settings(BaseSettings):
     late_window_days: int = 7
     readmodel_flush_ms: int = 200
     max_segments: int = 7
-    rules_file: Path | None = None  # JSON of baselines.rules.RulesConfig (per tariff / segment thresholds)
-    tariffs_file: Path | None = None  # JSON tariff catalogue replacing the shipped one (docs/money.md)
+    rules_file: OptionalPath = None  # JSON of baselines.rules.RulesConfig (per tariff / segment thresholds)
+    tariffs_file: OptionalPath = None  # JSON tariff catalogue replacing the shipped one (docs/money.md)
+    # the plan of a customer whose registry record names none, per tariff category (docs/money.md),
+    # e.g. {"residential": "uk-london-standard"}; every id must be in the catalogue
+    default_tariff_plans: Annotated[dict[str, str], AfterValidator(_check_tariff_categories)] = Field(
+        default_factory=dict
+    )
     worker_metrics_host: str = "127.0.0.1"  # bind address of the worker's /healthz and /metrics
     # plausibility of readings (docs/stream.md, "Dead letters"): a reading outside these bounds is
     # dead-lettered with a named reason instead of being booked

@@ -19,11 +19,13 @@ import httpx
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from baselines.plans import Tariffs
 from meterwatch import __version__
 from meterwatch.bodylimit import BodyLimit
 from meterwatch.connections import redis_client
 from meterwatch.keys import Keys
 from meterwatch.ratelimit import RateLimiter, SyncFn
+from meterwatch.registry import RegistryPublisher
 from meterwatch.settings import Settings, get_settings
 from notifier import errors
 from notifier.channels import PushChannel, SmsChannel, WebhookPush, make_sms_channel
@@ -92,6 +94,7 @@ class _Services:
             connect=functools.partial(redis_client, s),
         )
         self.send_store = Store(self.send_redis, keys)
+        self.registry = RegistryPublisher(s)  # budget replies: registry records to the customers topic
         self.stop = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
 
@@ -103,6 +106,7 @@ class _Services:
         consumer = AlertConsumer(self.store, s, clk, on_recorded=dispatcher.wake)
         app.state.store, app.state.dispatcher, app.state.consumer = self.store, dispatcher, consumer
         app.state.hub, app.state.consumer_enabled = self.hub, self.consume
+        app.state.registry = self.registry
         self.hub.start()
         self.tasks.append(asyncio.create_task(dispatcher.run(self.stop), name="notifier-dispatcher"))
         if self.consume:
@@ -117,6 +121,7 @@ class _Services:
                 t.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.hub.aclose()
+        await self.registry.aclose()
         await self.limiter.aclose()
         await self.http.aclose()
         await self.send_redis.aclose()
@@ -157,6 +162,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = s
+    app.state.tariffs = Tariffs.load(s.tariffs_file, s.default_tariff_plans)  # budget replies: the currency
     app.state.clock = clk
     app.state.limiter = limiter
     errors.install(app)

@@ -235,6 +235,8 @@ class Fold:
         ctx = self.ctx
         ctx.out.add_keyed(ctx.names.alerts, key, alert.to_json())
         ctx.metrics.inc_labelled("alerts", alert.rule)
+        if alert.solicited:  # the customer asked for it (budget): counted apart from unsolicited alerts
+            ctx.metrics.inc("alerts_solicited")
         if ctx.readmodel is not None:
             ctx.readmodel.add_alert(alert)
 

@@ -23,6 +23,7 @@ from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
 from baselines.engine import Engine
+from baselines.plans import Tariffs
 from baselines.rules import RulesConfig
 from meterwatch.connections import kafka_security, redis_client
 from meterwatch.keys import Keys
@@ -54,12 +55,14 @@ EXACT_COUNTERS = frozenset({"readings_processed", "duplicates:reading"})
 
 
 def load_engine(settings: Settings, clock: Callable[[], Any] = utc_now) -> Engine:
-    """The domain engine, configured from settings (``rules_file``: JSON of RulesConfig)."""
+    """The domain engine, configured from settings (``rules_file``: JSON of RulesConfig;
+    ``tariffs_file`` and ``default_tariff_plans``: the tariff catalogue, loaded once here)."""
     if settings.rules_file is not None:
         rules = RulesConfig.model_validate_json(settings.rules_file.read_bytes())
     else:
         rules = RulesConfig(late_window_days=settings.late_window_days)
-    return Engine(rules, clock=clock)
+    tariffs = Tariffs.load(settings.tariffs_file, settings.default_tariff_plans)
+    return Engine(rules, clock=clock, tariffs=tariffs)
 
 
 class Worker:

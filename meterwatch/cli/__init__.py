@@ -52,7 +52,7 @@ def check_settings() -> str | None:
 _USES = {
     "worker": (True, True),
     "notifier": (True, True),
-    "api": (False, True),
+    "api": (True, True),  # Kafka: budget changes go to the customers topic
     "token": (False, True),
     "simulate": (True, False),
     "replay": (True, False),

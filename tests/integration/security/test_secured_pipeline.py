@@ -293,3 +293,27 @@ async def test_api_hot_path_authenticates_as_the_acl_user_on_plain_redis(
                 assert r.json() == {"baselines": [], "missing": ["c-x"]}
         finally:
             await app.state.runtime.aclose()
+
+
+async def test_the_registry_publisher_of_budget_changes_goes_through_sasl_ssl(
+    secure_settings: Settings,
+) -> None:
+    from aiokafka import AIOKafkaConsumer
+
+    from meterwatch.registry import RegistryPublisher
+
+    s = secure_settings
+    publisher = RegistryPublisher(s, timeout_s=20)
+    try:
+        await publisher(b"c-budget", json.dumps(customer("c-budget", "m-budget", "mgr-1")).encode())
+    finally:
+        await publisher.aclose()
+    consumer = AIOKafkaConsumer(
+        s.topic_customers, **kafka_client_kwargs(s), group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        batches = await consumer.getmany(timeout_ms=10_000)
+    finally:
+        await consumer.stop()
+    assert [r.key for recs in batches.values() for r in recs] == [b"c-budget"]
