@@ -161,6 +161,8 @@ class CustomerRecord(BaseModel):
     max_kw: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     #: register width in digits (CONTRACTS.md additions), for counting across a rollover
     register_digits: Annotated[int, Field(ge=1, le=15)] | None = None
+    #: date of the latest move-in (CONTRACTS.md additions; set from the workbench, issue #15 uses it)
+    occupant_since: dt.date | None = None
 
 
 class CycleRef(BaseModel):

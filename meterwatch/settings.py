@@ -301,12 +301,17 @@ class Settings(BaseSettings):
     notifier_host: str = "127.0.0.1"
     notifier_port: Port = 8001
     api_rate_limit_per_min: int = 600
-    api_max_body_bytes: int = 64 * 1024  # request bodies over this are refused with 413 (the API reads none)
+    api_max_body_bytes: int = 64 * 1024  # request bodies over this are refused with 413
     notifier_rate_limit_per_min: int = 600  # requests per token and UTC minute (all notifier replicas)
     notifier_max_body_bytes: int = 256 * 1024  # request bodies over this are refused with 413
     token_default_ttl_days: int = 365
     api_token_cache_s: float = 5.0  # verified tokens cached in-process; bounds revocation delay
     api_ready_max_staleness_s: float = 60.0  # /readyz: read-model heartbeat must be newer than this
+    # the workbench web pages (api/web, docs/workbench.md)
+    web_session_secret: SecretStr = SecretStr("")  # cookie-signing key; empty: generated once, kept in Redis
+    web_session_ttl_s: int = Field(default=8 * 3600, ge=60)  # a sign-in lasts this long
+    web_cookie_secure: bool = False  # mark cookies Secure even on plain http (always on https requests)
+    web_sse_max_streams: int = Field(default=200, ge=1)  # live-update streams per API process
 
     # --- notifier: channels -----------------------------------------------------------
     sms_provider: Literal["console", "http"] = "console"

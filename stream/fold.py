@@ -27,6 +27,7 @@ from baselines.profile import Profile
 from baselines.readings import Reading
 from baselines.rebuild import rebuild_cycles
 from meterwatch.contracts import Alert, BaselineSnapshot, CustomerRecord, DeadLetterError, SegmentRef
+from stream import workbench
 from stream.context import StageContext
 from stream.deadletters import domain_error, unknown_error
 from stream.envelope import Envelope, FeaturesEvent
@@ -142,6 +143,7 @@ class Fold:
         # always: the segmenter may count the customer although its assignment has not
         # come back yet (it keeps its own membership; forgetting an unknown id is a no-op)
         self.send_features(st, forget=True)
+        workbench.segment_changed(ctx.readmodel, st.customer_id, st.segment, None)
         self.store.drop(batch.partition, st.customer_id)
         batch.dirty.pop(st.customer_id, None)
         batch.deleted.add(st.customer_id)
@@ -153,6 +155,7 @@ class Fold:
         assert env.segment is not None
         if st.config is None:
             return  # deleted meanwhile
+        workbench.segment_changed(self.ctx.readmodel, st.customer_id, st.segment, env.segment.segment)
         st.segment = env.segment.segment
         batch.dirty[st.customer_id] = st
         self.ctx.metrics.inc("segment_assignments")
@@ -174,7 +177,8 @@ class Fold:
             n = len(env.history or [])
             err = err.model_copy(update={"message": f"{err.message} (history row {i + 1} of {n} from here)"})
             ctx.dead.send_envelope(env, err, raw=row.model_dump_json().encode())
-        st.profile = ctx.engine.load_history(st.profile or Profile.new(st.customer_id), rows, st.config)
+        prof = st.profile or Profile.new(st.customer_id)
+        st.profile = workbench.load_history(ctx.readmodel, ctx.engine, st.customer_id, prof, rows, st.config)
         batch.dirty[st.customer_id] = st
         ctx.metrics.inc("history_applied", len(rows))
         self.send_features(st)
@@ -191,6 +195,7 @@ class Fold:
         if st.profile is None:
             st.profile = Profile.new(st.customer_id)
         redelivered = self._watermark(st, env, batch)
+        wb_mark = workbench.before(st.profile)
         res = ctx.engine.process_inplace(
             st.profile, Reading.from_contract(r), st.config, segment=st.segment or SegmentRef()
         )
@@ -208,6 +213,7 @@ class Fold:
             return
         batch.dirty[st.customer_id] = st
         ctx.metrics.inc("readings_processed")
+        workbench.after(ctx.readmodel, st.customer_id, wb_mark, st.profile, ctx.engine.rules)
         st.batch_readings += 1
         key = st.customer_id.encode()
         for alert in res.alerts:
