@@ -132,8 +132,14 @@ async def test_clients_find_the_master_and_follow_a_failover(sentinel_set: Senti
         assert _role(st, st.master) == "master"
 
         sentinel = st.server(st.sentinel, password=st.sentinel_password)
-        sentinel.sentinel_failover("mw-test")
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 45
+        while True:  # NOGOODSLAVE until the sentinel has a fresh INFO of the replica (every 10 s)
+            try:
+                sentinel.sentinel_failover("mw-test")
+                break
+            except redis.ResponseError as exc:
+                assert "NOGOODSLAVE" in str(exc) and time.monotonic() < deadline, exc
+                await asyncio.sleep(0.5)
         # promoted, and the old master turned into its replica (until then the old master still
         # takes writes: Redis replication is asynchronous, that window is Sentinel's, not ours)
         while (_role(st, st.replica), _role(st, st.master)) != ("master", "slave"):
