@@ -21,6 +21,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from meterwatch.connections import kafka_client_kwargs
 from meterwatch.contracts import CustomerRecord
 from meterwatch.settings import Settings
 
@@ -62,7 +63,7 @@ class RegistryPublisher:
         async with self._lock:
             if self._producer is None:
                 p = AIOKafkaProducer(
-                    bootstrap_servers=self.s.kafka_bootstrap,
+                    **kafka_client_kwargs(self.s),  # address and SASL/TLS, as every client
                     acks="all",
                     linger_ms=0,
                     request_timeout_ms=int(self.timeout_s * 1000),

@@ -16,6 +16,7 @@ import datetime as dt
 
 from aiokafka import AIOKafkaProducer
 
+from meterwatch.connections import kafka_client_kwargs
 from meterwatch.contracts import CustomerRecord
 from meterwatch.settings import Settings
 
@@ -32,7 +33,7 @@ class RegistryPublisher:
         async with self._lock:
             if self._producer is None:
                 p = AIOKafkaProducer(
-                    bootstrap_servers=self.settings.kafka_bootstrap,
+                    **kafka_client_kwargs(self.settings),  # address and SASL/TLS, as every client
                     acks="all",
                     client_id="meterwatch-api-registry",
                     request_timeout_ms=10_000,

@@ -276,8 +276,10 @@ def _format_storage(settings: Settings, paths: StackPaths) -> None:
 async def _kafka_ready(settings: Settings) -> bool:
     from aiokafka.admin import AIOKafkaAdminClient
 
+    from meterwatch.connections import kafka_client_kwargs
+
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000, client_id="meterwatch-stack"
+        **kafka_client_kwargs(settings), request_timeout_ms=5000, client_id="meterwatch-stack"
     )
     try:
         await admin.start()
