@@ -5,12 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from pydantic import ValidationError
 
 from api.deps import Ctx
 from api.errors import ApiError, error_responses
 from api.routes.customers import CustomerId, _not_found, manager_of
 from api.workbench.daily import MAX_DAYS, DailySeries, default_range, series
+from baselines.plans import Tariffs
+from baselines.tariffs import Plan
+from meterwatch.contracts import BaselineSnapshot, CustomerRecord
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -28,6 +32,7 @@ router = APIRouter(prefix="/v1/customers", tags=["customers"])
     responses=error_responses(401, 404, 422, 429, 503),
 )
 async def get_daily(
+    request: Request,
     customer_id: CustomerId,
     caller: Ctx,
     from_: Annotated[dt.date | None, Query(alias="from", description="First day (ISO date).")] = None,
@@ -54,4 +59,18 @@ async def get_daily(
         raise ApiError(422, "invalid_request", "`from` is after `to`")
     if (end - start).days + 1 > MAX_DAYS:
         raise ApiError(422, "invalid_request", f"at most {MAX_DAYS} days per request")
-    return series(customer_id, blob, start, end)
+    plan, cycle_starts = _pricing(request.app.state.tariffs, cust, base)
+    return series(customer_id, blob, start, end, plan, cycle_starts)
+
+
+def _pricing(tariffs: Tariffs, cust: bytes | None, base: bytes | None) -> tuple[Plan | None, list[dt.date]]:
+    """The customer's plan (its own, else its category's default) and its billing cycles' first days."""
+    try:
+        rec = CustomerRecord.model_validate_json(cust) if cust else None
+        snap = BaselineSnapshot.model_validate_json(base) if base else None
+    except ValidationError:  # a record of another version: no price rather than an error
+        return None, []
+    plan_id = (rec.tariff_plan or tariffs.defaults.get(rec.tariff)) if rec is not None else None
+    plan = tariffs.plan(plan_id) if plan_id else None
+    starts = sorted({c.start for c in snap.baseline.cycles} | {snap.cycle.start}) if snap is not None else []
+    return plan, starts

@@ -3,8 +3,12 @@
 One ``GET`` of the customer's daily archive (``meterwatch.dailyarchive``) gives
 every day's kWh with the baseline's expectation and band as they stood when the
 day became final; ``last_year_kwh`` is the same calendar day a year earlier
-(29 February: the 28th). ``cost`` is null until the registry carries a tariff
-plan per customer (issue #13).
+(29 February: the 28th). ``cost`` is the day's bill under the customer's tariff plan
+(its ``tariff_plan``, else the default plan of its tariff category; null without one):
+the energy at the prices in force that day, in the tier the customer's consumption
+had reached (the tariff year's or the billing cycle's archived days before it), plus
+the day's standing charge, rounded as bills round. Days missing from the archive
+count as zero towards the tier; time-of-use plans use their documented daily split.
 
 >>> import datetime as dt
 >>> last_year(dt.date(2024, 2, 29)), last_year(dt.date(2025, 3, 1))
@@ -17,6 +21,7 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
+from baselines.tariffs import NoPriceError, Plan, bill
 from meterwatch.dailyarchive import DayRecord, decode
 
 DEFAULT_DAYS = 90
@@ -61,8 +66,19 @@ def latest_day(archive: dict[int, DayRecord]) -> dt.date | None:
     return dt.date.fromordinal(max(known)) if known else None
 
 
-def series(customer_id: str, blob: bytes | None, start: dt.date, end: dt.date) -> DailySeries:
-    """The days ``start``..``end`` (inclusive) from an archive blob."""
+def series(
+    customer_id: str,
+    blob: bytes | None,
+    start: dt.date,
+    end: dt.date,
+    plan: Plan | None = None,
+    cycle_starts: list[dt.date] | None = None,
+) -> DailySeries:
+    """The days ``start``..``end`` (inclusive) from an archive blob, priced under ``plan``.
+
+    ``cycle_starts``: the billing cycles' first days (ascending), for plans whose tiers
+    count per cycle.
+    """
     arch = decode(blob)
     out: list[DailyPoint] = []
     d = start
@@ -77,10 +93,54 @@ def series(customer_id: str, blob: bytes | None, start: dt.date, end: dt.date) -
                 band_low=r.band_low if r else None,
                 band_high=r.band_high if r else None,
                 last_year_kwh=ly.kwh if ly else None,
+                cost=day_cost(plan, d, r.kwh, arch, cycle_starts or []) if r and r.kwh is not None else None,
             )
         )
         d += dt.timedelta(days=1)
     return DailySeries(customer_id=customer_id, days=out)
+
+
+def tier_period_start(plan: Plan, day: dt.date, cycle_starts: list[dt.date]) -> dt.date:
+    """The first day of the tier period containing ``day`` (``day`` itself without tiers).
+
+    >>> from baselines.tariffs.catalogue import default_catalogue
+    >>> cat = default_catalogue()
+    >>> tier_period_start(cat.plan("cn-js-residential"), dt.date(2024, 5, 9), [])
+    datetime.date(2024, 1, 1)
+    >>> tier_period_start(cat.plan("uk-london-standard"), dt.date(2024, 5, 9), [])
+    datetime.date(2024, 5, 9)
+    """
+    cp = plan.compiled
+    if cp.tier_period == "year":
+        return dt.date.fromordinal(cp.year_start_of(day.toordinal()))
+    if cp.tier_period == "cycle":
+        before = [c for c in cycle_starts if c <= day]
+        return before[-1] if before else day.replace(day=1)  # no cycle known: the calendar month
+    return day
+
+
+def day_cost(
+    plan: Plan | None, day: dt.date, kwh: float, archive: dict[int, DayRecord], cycle_starts: list[dt.date]
+) -> float | None:
+    """The bill of one day (see the module doc); None without a plan or a price that day.
+
+    >>> from baselines.tariffs.catalogue import default_catalogue
+    >>> js = default_catalogue().plan("cn-js-residential")
+    >>> day_cost(js, dt.date(2024, 7, 1), 20.0, {}, [])  # tier 1: 20 kWh at 0.5283
+    10.57
+    >>> full = {dt.date(2024, 1, 1).toordinal() + i: DayRecord(dt.date(2024, 1, 1).toordinal() + i, 20.0)
+    ...         for i in range(182)}
+    >>> day_cost(js, dt.date(2024, 7, 1), 20.0, full, [])  # 3,640 kWh before: tier 2 (+0.05)
+    11.57
+    """
+    if plan is None:
+        return None
+    first = tier_period_start(plan, day, cycle_starts).toordinal()
+    before = sum(r.kwh for o in range(first, day.toordinal()) if (r := archive.get(o)) and r.kwh)
+    try:
+        return float(bill(plan, day, [kwh], tier_kwh_before=before).total)
+    except NoPriceError:
+        return None
 
 
 def default_range(blob: bytes | None, today: dt.date, days: int = DEFAULT_DAYS) -> tuple[dt.date, dt.date]:

@@ -241,6 +241,35 @@ async def test_daily_series(client: Any, tokens: Tokens, rm: ReadModel, redis: R
     assert (await client.get("/v1/customers/d1/daily", headers=bearer(tokens.mgr_b))).status_code == 404
 
 
+async def test_daily_cost_follows_the_customers_tier(
+    client: Any, tokens: Tokens, rm: ReadModel, redis: Redis, keys: Keys
+) -> None:
+    """Priced under the customer's annual-tier plan: 20 kWh a day from 1 January reaches the
+    2,760 kWh of tier 1 after 138 days (18 May), so from 19 May a day costs 20 x (0.5283 + 0.05)."""
+    await rm.customer("d2", "mgr-a", tariff_plan="cn-js-residential")
+    first = dt.date(2025, 1, 1)
+    recs = [dailyarchive.DayRecord(first.toordinal() + i, 20.0) for i in range(160)]
+    for off, data in dailyarchive.writes(recs):
+        await redis.setrange(keys.daily("d2"), off, data)
+    r = await client.get(
+        "/v1/customers/d2/daily",
+        params={"from": "2025-05-15", "to": "2025-05-22"},
+        headers=bearer(tokens.mgr_a),
+    )
+    assert r.status_code == 200, r.text
+    assert [d["cost"] for d in r.json()["days"]] == [10.57] * 4 + [11.57] * 4
+    # a customer without a plan (and no default plan for its category) has no cost
+    await rm.customer("d3", "mgr-a")
+    for off, data in dailyarchive.writes([dailyarchive.DayRecord(first.toordinal(), 20.0)]):
+        await redis.setrange(keys.daily("d3"), off, data)
+    r = await client.get(
+        "/v1/customers/d3/daily",
+        params={"from": "2025-01-01", "to": "2025-01-01"},
+        headers=bearer(tokens.ops),
+    )
+    assert r.json()["days"][0]["cost"] is None and r.json()["days"][0]["kwh"] == 20.0
+
+
 async def test_segment_members_paged_and_scoped(
     client: Any, tokens: Tokens, rm: ReadModel, redis: Redis, keys: Keys
 ) -> None:
