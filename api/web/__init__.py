@@ -26,7 +26,6 @@ from api.deps import Runtime
 from api.web.common import SECURITY_HEADERS, PageNotFound, SignInRequired, redirect, render, user_lang
 from api.web.session import SessionStore, session_caller
 from api.workbench.events import EventHub
-from api.workbench.registry import RegistryPublisher
 
 log = logging.getLogger("meterwatch.api.web")
 
@@ -77,7 +76,6 @@ def install(app: FastAPI, runtime: Runtime) -> None:
     app.state.web_events = EventHub(
         lambda: runtime.redis, runtime.keys.alert_events, runtime.settings.web_sse_max_streams
     )
-    app.state.web_registry = RegistryPublisher(runtime.settings)
     app.include_router(alerts.router)
     app.include_router(daily.router)
     app.include_router(members.router)
@@ -117,4 +115,3 @@ async def shutdown(app: FastAPI) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
     await app.state.web_events.aclose()
-    await app.state.web_registry.aclose()

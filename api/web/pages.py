@@ -35,7 +35,7 @@ from api.web.views import load_customer, names, notification_log, row_of
 from api.workbench.alerts import AlertQuery, customer_alerts, list_alerts
 from api.workbench.events import EventHub, TooManyStreams
 from api.workbench.lifecycle import OUTCOMES, OutcomeBody, histories, transition
-from api.workbench.registry import RegistryPublisher
+from api.workbench.registry import occupant_change
 from meterwatch.contracts import CustomerRecord, SegmentSummary
 
 router = APIRouter(include_in_schema=False)
@@ -199,8 +199,7 @@ async def occupant(request: Request, customer_id: str) -> Response:
 
     if cust is None or not caller.may_read(manager_of(cust, base)):
         raise PageNotFound
-    pub: RegistryPublisher = request.app.state.web_registry
-    await pub.occupant_change(CustomerRecord.model_validate_json(cust), since)
+    await occupant_change(request.app.state.registry, CustomerRecord.model_validate_json(cust), since)
     return redirect(f"/customers/{customer_id}?sent=occupant")
 
 

@@ -27,10 +27,11 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def app(api_settings: Settings) -> AsyncIterator[FastAPI]:
-    """The conftest's app, also closing the workbench's producer and event hub (no lifespan here)."""
+    """The conftest's app, also closing the registry producer and the event hub (no lifespan here)."""
     application = create_app(api_settings)
     yield application
     await web.shutdown(application)
+    await application.state.registry.aclose()
     await application.state.runtime.aclose()
 
 
@@ -257,6 +258,7 @@ async def test_pages_share_the_tokens_rate_limit_with_the_api(
             assert other.status_code == 200
     finally:
         await web.shutdown(limited)
+        await limited.state.registry.aclose()
         await limited.state.runtime.aclose()
 
 
