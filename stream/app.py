@@ -31,6 +31,7 @@ from meterwatch.connections import faust_broker_credentials
 from meterwatch.settings import Settings
 from meterwatch.topics import TopicSpec, create_topics, replicated, topic_specs
 from stream.context import TopicNames
+from stream.faust_internals import install_faust_fixes
 
 __all__ = ["WorkerApp", "build_app", "internal_topic_specs", "prepare_topics"]
 
@@ -89,6 +90,7 @@ def build_app(settings: Settings, instance: str = "w0", *, store: str = "rocksdb
     """The app of one worker process; ``store="memory://"`` for unit tests (no disk, no broker)."""
     s = settings
     rocks = store.startswith("rocksdb")
+    install_faust_fixes()  # a restart must not lose stream records (stream/faust_internals.py)
     app = _faust_app(s, instance, store, s.tables_dir / instance if rocks else None)
     parts = s.readings_partitions
     changelog_cfg: dict[str, Any] = {"cleanup.policy": "compact", "retention.ms": s.changelog_retention_ms}
