@@ -47,7 +47,9 @@ from baselines.profile import Profile
 from baselines.tariffs import (
     Bill,
     BillFigures,
+    DayUse,
     NoPriceError,
+    PartMeasured,
     Plan,
     bill_figures,
     money_from_figures,
@@ -55,6 +57,8 @@ from baselines.tariffs import (
     same_period_cost_then,
     tier_kwh_before,
 )
+from baselines.tariffs.compiled import CompiledVersion, kwh_to_wh
+from baselines.tou_days import apportion, day_period_wh, day_use, is_tou
 from meterwatch.contracts import Money, MoneyNow
 
 # last year's same-period cycle must be this well covered to be priced (as the same-period rules)
@@ -105,6 +109,86 @@ def cycle_days(p: Profile, index: int, through: int) -> list[float]:
         for i in missing:
             out[i] = share
     return out
+
+
+def _tou_version(plan: Plan, day: int) -> CompiledVersion | None:
+    cp = plan.compiled
+    try:
+        v = cp.versions[cp.version_index(day)]
+    except NoPriceError:
+        return None
+    return v if v.periods else None
+
+
+def tou_cycle_days(
+    p: Profile, index: int, through: int, plan: Plan, customer: CustomerConfig
+) -> list[DayUse]:
+    """:func:`cycle_days` with each day's kWh per TOU period where interval readings measured it.
+
+    The kWh of every day are those of :func:`cycle_days`; only their split changes. An open
+    day is split from its booked slot values, a final day from ``Profile.tou_days``; a day
+    without either is a float (the plan's fallback). Days without a value of their own
+    (missing, or partial once final: the engine spreads the cycle's kWh the ring does not
+    hold over them) share the measured period Wh of the partial days among them: each such
+    day has the pool's measured fraction of its kWh at the pool's measured period shares,
+    the rest at the fallback.
+
+    >>> import datetime as dt
+    >>> from baselines.profile import OpenCycle
+    >>> zj = Tariffs.default().plan("cn-zj-residential-tou")
+    >>> p = Profile.new("c"); s = dt.date(2024, 3, 1).toordinal()
+    >>> p.open_cycles.append(OpenCycle(s, s + 31, 13.0, 2.0))
+    >>> p.final_start, p.final_days, p.tou_days = s, [10.0, None], {s: (7000, 3000), s + 1: (2000, 1000)}
+    >>> tou_cycle_days(p, 0, s + 1, zj, CustomerConfig("c"))
+    [{'peak': 7.0, 'valley': 3.0}, {'peak': 2.0, 'valley': 1.0}]
+    """
+    totals = cycle_days(p, index, through)
+    c = p.open_cycles[index]
+    cp, tz = plan.compiled, customer.tz
+    ring, ds = p.final_days, p.final_start
+    out: list[DayUse] = list(totals)
+    pool: list[int] = []  # indices of the days without a value of their own
+    for i, kwh in enumerate(totals):
+        d = c.start + i
+        acc = p.open_days.get(d)
+        if acc is not None:
+            out[i] = day_use(kwh, day_period_wh(acc, d, tz, cp), _tou_version(plan, d))
+        elif ds is not None and 0 <= d - ds < len(ring) and ring[d - ds] is not None:
+            out[i] = day_use(kwh, p.tou_days.get(d), _tou_version(plan, d))
+        else:
+            pool.append(i)
+    if pool:
+        _share_pool(p, c.start, totals, pool, plan, out)
+    return out
+
+
+def _share_pool(
+    p: Profile, start: int, totals: list[float], pool: list[int], plan: Plan, out: list[DayUse]
+) -> None:
+    """The days without a value of their own: the partial days' measured period Wh, pro rata."""
+    measured: dict[str, int] = {}
+    for i in pool:
+        v, parts = _tou_version(plan, start + i), p.tou_days.get(start + i)
+        if v is not None and parts is not None and len(parts) == len(v.periods):
+            for name, w in zip(v.periods, parts, strict=True):
+                measured[name] = measured.get(name, 0) + w
+    have = sum(measured.values())
+    if not have:
+        return
+    pool_wh = sum(kwh_to_wh(totals[i]) for i in pool)
+    names = list(measured)
+    for i in pool:
+        wh = kwh_to_wh(totals[i])
+        if not wh or _tou_version(plan, start + i) is None:
+            continue
+        mine = min(have, pool_wh) * wh // pool_wh  # the pool's measured fraction of this day's Wh
+        parts = apportion([measured[n] for n in names], mine)
+        out[i] = _named(totals[i], names, parts, wh)
+
+
+def _named(kwh: float, names: list[str], parts: tuple[int, ...], wh: int) -> DayUse:
+    named = {n: w / 1000 for n, w in zip(names, parts, strict=True)}
+    return named if sum(parts) == wh else PartMeasured(kwh, named)
 
 
 # ---------------------------------------------------------------------------------- figures
@@ -238,7 +322,9 @@ def cycle_figures(
     plan = plan_on(p, customer, tariffs, c.start)
     if plan is None:
         return None
-    days = cycle_days(p, index, through)
+    days = (
+        tou_cycle_days(p, index, through, plan, customer) if is_tou(plan) else cycle_days(p, index, through)
+    )
     today = c.start + max(len(days) - 1, 0)
     try:
         before = tier_before_cycle(p, plan, index)

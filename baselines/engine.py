@@ -126,7 +126,7 @@ class Engine:
         >>> p.open_days[dt.date(2024, 1, 1).toordinal()].kwh
         5.0
         """
-        out = fold_inplace(p, reading, customer, self.rules, self._days)
+        out = fold_inplace(p, reading, customer, self.rules, self._days, self.tariffs)
         if out is not APPLIED and out is not APPLIED_CLOSING:  # rejected, duplicate or provisional
             return StepResult(p, [], out.rejected, out.duplicate)
         if not emit:

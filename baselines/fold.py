@@ -42,6 +42,7 @@ from baselines.late_window import (
     iso_utc,
     rejected,
 )
+from baselines.plans import Tariffs
 from baselines.profile import DAILY_GRANULARITY_S, REGISTER_GRANULARITY_S, OpenDay, Profile, slot_value
 from baselines.readings import (
     CONFLICTING_DUPLICATE,
@@ -90,9 +91,17 @@ def fold(
 
 
 def fold_inplace(
-    p: Profile, r: Reading, customer: CustomerConfig, config: RulesConfig, days: DayLocator
+    p: Profile,
+    r: Reading,
+    customer: CustomerConfig,
+    config: RulesConfig,
+    days: DayLocator,
+    tariffs: Tariffs | None = None,
 ) -> FoldOutcome:
     """Apply one reading to ``p`` itself; a rejected or duplicate reading leaves it unchanged.
+
+    ``tariffs``: keep the kWh per period of the final days of customers on a time-of-use plan
+    (``baselines.tou_days``).
 
     >>> import datetime as dt
     >>> from baselines.customer import CustomerConfig
@@ -165,7 +174,7 @@ def fold_inplace(
         if out is not None:
             return out
     if p.newest_day is None or day > p.newest_day:
-        advance(p, day, customer, config)
+        advance(p, day, customer, config, tariffs)
     elif day < p.open_cycles[0].start:
         ensure_cycles(p, day, customer)
     if p.latest_ts is None or t > p.latest_ts:

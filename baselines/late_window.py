@@ -20,8 +20,10 @@ from baselines.baseline_stats import add_to_final_day, push_final_day
 from baselines.customer import CustomerConfig
 from baselines.cycle_book import add_final_day, add_late_kwh, close_cycles_before, ensure_cycles
 from baselines.cycles import day_bounds_epoch, local_date
+from baselines.plans import Tariffs
 from baselines.profile import DAILY_GRANULARITY_S, REGISTER_GRANULARITY_S, OpenDay, Profile
 from baselines.rules.config import RulesConfig
+from baselines.tou_days import drop_closed, keep_final_day
 from meterwatch.contracts import Reason
 
 # the night share is an exponential average: old * KEEP + new day * WEIGHT
@@ -109,8 +111,13 @@ class DayLocator:
         return day.toordinal(), s, e
 
 
-def advance(p: Profile, newest: int, customer: CustomerConfig, config: RulesConfig) -> None:
+def advance(
+    p: Profile, newest: int, customer: CustomerConfig, config: RulesConfig, tariffs: Tariffs | None = None
+) -> None:
     """Move the newest day to ``newest``: finalise the days that left the window, close cycles.
+
+    ``tariffs``: for customers on a time-of-use plan, the final days' kWh per period are kept
+    (``baselines.tou_days``); without it, none are.
 
     >>> import datetime as dt
     >>> from baselines.customer import CustomerConfig
@@ -136,13 +143,22 @@ def advance(p: Profile, newest: int, customer: CustomerConfig, config: RulesConf
         if old:
             old.sort()
             for d in old:
-                finalize_day(p, d, p.open_days.pop(d), customer, config)
+                finalize_day(p, d, p.open_days.pop(d), customer, config, tariffs)
     if len(cycles) > 1 and cycles[0].end <= horizon:  # rarely: skip the call
         close_cycles_before(p, horizon)
+        drop_closed(p)
 
 
-def finalize_day(p: Profile, day: int, acc: OpenDay, customer: CustomerConfig, config: RulesConfig) -> None:
-    """Book a day that left the late window: its cycle, the night share, the baseline ring.
+def finalize_day(
+    p: Profile,
+    day: int,
+    acc: OpenDay,
+    customer: CustomerConfig,
+    config: RulesConfig,
+    tariffs: Tariffs | None = None,
+) -> None:
+    """Book a day that left the late window: its cycle, the night share, the baseline ring (and, for
+    a time-of-use plan, its kWh per period).
 
     >>> import datetime as dt
     >>> from baselines.customer import CustomerConfig
@@ -169,6 +185,8 @@ def finalize_day(p: Profile, day: int, acc: OpenDay, customer: CustomerConfig, c
         old = p.night_share
         p.night_share = round(ns if old is None else NIGHT_SHARE_KEEP * old + NIGHT_SHARE_WEIGHT * ns, 4)
     push_final_day(p, day, value, config)
+    if tariffs is not None and acc.values is not None:
+        keep_final_day(p, day, acc, customer, tariffs)
 
 
 def book_final(p: Profile, day: int, kwh: float) -> None:

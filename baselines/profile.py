@@ -31,6 +31,11 @@ State kept per customer (stored key in brackets):
   streaks [s] and why a rule could not be evaluated [r];
 * the tariff plans the customer was on [tp]: ``(from_day, plan_id)`` (``""``: none),
   see ``baselines.billing``; absent in profiles stored before money existed.
+* for a customer whose plan is time-of-use, the kWh per TOU period of the final
+  days of its open cycles [tu] (schema 2): ``tou_days`` maps a day to its whole
+  Wh per period (the plan's period order), stored as ``[first_day, [[Wh, ...] or
+  null, ...]]``; see ``baselines.tou_days``. Schema 1 (before it existed) still
+  reads: its days are priced with the plan's fallback split.
 
 Dates are stored as proleptic ordinals (``date.toordinal()``).
 
@@ -38,7 +43,7 @@ Dates are stored as proleptic ordinals (``date.toordinal()``).
 >>> Profile.from_dict(p.to_dict()) == p
 True
 >>> p.to_dict()["v"]
-1
+2
 """
 
 from __future__ import annotations
@@ -46,7 +51,9 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple, TypeAlias
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# stored versions this code reads (1: before ``tou_days``; nothing else changed)
+READABLE_VERSIONS = (1, 2)
 # float("nan"), float("inf") and float("infinity") read these (any case, with a sign)
 _NON_FINITE_TEXT = frozenset({"nan", "inf", "infinity"})
 MAX_CYCLES = 36
@@ -179,6 +186,7 @@ class Profile:
         "same_period_cache",
         "schema_version",
         "streaks",
+        "tou_days",
         "weekday_factors",
     )
 
@@ -213,6 +221,8 @@ class Profile:
         # transient cache of the bill figures, keyed by everything they depend on (so clones may
         # share it); not serialised; reset with same_period_cache (see baselines.billing)
         self.money_cache: dict[str, Any] | None = None
+        # TOU customers: Wh per period of the open cycles' final days (copy on write: clones share it)
+        self.tou_days: dict[int, tuple[int, ...]] = {}
 
     @classmethod
     def new(cls, customer_id: str) -> Profile:
@@ -321,6 +331,11 @@ class Profile:
             d["r"] = dict(self.reasons)
         if self.plans:
             d["tp"] = [[day, plan] for day, plan in self.plans]
+        if self.tou_days:
+            first = min(self.tou_days)
+            get = self.tou_days.get
+            run = [get(day) for day in range(first, max(self.tou_days) + 1)]
+            d["tu"] = [first, [None if x is None else list(x) for x in run]]
         return d
 
     @classmethod
@@ -330,15 +345,16 @@ class Profile:
         >>> Profile.from_dict({"v": 99, "id": "c"})
         Traceback (most recent call last):
         ...
-        ValueError: unsupported profile schema_version 99 (this code reads 1)
+        ValueError: unsupported profile schema_version 99 (this code reads 1, 2)
         >>> Profile.from_dict({"v": 1, "id": "c", "co": [[1, 31, float("inf"), 1.0]]})
         Traceback (most recent call last):
         ...
         ValueError: profile field 'co' holds a non-finite number: inf
         """
         v = d.get("v")
-        if v != SCHEMA_VERSION:
-            raise ValueError(f"unsupported profile schema_version {v} (this code reads {SCHEMA_VERSION})")
+        if v not in READABLE_VERSIONS or type(v) is not int:
+            readable = ", ".join(map(str, READABLE_VERSIONS))
+            raise ValueError(f"unsupported profile schema_version {v} (this code reads {readable})")
         _check_finite(d)
         try:
             return cls._read(d)
@@ -388,6 +404,11 @@ class Profile:
         p.streaks = {str(k): int(x) for k, x in d.get("s", {}).items()}
         p.reasons = {str(k): list(x) for k, x in d.get("r", {}).items()}
         p.plans = [(int(day), str(plan)) for day, plan in d.get("tp", ())]
+        if "tu" in d:  # schema 2; a schema 1 value has none (migration: its days take the fallback)
+            first, run = d["tu"]
+            p.tou_days = {
+                int(first) + i: tuple(int(w) for w in x) for i, x in enumerate(run) if x is not None
+            }
         return p
 
     def __eq__(self, other: object) -> bool:

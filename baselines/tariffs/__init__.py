@@ -14,7 +14,7 @@ Modules: :mod:`~baselines.tariffs.catalogue` (the versioned plan file),
 '52.83元'
 """
 
-from baselines.tariffs.bill import Bill, BillLine, Day, DayUse, bill
+from baselines.tariffs.bill import Bill, BillLine, Day, DayUse, PartMeasured, bill
 from baselines.tariffs.catalogue import (
     Catalogue,
     Plan,
@@ -57,6 +57,7 @@ __all__ = [
     "DayUse",
     "NextTier",
     "NoPriceError",
+    "PartMeasured",
     "Plan",
     "PriceVersion",
     "TierCrossing",

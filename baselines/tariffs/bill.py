@@ -7,6 +7,9 @@ Input: the first day, then one value per consecutive day (a *day use*):
 * a mapping ``{period: kWh}``: the day's kWh per TOU period, measured from
   interval readings (:func:`baselines.tariffs.tou.split_intervals`); a plan
   without TOU just adds the parts;
+* a :class:`PartMeasured` ``(kWh, {period: kWh})``: the day's kWh of which the
+  parts were measured per TOU period (partial interval coverage); the rest of
+  the day's kWh is split like daily data (the ``fallback``);
 * ``None``: no data that day (0 kWh; the standing charge still applies).
 
 Every day's kWh is taken in whole Wh (half to even) once, at the entry; from
@@ -70,7 +73,21 @@ from baselines.tariffs.compiled import (
 if TYPE_CHECKING:
     from baselines.tariffs.catalogue import Plan
 
-DayUse = float | Mapping[str, float] | None
+
+@dataclass(frozen=True, slots=True)
+class PartMeasured:
+    """A day of ``kwh`` of which ``measured`` (kWh per TOU period, at most ``kwh`` together) was
+    measured by interval readings; the rest is split by the plan's fallback like daily data.
+
+    >>> day_wh([PartMeasured(2.0, {"peak": 0.5})])
+    ([2000], [{'peak': 500}])
+    """
+
+    kwh: float
+    measured: Mapping[str, float]
+
+
+DayUse = float | Mapping[str, float] | PartMeasured | None
 Day = dt.date | int  # a date, or its proleptic ordinal (date.toordinal())
 LineKind = Literal["energy", "tier_surcharge", "standing_charge"]
 _KIND_ORDER = {"energy": 0, "tier_surcharge": 1, "standing_charge": 2}
@@ -204,6 +221,15 @@ def _day_wh_mixed(days: Sequence[DayUse]) -> tuple[list[int], list[dict[str, int
                 split = [None] * len(days)
             split[i] = parts
             totals.append(sum(parts.values()))
+        elif isinstance(d, PartMeasured):
+            parts = {k: kwh_to_wh(v) for k, v in d.measured.items()}
+            total = kwh_to_wh(d.kwh)
+            if sum(parts.values()) > total:
+                raise ValueError(f"measured parts {d.measured} exceed the day's {d.kwh} kWh")
+            if split is None:
+                split = [None] * len(days)
+            split[i] = parts
+            totals.append(total)
         else:
             totals.append(kwh_to_wh(d))
     return totals, split

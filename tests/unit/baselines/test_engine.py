@@ -258,7 +258,7 @@ def test_profile_is_compact_and_versioned() -> None:
     assert len(p.closed_cycles) == 36
     assert len(raw) < 2500
     assert Profile.from_dict(json.loads(raw)) == p
-    data["v"] = 2
+    data["v"] = 3
     with pytest.raises(ValueError, match="schema_version"):
         Profile.from_dict(data)
 

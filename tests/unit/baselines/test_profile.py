@@ -1,4 +1,4 @@
-"""The stored profile (schema 1): the short keys stay readable; round trips on random states."""
+"""The stored profile (schema 2; schema 1 still reads): the short keys stay readable; round trips."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ STORED_V1: dict[str, Any] = {
 }
 
 
-def test_a_stored_v1_value_reads_into_the_named_attributes_and_writes_back_unchanged() -> None:
+def test_a_stored_v1_value_reads_into_the_named_attributes_and_writes_back_as_v2_unchanged() -> None:
     p = Profile.from_dict(json.loads(json.dumps(STORED_V1)))
     assert (p.customer_id, p.newest_day, p.latest_ts, p.evaluated_day) == ("c9", 739000, 1716000000.0, 738999)
     assert p.open_days[738995] == OpenDay(3.25, 5400.0, 0b111, 1800, {2: 0.5}, 1.0)
@@ -52,7 +52,18 @@ def test_a_stored_v1_value_reads_into_the_named_attributes_and_writes_back_uncha
     assert p.weekday_factors[5] == 1.2 and p.night_share == 0.31
     assert p.register_read == (1715990000.0, 10234.5) and p.register_estimate == (1716000000.0, 10240.0)
     assert p.fired["_customer_wh"] == 21500 and p.streaks == {"projected_over_same_period": 2}
-    assert p.to_dict() == STORED_V1
+    assert p.tou_days == {}  # the migration: schema 1 kept no TOU split (its days take the fallback)
+    assert p.to_dict() == {**STORED_V1, "v": 2}
+
+
+def test_a_stored_v2_value_keeps_the_tou_days_as_a_run_of_whole_wh() -> None:
+    stored = {**STORED_V1, "v": 2, "tu": [738990, [[5200, 2800], None, [6100, 3000]]]}
+    p = Profile.from_dict(json.loads(json.dumps(stored)))
+    assert p.tou_days == {738990: (5200, 2800), 738992: (6100, 3000)}
+    assert p.to_dict() == stored
+    q = p.clone()
+    q.tou_days = {}  # copy on write: a clone replaces the dict, never changes it
+    assert p.to_dict() == stored
 
 
 @st.composite
@@ -102,4 +113,4 @@ def test_clone_shares_nothing_mutable() -> None:
     q.fired.clear()
     q.streaks.clear()
     q.reasons.clear()
-    assert p.to_dict() == STORED_V1
+    assert p.to_dict() == {**STORED_V1, "v": 2}

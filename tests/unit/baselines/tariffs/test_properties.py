@@ -6,7 +6,8 @@
   up exactly to the whole bill's, and rounded totals within 0.01 per line of the
   whole bill (each line is rounded once per bill);
 * time of use: the period lines add up to the energy charge and the period kWh
-  to the day's kWh; interval readings split into periods keep their kWh.
+  to the day's kWh (days measured, partly measured or not); interval readings split
+  into periods keep their kWh.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from baselines.tariffs import Bill, Plan, bill, default_catalogue, split_intervals
+from baselines.tariffs import Bill, PartMeasured, Plan, bill, default_catalogue, split_intervals
 from baselines.tariffs.bill import DayUse
 
 CAT = default_catalogue()
@@ -26,7 +27,9 @@ PLANS = st.sampled_from(CAT.plans)
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 KWH = st.floats(0.0, 60.0, allow_nan=False).map(lambda x: round(x, 3))
 MEASURED = st.fixed_dictionaries({"peak": KWH, "valley": KWH})
-DAY: st.SearchStrategy[DayUse] = st.one_of(st.none(), KWH, MEASURED)
+# a day partly measured: the measured periods plus some kWh without periods (the fallback's)
+PART = st.builds(lambda m, rest: PartMeasured(round(sum(m.values()) + rest, 3), m), MEASURED, KWH)
+DAY: st.SearchStrategy[DayUse] = st.one_of(st.none(), KWH, MEASURED, PART)
 START = st.dates(dt.date(2019, 7, 1), dt.date(2030, 12, 31))  # every shipped plan has prices then
 
 
@@ -53,7 +56,10 @@ def test_cost_is_non_decreasing_in_kwh(
     i = which % len(days)
     more = list(days)
     d = days[i]
-    more[i] = (d or 0.0) + extra if not isinstance(d, Mapping) else {**d, "peak": d["peak"] + extra}
+    if isinstance(d, PartMeasured):
+        more[i] = PartMeasured(d.kwh + extra, d.measured)  # more kWh without periods
+    else:
+        more[i] = (d or 0.0) + extra if not isinstance(d, Mapping) else {**d, "peak": d["peak"] + extra}
     a = bill(plan, start, days, tier_kwh_before=before, cycle_months=months)
     b = bill(plan, start, more, tier_kwh_before=before, cycle_months=months)
     assert b.cents >= a.cents

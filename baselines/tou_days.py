@@ -1,0 +1,197 @@
+"""Time of use on interval data: the kWh per TOU period of a customer's days, for the bill figures.
+
+The fold keeps one kWh figure per day; a time-of-use plan (峰谷电价) needs the
+kWh of each period. Nothing is added to the hot path: an **open** day (inside
+the late window) already holds the booked value of each interval slot (the
+``OpenDay.values`` chain that de-duplicates readings), so its period split is
+computed from them when a figure needs it (:func:`day_period_wh`). When a day
+of a customer whose plan is TOU leaves the late window, its split is kept in
+``Profile.tou_days`` (whole Wh per period, in the order of the plan's periods)
+while its billing cycle is open, and dropped when the cycle closes
+(:func:`keep_final_day`, :func:`drop_closed`). Late and repeated readings
+change the split exactly as they change the day's total (same slots, same
+values), so it is idempotent under redelivery by construction.
+
+**Which period.** A reading counts on the day the fold books it, in the
+period of its slot on the day's grid: slot ``s`` is
+``[local midnight + (s-1) x interval, + interval)``. Half-hourly and hourly
+slots lie inside one local hour (the periods are whole hours); a longer slot
+(or one on a DST day) is split pro rata of its seconds over the local hours it
+covers. A reading that the fold books on a day but that ends after its local
+midnight counts in the hours after midnight (the next morning's period).
+
+**Exact.** The period Wh of a day add up to the day's kWh in whole Wh
+(``kwh_to_wh``), the largest remainders taking the odd Wh.
+
+>>> import datetime as dt
+>>> from baselines.cycles import zone
+>>> from baselines.profile import chain_of
+>>> from baselines.tariffs import default_catalogue
+>>> zj = default_catalogue().plan("cn-zj-residential-tou").compiled
+>>> day = dt.date(2024, 3, 1).toordinal()
+>>> # half-hourly: 07:30-08:00 (slot 16, valley) 1.0 kWh, 08:00-08:30 (slot 17, peak) 0.5 kWh
+>>> acc = OpenDay(1.5, 3600.0, 1 << 16 | 1 << 17, 1800, None, 0.0, chain_of(1 << 16 | 1 << 17, [1.0, 0.5]))
+>>> day_period_wh(acc, day, zone("Asia/Shanghai"), zj)
+(500, 1000)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo
+
+from baselines.customer import CustomerConfig
+from baselines.cycles import day_bounds_epoch
+from baselines.plans import Tariffs, plan_on
+from baselines.profile import DAILY_GRANULARITY_S, REGISTER_GRANULARITY_S, OpenDay, Profile, SlotValues
+from baselines.tariffs import DayUse, NoPriceError, PartMeasured, Plan
+from baselines.tariffs.compiled import CompiledPlan, CompiledVersion, kwh_to_wh
+
+__all__ = ["apportion", "day_period_wh", "day_use", "drop_closed", "is_tou", "keep_final_day"]
+
+
+def is_tou(plan: Plan) -> bool:
+    """Whether any price version of ``plan`` has time-of-use periods.
+
+    >>> from baselines.tariffs import default_catalogue
+    >>> c = default_catalogue()
+    >>> is_tou(c.plan("cn-zj-residential-tou")), is_tou(c.plan("cn-js-residential"))
+    (True, False)
+    """
+    return any(v.periods for v in plan.compiled.versions)
+
+
+def apportion(parts: Sequence[float], total: int) -> tuple[int, ...]:
+    """``total`` whole units in proportion to ``parts`` (largest remainders; the sum is exact).
+
+    >>> apportion([1.0005, 1.0005], 2001), apportion([0.0, 0.0], 0), apportion([3.0, 1.0], 3)
+    ((1001, 1000), (0, 0), (2, 1))
+    """
+    whole = sum(parts)
+    if whole <= 0:
+        return (0,) * len(parts) if total == 0 else (total, *(0,) * (len(parts) - 1))
+    exact = [x * total / whole for x in parts]
+    out = [int(x) for x in exact]
+    order = sorted(range(len(parts)), key=lambda i: (-(exact[i] - out[i]), i))
+    for i in order[: total - sum(out)]:
+        out[i] += 1
+    return tuple(out)
+
+
+def _version(cp: CompiledPlan, day: int) -> CompiledVersion | None:
+    try:
+        v = cp.versions[cp.version_index(day)]
+    except NoPriceError:
+        return None
+    return v if v.periods else None
+
+
+def day_period_wh(acc: OpenDay, day: int, tz: ZoneInfo, cp: CompiledPlan) -> tuple[int, ...] | None:
+    """Wh per TOU period (the day's version order) of an open interval day, summing to its kWh.
+
+    ``None``: a daily total or register consumption, a day stored without its slot values,
+    or a day without a TOU price.
+    """
+    if acc.values is None or acc.granularity_s in (DAILY_GRANULARITY_S, REGISTER_GRANULARITY_S):
+        return None
+    v = _version(cp, day)
+    if v is None:
+        return None
+    gran = acc.granularity_s
+    ds, de = day_bounds_epoch(dt.date.fromordinal(day), tz)
+    regular = de - ds == 86400 and 3600 % gran == 0
+    hp = v.hour_period
+    kwh = [0.0] * len(v.periods)
+    seen = 0
+    chain: SlotValues | None = acc.values
+    while chain is not None:
+        slot, val, chain = chain
+        if seen >> slot & 1:
+            continue  # an older value of the slot, shadowed
+        seen |= 1 << slot
+        off = max(slot - 1, 0) * gran
+        if regular:
+            kwh[hp[(off // 3600) % 24]] += val
+        else:
+            _by_local_hour(kwh, hp, ds + off, gran, val, tz)
+    return apportion(kwh, kwh_to_wh(acc.kwh))
+
+
+def _by_local_hour(
+    kwh: list[float], hp: Sequence[int], t: float, seconds: int, val: float, tz: ZoneInfo
+) -> None:
+    """Add ``val`` over ``[t, t + seconds)`` to the periods of the local hours it covers, pro rata."""
+    end = t + seconds
+    while t < end:
+        local = dt.datetime.fromtimestamp(t, tz)
+        piece_end = min(end, t + 3600 - (local.minute * 60 + local.second + local.microsecond / 1e6))
+        kwh[hp[local.hour]] += val * (piece_end - t) / seconds
+        t = piece_end
+
+
+def day_use(kwh: float, parts: tuple[int, ...] | None, v: CompiledVersion | None) -> DayUse:
+    """The bill's day use of a day of ``kwh`` with measured period Wh ``parts`` (None: not measured).
+
+    Parts that add up to the day's Wh: a measured day. Fewer: the rest of the day's kWh at the
+    fallback (:class:`PartMeasured`). More (a partial day whose kWh the engine spread): the
+    parts scaled down to the day's Wh.
+
+    >>> from baselines.tariffs import default_catalogue
+    >>> v = default_catalogue().plan("cn-zj-residential-tou").compiled.versions[0]
+    >>> day_use(3.0, (2000, 1000), v), day_use(1.5, (2000, 1000), v)
+    ({'peak': 2.0, 'valley': 1.0}, {'peak': 1.0, 'valley': 0.5})
+    >>> day_use(3.0, (1000, 500), v)
+    PartMeasured(kwh=3.0, measured={'peak': 1.0, 'valley': 0.5})
+    >>> day_use(3.0, None, v)
+    3.0
+    """
+    if parts is None or v is None or len(parts) != len(v.periods):
+        return kwh
+    total = kwh_to_wh(kwh)
+    have = sum(parts)
+    if have > total:
+        parts, have = apportion(parts, total), total
+    named = {name: w / 1000 for name, w in zip(v.periods, parts, strict=True)}
+    return named if have == total else PartMeasured(kwh, named)
+
+
+# ---------------------------------------------------------------------------------- the fold's side
+def keep_final_day(p: Profile, day: int, acc: OpenDay, customer: CustomerConfig, tariffs: Tariffs) -> None:
+    """A day left the late window: keep its period Wh when the plan pricing it is TOU.
+
+    >>> import datetime as dt
+    >>> from baselines.profile import chain_of
+    >>> p, cust = Profile.new("c"), CustomerConfig("c", timezone="UTC", tariff_plan="cn-zj-residential-tou")
+    >>> day = dt.date(2024, 3, 1).toordinal()
+    >>> acc = OpenDay(1.0, 1800.0, 1 << 20, 1800, None, 0.0, chain_of(1 << 20, [1.0]))   # 09:30-10:00
+    >>> keep_final_day(p, day, acc, cust, Tariffs.default()); p.tou_days == {day: (1000, 0)}
+    True
+    """
+    if acc.values is None:
+        return
+    plan = plan_on(p, customer, tariffs, day)
+    if plan is None or not is_tou(plan):
+        return
+    parts = day_period_wh(acc, day, customer.tz, plan.compiled)
+    if parts is not None:
+        kept = dict(p.tou_days)  # copy on write: clones share the dict
+        kept[day] = parts
+        p.tou_days = kept
+
+
+def drop_closed(p: Profile) -> None:
+    """Drop the kept days before the first open cycle (their cycle closed).
+
+    >>> from baselines.profile import OpenCycle
+    >>> p = Profile.new("c"); p.tou_days = {9: (1, 2), 10: (3, 4)}
+    >>> p.open_cycles.append(OpenCycle(10, 40, 0.0, 0.0)); drop_closed(p); p.tou_days
+    {10: (3, 4)}
+    """
+    if not p.tou_days:
+        return
+    first = p.open_cycles[0].start if p.open_cycles else None
+    if first is None:
+        p.tou_days = {}
+    elif min(p.tou_days) < first:
+        p.tou_days = {d: x for d, x in p.tou_days.items() if d >= first}
