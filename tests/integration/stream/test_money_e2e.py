@@ -143,3 +143,43 @@ async def test_tier_crossing_sms_in_yuan_then_a_budget_set_by_sms_reply_raises_a
     snap = BaselineSnapshot.model_validate_json(await redis_client.get(keys.baseline(CID)))
     assert snap.money is not None and snap.money.plan_id == PLAN and snap.money.budget is not None
     assert snap.money.tier is not None and snap.money.tier.period_start == dt.date(2024, 1, 1)
+
+
+def _half_hourly_tou_readings(meter: str) -> list[dict[str, Any]]:
+    """1-9 March 2024 in Asia/Shanghai (UTC+8), half-hourly: valley 0.25 kWh a half-hour, peak
+    (08:00-22:00 local, which is 00:00-14:00Z) 0.5; the 3rd misses 00:00-04:00, the 4th has no data."""
+    tz = dt.timezone(dt.timedelta(hours=8))
+    out: list[dict[str, Any]] = []
+    for d in range(1, 10):
+        if d == 4:
+            continue
+        t0 = dt.datetime(2024, 3, d, tzinfo=tz)
+        for i in range(8 if d == 3 else 0, 48):
+            end = (t0 + dt.timedelta(minutes=30 * (i + 1))).astimezone(dt.UTC)
+            out.append({"meter_id": meter, "ts": end.isoformat(), "kwh": 0.5 if 16 <= i < 44 else 0.25})
+    return out
+
+
+async def test_a_half_hourly_time_of_use_customer_is_priced_from_the_measured_periods(
+    mw_settings: Settings, worker_factory: Any, kafka_producer: Any, redis_client: Any
+) -> None:
+    cid, meter = "c-tou", "m-tou"
+    rec = customer(cid, [meter], tariff_plan="cn-zj-residential-tou", timezone="Asia/Shanghai")
+    await publish(kafka_producer, mw_settings.topic_customers, [(cid, rec)])
+    worker_factory(mw_settings)
+    await publish(
+        kafka_producer, mw_settings.topic_readings, [(meter, r) for r in _half_hourly_tou_readings(meter)]
+    )
+    keys = Keys(mw_settings.redis_prefix)
+
+    async def priced() -> BaselineSnapshot | None:
+        raw = await redis_client.get(keys.baseline(cid))
+        snap = BaselineSnapshot.model_validate_json(raw) if raw else None
+        ok = snap is not None and snap.money is not None and snap.money.as_of == dt.date(2024, 3, 9)
+        return snap if ok else None
+
+    snap = await wait_for(priced, 90, "the snapshot money as of 9 March")
+    # by hand (tests/unit/baselines/test_money_tou.py): peak 112 kWh x 0.568 = 63.62, valley 38 kWh
+    # x 0.288 = 10.94; projection 568 kWh, the rest at the measured shares: 240.88 + 41.45
+    assert snap.money.kwh_to_date == 150.0 and str(snap.money.to_date) == "74.56"
+    assert snap.cycle.projected_kwh == 568.0 and str(snap.money.projected) == "282.33"
