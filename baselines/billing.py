@@ -57,8 +57,8 @@ from baselines.tariffs import (
     same_period_cost_then,
     tier_kwh_before,
 )
-from baselines.tariffs.compiled import CompiledVersion, kwh_to_wh
-from baselines.tou_days import apportion, day_period_wh, day_use, is_tou
+from baselines.tariffs.compiled import CompiledVersion
+from baselines.tou_days import apportion, is_tou, open_day_wh
 from meterwatch.contracts import Money, MoneyNow
 
 # last year's same-period cycle must be this well covered to be priced (as the same-period rules)
@@ -120,18 +120,93 @@ def _tou_version(plan: Plan, day: int) -> CompiledVersion | None:
     return v if v.periods else None
 
 
+SplitWh = dict[str, int]
+
+
+def tou_cycle_wh(
+    p: Profile, index: int, through: int, plan: Plan, customer: CustomerConfig
+) -> tuple[list[int], list[SplitWh | None]]:
+    """The days of :func:`cycle_days` in whole Wh, with each day's measured Wh per TOU period.
+
+    The kWh of every day are those of :func:`cycle_days`; only their split is added. An open
+    day is split from its booked slot values, a final day from ``Profile.tou_days``; a day
+    without either has none (the plan's fallback prices it). Days without a value of their
+    own (missing, or partial once final: the engine spreads the cycle's kWh the ring does not
+    hold over them) share the measured period Wh of the partial days among them: each such
+    day has the pool's measured fraction of its Wh at the pool's measured period shares, the
+    rest at the fallback. Measured Wh above a day's Wh are scaled down to it.
+    """
+    totals = cycle_days(p, index, through)
+    wh = [round(x * 1000) for x in totals]  # as the bill takes them (bill.day_wh)
+    c = p.open_cycles[index]
+    tz = customer.tz
+    ring, ds, kept = p.final_days, p.final_start, p.tou_days
+    split: list[SplitWh | None] = [None] * len(wh)
+    cache: dict[int, tuple[Any, ...]] = _cache(p).setdefault("tou_final", {})
+    pool: list[int] = []  # indices of the days without a value of their own
+    for i in range(len(wh)):
+        d = c.start + i
+        acc = p.open_days.get(d)
+        if acc is not None:
+            split[i] = _final_named(cache, d, open_day_wh(p, d, acc, tz, plan), wh[i], plan)
+        elif ds is not None and 0 <= d - ds < len(ring) and ring[d - ds] is not None:
+            if kept:
+                split[i] = _final_named(cache, d, kept.get(d), wh[i], plan)
+        else:
+            pool.append(i)
+    if pool and kept:
+        _share_pool(p, c.start, wh, pool, plan, split)
+    return wh, split
+
+
+def _final_named(
+    cache: dict[int, tuple[Any, ...]], day: int, parts: tuple[int, ...] | None, total: int, plan: Plan
+) -> SplitWh | None:
+    """:func:`_named`, cached per day while its parts (the same object) and its Wh stay the same."""
+    hit = cache.get(day)
+    if hit is not None and hit[0] is parts and hit[1] == total and hit[2] == plan.id:
+        out: SplitWh | None = hit[3]
+        return out
+    named = _named(parts, total, _tou_version(plan, day))
+    if len(cache) > 64:
+        cache.clear()
+    cache[day] = (parts, total, plan.id, named)
+    return named
+
+
+def _named(parts: tuple[int, ...] | None, total: int, v: CompiledVersion | None) -> SplitWh | None:
+    if parts is None or v is None or len(parts) != len(v.periods):
+        return None
+    if sum(parts) > total:
+        parts = apportion(parts, total)
+    return dict(zip(v.periods, parts, strict=True))
+
+
+def _share_pool(
+    p: Profile, start: int, wh: list[int], pool: list[int], plan: Plan, split: list[SplitWh | None]
+) -> None:
+    """The days without a value of their own: the partial days' measured period Wh, pro rata."""
+    measured: dict[str, int] = {}
+    for i in pool:
+        parts = _named(p.tou_days.get(start + i), 1 << 62, _tou_version(plan, start + i))
+        for name, w in (parts or {}).items():
+            measured[name] = measured.get(name, 0) + w
+    have = sum(measured.values())
+    pool_wh = sum(wh[i] for i in pool)
+    if not have or not pool_wh:
+        return
+    names = list(measured)
+    for i in pool:
+        if wh[i] and _tou_version(plan, start + i) is not None:
+            mine = min(have, pool_wh) * wh[i] // pool_wh  # the pool's measured fraction of the day
+            split[i] = dict(zip(names, apportion([measured[n] for n in names], mine), strict=True))
+
+
 def tou_cycle_days(
     p: Profile, index: int, through: int, plan: Plan, customer: CustomerConfig
 ) -> list[DayUse]:
-    """:func:`cycle_days` with each day's kWh per TOU period where interval readings measured it.
-
-    The kWh of every day are those of :func:`cycle_days`; only their split changes. An open
-    day is split from its booked slot values, a final day from ``Profile.tou_days``; a day
-    without either is a float (the plan's fallback). Days without a value of their own
-    (missing, or partial once final: the engine spreads the cycle's kWh the ring does not
-    hold over them) share the measured period Wh of the partial days among them: each such
-    day has the pool's measured fraction of its kWh at the pool's measured period shares,
-    the rest at the fallback.
+    """:func:`tou_cycle_wh` as the bill's day uses (kWh; a measured day as ``{period: kWh}``, a
+    partly measured one as :class:`~baselines.tariffs.PartMeasured`); the same bill.
 
     >>> import datetime as dt
     >>> from baselines.profile import OpenCycle
@@ -142,53 +217,15 @@ def tou_cycle_days(
     >>> tou_cycle_days(p, 0, s + 1, zj, CustomerConfig("c"))
     [{'peak': 7.0, 'valley': 3.0}, {'peak': 2.0, 'valley': 1.0}]
     """
-    totals = cycle_days(p, index, through)
-    c = p.open_cycles[index]
-    cp, tz = plan.compiled, customer.tz
-    ring, ds = p.final_days, p.final_start
-    out: list[DayUse] = list(totals)
-    pool: list[int] = []  # indices of the days without a value of their own
-    for i, kwh in enumerate(totals):
-        d = c.start + i
-        acc = p.open_days.get(d)
-        if acc is not None:
-            out[i] = day_use(kwh, day_period_wh(acc, d, tz, cp), _tou_version(plan, d))
-        elif ds is not None and 0 <= d - ds < len(ring) and ring[d - ds] is not None:
-            out[i] = day_use(kwh, p.tou_days.get(d), _tou_version(plan, d))
+    wh, split = tou_cycle_wh(p, index, through, plan, customer)
+    out: list[DayUse] = []
+    for w, parts in zip(wh, split, strict=True):
+        if parts is None:
+            out.append(w / 1000)
         else:
-            pool.append(i)
-    if pool:
-        _share_pool(p, c.start, totals, pool, plan, out)
+            named = {k: x / 1000 for k, x in parts.items()}
+            out.append(named if sum(parts.values()) == w else PartMeasured(w / 1000, named))
     return out
-
-
-def _share_pool(
-    p: Profile, start: int, totals: list[float], pool: list[int], plan: Plan, out: list[DayUse]
-) -> None:
-    """The days without a value of their own: the partial days' measured period Wh, pro rata."""
-    measured: dict[str, int] = {}
-    for i in pool:
-        v, parts = _tou_version(plan, start + i), p.tou_days.get(start + i)
-        if v is not None and parts is not None and len(parts) == len(v.periods):
-            for name, w in zip(v.periods, parts, strict=True):
-                measured[name] = measured.get(name, 0) + w
-    have = sum(measured.values())
-    if not have:
-        return
-    pool_wh = sum(kwh_to_wh(totals[i]) for i in pool)
-    names = list(measured)
-    for i in pool:
-        wh = kwh_to_wh(totals[i])
-        if not wh or _tou_version(plan, start + i) is None:
-            continue
-        mine = min(have, pool_wh) * wh // pool_wh  # the pool's measured fraction of this day's Wh
-        parts = apportion([measured[n] for n in names], mine)
-        out[i] = _named(totals[i], names, parts, wh)
-
-
-def _named(kwh: float, names: list[str], parts: tuple[int, ...], wh: int) -> DayUse:
-    named = {n: w / 1000 for n, w in zip(names, parts, strict=True)}
-    return named if sum(parts) == wh else PartMeasured(kwh, named)
 
 
 # ---------------------------------------------------------------------------------- figures
@@ -322,10 +359,14 @@ def cycle_figures(
     plan = plan_on(p, customer, tariffs, c.start)
     if plan is None:
         return None
-    days = (
-        tou_cycle_days(p, index, through, plan, customer) if is_tou(plan) else cycle_days(p, index, through)
-    )
-    today = c.start + max(len(days) - 1, 0)
+    days: list[float] = []
+    days_wh = None
+    if is_tou(plan):
+        days_wh = tou_cycle_wh(p, index, through, plan, customer)
+        today = c.start + max(len(days_wh[0]) - 1, 0)
+    else:
+        days = cycle_days(p, index, through)
+        today = c.start + max(len(days) - 1, 0)
     try:
         before = tier_before_cycle(p, plan, index)
         bills = same_period_bills(p, customer, tariffs, plan, index, today)
@@ -334,6 +375,7 @@ def cycle_figures(
             cycle_start=c.start,
             cycle_end=c.end,
             days_so_far=days,
+            days_wh=days_wh,
             projected_kwh=projected_kwh,
             cycle_months=customer.cycle_months,
             tier_kwh_before_cycle=before,

@@ -39,16 +39,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from baselines.customer import CustomerConfig
 from baselines.cycles import day_bounds_epoch
 from baselines.plans import Tariffs, plan_on
 from baselines.profile import DAILY_GRANULARITY_S, REGISTER_GRANULARITY_S, OpenDay, Profile, SlotValues
-from baselines.tariffs import DayUse, NoPriceError, PartMeasured, Plan
+from baselines.tariffs import NoPriceError, Plan
 from baselines.tariffs.compiled import CompiledPlan, CompiledVersion, kwh_to_wh
 
-__all__ = ["apportion", "day_period_wh", "day_use", "drop_closed", "is_tou", "keep_final_day"]
+__all__ = ["apportion", "day_period_wh", "drop_closed", "is_tou", "keep_final_day", "open_day_wh"]
 
 
 def is_tou(plan: Plan) -> bool:
@@ -87,6 +88,19 @@ def _version(cp: CompiledPlan, day: int) -> CompiledVersion | None:
     return v if v.periods else None
 
 
+@lru_cache(maxsize=4096)
+def _day_start(day: int, tz: ZoneInfo) -> tuple[float, bool]:
+    """(the local midnight's epoch, whether the local day is 24 h long) of the day ``day``."""
+    ds, de = day_bounds_epoch(dt.date.fromordinal(day), tz)
+    return ds, de - ds == 86400
+
+
+@lru_cache(maxsize=256)
+def _slot_periods(gran: int, hour_period: tuple[int, ...]) -> tuple[int, ...]:
+    """The period of each slot of a 24-hour day on a grid of ``gran`` seconds (a divisor of 3600)."""
+    return tuple(hour_period[(max(s - 1, 0) * gran // 3600) % 24] for s in range(86400 // gran + 2))
+
+
 def day_period_wh(acc: OpenDay, day: int, tz: ZoneInfo, cp: CompiledPlan) -> tuple[int, ...] | None:
     """Wh per TOU period (the day's version order) of an open interval day, summing to its kWh.
 
@@ -99,23 +113,43 @@ def day_period_wh(acc: OpenDay, day: int, tz: ZoneInfo, cp: CompiledPlan) -> tup
     if v is None:
         return None
     gran = acc.granularity_s
-    ds, de = day_bounds_epoch(dt.date.fromordinal(day), tz)
-    regular = de - ds == 86400 and 3600 % gran == 0
-    hp = v.hour_period
+    ds, whole_day = _day_start(day, tz)
+    table = _slot_periods(gran, v.hour_period) if whole_day and 3600 % gran == 0 else ()
+    n = len(table)
     kwh = [0.0] * len(v.periods)
     seen = 0
     chain: SlotValues | None = acc.values
     while chain is not None:
         slot, val, chain = chain
-        if seen >> slot & 1:
+        bit = 1 << slot
+        if seen & bit:
             continue  # an older value of the slot, shadowed
-        seen |= 1 << slot
-        off = max(slot - 1, 0) * gran
-        if regular:
-            kwh[hp[(off // 3600) % 24]] += val
-        else:
-            _by_local_hour(kwh, hp, ds + off, gran, val, tz)
+        seen |= bit
+        if slot < n:
+            kwh[table[slot]] += val
+        else:  # a DST day, a slot longer than an hour, or past the day's end: by local hour
+            _by_local_hour(kwh, v.hour_period, ds + max(slot - 1, 0) * gran, gran, val, tz)
     return apportion(kwh, kwh_to_wh(acc.kwh))
+
+
+def open_day_wh(p: Profile, day: int, acc: OpenDay, tz: ZoneInfo, plan: Plan) -> tuple[int, ...] | None:
+    """:func:`day_period_wh` of an open day, cached on the profile until the day's readings change.
+
+    (An ``OpenDay`` is replaced by every reading that changes it, so the cache holds the
+    day's accumulator itself and answers only for that very object.)
+    """
+    if p.money_cache is None:
+        p.money_cache = {}
+    cache: dict[int, tuple[OpenDay, str, str, tuple[int, ...] | None]] = p.money_cache.setdefault("tou", {})
+    hit = cache.get(day)
+    if hit is not None and hit[0] is acc and hit[1] == plan.id and hit[2] == tz.key:
+        return hit[3]
+    parts = day_period_wh(acc, day, tz, plan.compiled)
+    if len(cache) > 16:  # days that left the window
+        for d in [d for d in cache if d not in p.open_days]:
+            del cache[d]
+    cache[day] = (acc, plan.id, tz.key, parts)
+    return parts
 
 
 def _by_local_hour(
@@ -128,32 +162,6 @@ def _by_local_hour(
         piece_end = min(end, t + 3600 - (local.minute * 60 + local.second + local.microsecond / 1e6))
         kwh[hp[local.hour]] += val * (piece_end - t) / seconds
         t = piece_end
-
-
-def day_use(kwh: float, parts: tuple[int, ...] | None, v: CompiledVersion | None) -> DayUse:
-    """The bill's day use of a day of ``kwh`` with measured period Wh ``parts`` (None: not measured).
-
-    Parts that add up to the day's Wh: a measured day. Fewer: the rest of the day's kWh at the
-    fallback (:class:`PartMeasured`). More (a partial day whose kWh the engine spread): the
-    parts scaled down to the day's Wh.
-
-    >>> from baselines.tariffs import default_catalogue
-    >>> v = default_catalogue().plan("cn-zj-residential-tou").compiled.versions[0]
-    >>> day_use(3.0, (2000, 1000), v), day_use(1.5, (2000, 1000), v)
-    ({'peak': 2.0, 'valley': 1.0}, {'peak': 1.0, 'valley': 0.5})
-    >>> day_use(3.0, (1000, 500), v)
-    PartMeasured(kwh=3.0, measured={'peak': 1.0, 'valley': 0.5})
-    >>> day_use(3.0, None, v)
-    3.0
-    """
-    if parts is None or v is None or len(parts) != len(v.periods):
-        return kwh
-    total = kwh_to_wh(kwh)
-    have = sum(parts)
-    if have > total:
-        parts, have = apportion(parts, total), total
-    named = {name: w / 1000 for name, w in zip(v.periods, parts, strict=True)}
-    return named if have == total else PartMeasured(kwh, named)
 
 
 # ---------------------------------------------------------------------------------- the fold's side
@@ -173,7 +181,7 @@ def keep_final_day(p: Profile, day: int, acc: OpenDay, customer: CustomerConfig,
     plan = plan_on(p, customer, tariffs, day)
     if plan is None or not is_tou(plan):
         return
-    parts = day_period_wh(acc, day, customer.tz, plan.compiled)
+    parts = open_day_wh(p, day, acc, customer.tz, plan)
     if parts is not None:
         kept = dict(p.tou_days)  # copy on write: clones share the dict
         kept[day] = parts

@@ -19,6 +19,12 @@ machine, because the machine is shared and absolute numbers drift:
   plan (the reference) and with every household on the London plan (flat + standing
   charge) and on the annual-tier plan (``cn-js-residential``, which adds
   ``tier_crossing``), in interleaved rounds; the best round of each is reported.
+* ``--tou N``: ``Engine.process_inplace`` of N real half-hourly readings for every
+  household without a plan (the reference), on the Zhejiang peak/valley plan
+  (``cn-zj-residential-tou``: priced from the measured periods) and on the
+  Jiangsu annual-tier plan (the same tiers without time of use), alone and with
+  one snapshot per customer-day (what the worker's read model adds); interleaved
+  rounds, the best CPU time (``time.process_time``) of each; and the profile size.
 """
 
 from __future__ import annotations
@@ -170,14 +176,79 @@ def bench_money(sample: float, rounds: int) -> None:
         )
 
 
+def _hh_readings(n: int) -> tuple[list[str], list[Reading]]:
+    t = pq.read_table(shared_data() / "lcl_london_halfhourly_2013" / "lcl_hh_2013.parquet").slice(0, n)
+    ids, out = [], []
+    for i, s, v in zip(
+        t.column("LCLid").cast(pa.string()).to_pylist(),
+        t.column("tstp").to_pylist(),
+        t.column("kwh").cast(pa.float64()).to_pylist(),
+        strict=True,
+    ):
+        if v is None or v != v:
+            continue
+        stamp = s if isinstance(s, dt.datetime) else dt.datetime.fromisoformat(str(s))
+        end = (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)) + dt.timedelta(minutes=30)
+        ids.append(i)
+        out.append(Reading("interval", end.timestamp(), v, interval_s=1800))
+    return ids, out
+
+
+def _fold_tou(
+    eng: Engine, plan: str | None, ids: list[str], rs: list[Reading], snapshots: bool
+) -> tuple[float, dict[str, Profile]]:
+    custs = {c: CustomerConfig(c, timezone="Europe/London", tariff_plan=plan) for c in set(ids)}
+    profiles = {c: Profile.new(c) for c in custs}
+    day = {c: -1 for c in custs}
+    t0 = time.process_time()
+    for cid, r in zip(ids, rs, strict=True):
+        p = profiles[cid]
+        eng.process_inplace(p, r, custs[cid])
+        if snapshots and p.newest_day != day[cid]:  # the worker's read model: one snapshot a customer-day
+            day[cid] = p.newest_day  # type: ignore[assignment]
+            eng.snapshot(p, custs[cid], None, dt.datetime.fromtimestamp(r.ts, dt.UTC))
+    return time.process_time() - t0, profiles
+
+
+def bench_tou(n: int, rounds: int) -> None:
+    """Half-hourly readings through the engine fold: no plan vs. a time-of-use plan (same run)."""
+    ids, rs = _hh_readings(n)
+    eng = Engine()
+    plans = {"no plan (reference)": None, "cn-zj-residential-tou": "cn-zj-residential-tou"}
+    plans["cn-js-residential"] = "cn-js-residential"
+    for snapshots in (False, True):
+        best: dict[str, float] = {}
+        sizes: dict[str, tuple[float, float]] = {}
+        for _ in range(rounds):
+            for name, plan in plans.items():
+                el, profiles = _fold_tou(eng, plan, ids, rs, snapshots)
+                best[name] = min(best.get(name, el), el)
+                dumps = [p.to_dict() for p in profiles.values()]
+                size = sum(len(json.dumps(d, separators=(",", ":"))) for d in dumps) / len(dumps)
+                tu = sum(len(json.dumps(d.get("tu", []), separators=(",", ":"))) for d in dumps if "tu" in d)
+                sizes[name] = (size, tu / len(dumps))
+        ref = best["no plan (reference)"]
+        what = "fold + a snapshot per customer-day" if snapshots else "fold"
+        for name, el in best.items():
+            print(
+                f"tou {what:<35} {name:<22} {len(rs):,} readings {len(rs) / el:>9,.0f} /s CPU "
+                f"= {ref / el:5.3f} x the throughput without a plan (best of {rounds}); "
+                f"profile {sizes[name][0]:,.0f} B/customer (tu {sizes[name][1]:,.0f} B)"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--readings", type=int, default=None, help="interval readings to use (default 400k)")
     ap.add_argument("--money", type=float, metavar="SAMPLE", help="only the money comparison on this share")
     ap.add_argument("--rounds", type=int, default=2, help="rounds of the money comparison")
+    ap.add_argument("--tou", type=int, metavar="N", help="only the time-of-use comparison on N readings")
     a = ap.parse_args(argv)
     print(machine())
+    if a.tou:
+        bench_tou(a.tou, a.rounds)
+        return 0
     if a.money:
         bench_money(a.money, a.rounds)
         return 0

@@ -263,14 +263,15 @@ def _energy(
     measured = [0] * len(v.periods)
     fallback_wh = total
     if split is not None:
-        for parts in split:
-            if parts is None:
-                continue
-            for name, w in parts.items():
-                try:
-                    measured[v.periods.index(name)] += w
-                except ValueError:
-                    raise ValueError(f"unknown TOU period {name!r}; the plan has {list(v.periods)}") from None
+        present = [parts for parts in split if parts is not None]
+        if present:
+            unknown = set().union(*present).difference(v.periods)
+            if unknown:
+                name = sorted(unknown)[0]
+                raise ValueError(f"unknown TOU period {name!r}; the plan has {list(v.periods)}")
+            for k, name in enumerate(v.periods):
+                w = sum([parts.get(name, 0) for parts in present])
+                measured[k] = w
                 fallback_wh -= w
     shares = v.fallback_shares
     for i, name in enumerate(v.periods):

@@ -151,9 +151,13 @@ def _projected_split(split: list[dict[str, int] | None], rest: list[int]) -> lis
         return [None] * len(rest)
     names = list(totals)
     out: list[dict[str, int] | None] = []
+    memo: dict[int, dict[str, int]] = {}  # the rest is spread evenly: two distinct values at most
     for w in rest:
-        parts = {k: (w * totals[k]) // whole for k in names[:-1]}
-        parts[names[-1]] = w - sum(parts.values())
+        parts = memo.get(w)
+        if parts is None:
+            parts = {k: (w * totals[k]) // whole for k in names[:-1]}
+            parts[names[-1]] = w - sum(parts.values())
+            memo[w] = parts
         out.append(parts)
     return out
 

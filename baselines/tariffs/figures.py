@@ -35,7 +35,6 @@ from baselines.tariffs.bill import Bill, Day, DayUse, bill_wh, day_wh, ordinal
 from baselines.tariffs.compiled import NoPriceError, kwh_to_wh
 from baselines.tariffs.cycle import (
     Cycle,
-    as_of_day,
     projected_bill_wh,
     projected_rest,
     same_period_cost_at_today_prices,
@@ -112,13 +111,14 @@ def bill_figures(
     *,
     cycle_start: Day,
     cycle_end: Day,
-    days_so_far: Sequence[DayUse],
+    days_so_far: Sequence[DayUse] = (),
     projected_kwh: float | None = None,
     closed_cycles: Iterable[Cycle] = (),
     same_period: Cycle | None = None,
     cycle_months: int = 1,
     tier_kwh_before_cycle: float | None = None,
     same_period_bills: tuple[Bill | None, Bill] | None = None,
+    days_wh: tuple[list[int], list[dict[str, int] | None] | None] | None = None,
 ) -> BillFigures:
     """Every bill figure of the open cycle ``[cycle_start, cycle_end)`` after ``days_so_far``.
 
@@ -131,16 +131,18 @@ def bill_figures(
     What stays the same for the whole cycle may be passed in instead of being
     recomputed every day: ``tier_kwh_before_cycle`` (:func:`tier_kwh_before`
     of the cycle start) and ``same_period_bills`` (:func:`same_period_figures`).
+    ``days_wh``: the days so far already in whole Wh (what :func:`~baselines.tariffs.bill.day_wh`
+    gives: totals, and the measured Wh per TOU period of each day), instead of ``days_so_far``.
 
     (Over 60 lines with its docstring and ten keyword parameters: one figure per line.)
     """
     cp = plan.compiled
     start, end = ordinal(cycle_start), ordinal(cycle_end)
-    as_of = as_of_day(start, days_so_far)
+    wh, split = day_wh(days_so_far) if days_wh is None else days_wh
+    as_of = dt.date.fromordinal(start + max(len(wh) - 1, 0))
     cycles = closed_cycles if isinstance(closed_cycles, list | tuple) else list(closed_cycles)
     before = tier_kwh_before(plan, start, cycles) if tier_kwh_before_cycle is None else tier_kwh_before_cycle
     before_wh = kwh_to_wh(before)
-    wh, split = day_wh(days_so_far)
     to_date = bill_wh(cp, start, wh, split, tier_before_wh=before_wh, cycle_months=cycle_months)
     projected = crossing = None
     if projected_kwh is not None:
