@@ -18,13 +18,13 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from baselines.billing import cycle_days, tou_cycle_days
+from baselines.billing import cycle_days, tou_cycle_days, tou_cycle_wh
 from baselines.customer import CustomerConfig
 from baselines.cycles import zone
 from baselines.engine import Engine
 from baselines.profile import OpenCycle, OpenDay, Profile, chain_of
 from baselines.readings import Reading
-from baselines.tariffs import PartMeasured, bill, default_catalogue
+from baselines.tariffs import PartMeasured, bill, bill_figures, default_catalogue
 from baselines.tariffs.compiled import kwh_to_wh
 from baselines.tou_days import day_period_wh
 
@@ -209,3 +209,25 @@ def test_late_and_repeated_readings_leave_the_same_split_and_money(seed: int) ->
     assert p.tou_days == want.tou_days
     assert {d: a.kwh for d, a in p.open_days.items()} == {d: a.kwh for d, a in want.open_days.items()}
     assert _money(eng, p, 11) == _money(eng, want, 11)
+    # every day's measured Wh add up to at most its Wh (exactly, for a day measured whole)
+    wh, split = tou_cycle_wh(p, 0, D(2024, 3, 11).toordinal(), eng.tariffs.plan(ZJ), CUST)  # type: ignore[arg-type]
+    assert wh == [round(x * 1000) for x in cycle_days(p, 0, D(2024, 3, 11).toordinal())]
+    assert all(s is None or sum(s.values()) == w for w, s in zip(wh, split, strict=True))
+
+
+def test_the_day_uses_and_the_whole_wh_form_give_the_same_bill() -> None:
+    eng = Engine()
+    p = _run(eng, _readings(range(1, 13)))
+    zj = eng.tariffs.plan(ZJ)
+    assert zj is not None
+    s, through = D(2024, 3, 1).toordinal(), D(2024, 3, 12).toordinal()
+    wh, split = tou_cycle_wh(p, 0, through, zj, CUST)
+    a = bill_figures(zj, cycle_start=s, cycle_end=s + 31, days_wh=(wh, split), projected_kwh=568.0)
+    b = bill_figures(
+        zj,
+        cycle_start=s,
+        cycle_end=s + 31,
+        days_so_far=tou_cycle_days(p, 0, through, zj, CUST),
+        projected_kwh=568.0,
+    )
+    assert a == b and a.to_date.total == Decimal("102.73") and a.to_date.estimated_split_wh == 0
