@@ -74,9 +74,11 @@ def apportion(parts: Sequence[float], total: int) -> tuple[int, ...]:
         return (0,) * len(parts) if total == 0 else (total, *(0,) * (len(parts) - 1))
     exact = [x * total / whole for x in parts]
     out = [int(x) for x in exact]
-    order = sorted(range(len(parts)), key=lambda i: (-(exact[i] - out[i]), i))
-    for i in order[: total - sum(out)]:
-        out[i] += 1
+    short = total - sum(out)
+    if short:
+        order = sorted(range(len(parts)), key=lambda i: (-(exact[i] - out[i]), i))
+        for i in order[:short]:
+            out[i] += 1
     return tuple(out)
 
 
