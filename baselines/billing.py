@@ -57,8 +57,7 @@ from baselines.tariffs import (
     same_period_cost_then,
     tier_kwh_before,
 )
-from baselines.tariffs.compiled import CompiledVersion
-from baselines.tou_days import apportion, is_tou, open_day_wh
+from baselines.tou_days import SplitWh, cycle_split, is_tou
 from meterwatch.contracts import Money, MoneyNow
 
 # last year's same-period cycle must be this well covered to be priced (as the same-period rules)
@@ -111,95 +110,13 @@ def cycle_days(p: Profile, index: int, through: int) -> list[float]:
     return out
 
 
-def _tou_version(plan: Plan, day: int) -> CompiledVersion | None:
-    cp = plan.compiled
-    try:
-        v = cp.versions[cp.version_index(day)]
-    except NoPriceError:
-        return None
-    return v if v.periods else None
-
-
-SplitWh = dict[str, int]
-
-
 def tou_cycle_wh(
     p: Profile, index: int, through: int, plan: Plan, customer: CustomerConfig
 ) -> tuple[list[int], list[SplitWh | None]]:
-    """The days of :func:`cycle_days` in whole Wh, with each day's measured Wh per TOU period.
-
-    The kWh of every day are those of :func:`cycle_days`; only their split is added. An open
-    day is split from its booked slot values, a final day from ``Profile.tou_days``; a day
-    without either has none (the plan's fallback prices it). Days without a value of their
-    own (missing, or partial once final: the engine spreads the cycle's kWh the ring does not
-    hold over them) share the measured period Wh of the partial days among them: each such
-    day has the pool's measured fraction of its Wh at the pool's measured period shares, the
-    rest at the fallback. Measured Wh above a day's Wh are scaled down to it.
-    """
-    totals = cycle_days(p, index, through)
-    wh = [round(x * 1000) for x in totals]  # as the bill takes them (bill.day_wh)
-    c = p.open_cycles[index]
-    tz = customer.tz
-    ring, ds, kept = p.final_days, p.final_start, p.tou_days
-    split: list[SplitWh | None] = [None] * len(wh)
-    cache: dict[int, tuple[Any, ...]] = _cache(p).setdefault("tou_final", {})
-    pool: list[int] = []  # indices of the days without a value of their own
-    for i in range(len(wh)):
-        d = c.start + i
-        acc = p.open_days.get(d)
-        if acc is not None:
-            split[i] = _final_named(cache, d, open_day_wh(p, d, acc, tz, plan), wh[i], plan)
-        elif ds is not None and 0 <= d - ds < len(ring) and ring[d - ds] is not None:
-            if kept:
-                split[i] = _final_named(cache, d, kept.get(d), wh[i], plan)
-        else:
-            pool.append(i)
-    if pool and kept:
-        _share_pool(p, c.start, wh, pool, plan, split)
-    return wh, split
-
-
-def _final_named(
-    cache: dict[int, tuple[Any, ...]], day: int, parts: tuple[int, ...] | None, total: int, plan: Plan
-) -> SplitWh | None:
-    """:func:`_named`, cached per day while its parts (the same object) and its Wh stay the same."""
-    hit = cache.get(day)
-    if hit is not None and hit[0] is parts and hit[1] == total and hit[2] == plan.id:
-        out: SplitWh | None = hit[3]
-        return out
-    named = _named(parts, total, _tou_version(plan, day))
-    if len(cache) > 64:
-        cache.clear()
-    cache[day] = (parts, total, plan.id, named)
-    return named
-
-
-def _named(parts: tuple[int, ...] | None, total: int, v: CompiledVersion | None) -> SplitWh | None:
-    if parts is None or v is None or len(parts) != len(v.periods):
-        return None
-    if sum(parts) > total:
-        parts = apportion(parts, total)
-    return dict(zip(v.periods, parts, strict=True))
-
-
-def _share_pool(
-    p: Profile, start: int, wh: list[int], pool: list[int], plan: Plan, split: list[SplitWh | None]
-) -> None:
-    """The days without a value of their own: the partial days' measured period Wh, pro rata."""
-    measured: dict[str, int] = {}
-    for i in pool:
-        parts = _named(p.tou_days.get(start + i), 1 << 62, _tou_version(plan, start + i))
-        for name, w in (parts or {}).items():
-            measured[name] = measured.get(name, 0) + w
-    have = sum(measured.values())
-    pool_wh = sum(wh[i] for i in pool)
-    if not have or not pool_wh:
-        return
-    names = list(measured)
-    for i in pool:
-        if wh[i] and _tou_version(plan, start + i) is not None:
-            mine = min(have, pool_wh) * wh[i] // pool_wh  # the pool's measured fraction of the day
-            split[i] = dict(zip(names, apportion([measured[n] for n in names], mine), strict=True))
+    """The days of :func:`cycle_days` in whole Wh, with each day's measured Wh per TOU period
+    (``baselines.tou_days.cycle_split``: the kWh are those of :func:`cycle_days`; only their
+    split is added)."""
+    return cycle_split(p, p.open_cycles[index].start, cycle_days(p, index, through), plan, customer.tz)
 
 
 def tou_cycle_days(

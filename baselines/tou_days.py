@@ -40,6 +40,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from baselines.customer import CustomerConfig
@@ -49,7 +50,18 @@ from baselines.profile import DAILY_GRANULARITY_S, REGISTER_GRANULARITY_S, OpenD
 from baselines.tariffs import NoPriceError, Plan
 from baselines.tariffs.compiled import CompiledPlan, CompiledVersion, kwh_to_wh
 
-__all__ = ["apportion", "day_period_wh", "drop_closed", "is_tou", "keep_final_day", "open_day_wh"]
+SplitWh = dict[str, int]  # Wh per TOU period of one day
+
+__all__ = [
+    "SplitWh",
+    "apportion",
+    "cycle_split",
+    "day_period_wh",
+    "drop_closed",
+    "is_tou",
+    "keep_final_day",
+    "open_day_wh",
+]
 
 
 def is_tou(plan: Plan) -> bool:
@@ -164,6 +176,89 @@ def _by_local_hour(
         piece_end = min(end, t + 3600 - (local.minute * 60 + local.second + local.microsecond / 1e6))
         kwh[hp[local.hour]] += val * (piece_end - t) / seconds
         t = piece_end
+
+
+# ---------------------------------------------------------------------------------- a cycle's days
+def _tou_version(plan: Plan, day: int) -> CompiledVersion | None:
+    return _version(plan.compiled, day)
+
+
+def cycle_split(
+    p: Profile, start: int, totals: list[float], plan: Plan, tz: ZoneInfo
+) -> tuple[list[int], list[SplitWh | None]]:
+    """The days ``totals`` (kWh, from the day ``start``: ``billing.cycle_days``) in whole Wh, with
+    each day's measured Wh per TOU period (``None``: none measured; the fallback prices it).
+
+    An open day is split from its booked slot values, a final day from ``Profile.tou_days``.
+    Days without a value of their own (missing, or partial once final: the engine spreads the
+    cycle's kWh the ring does not hold over them) share the measured period Wh of the partial
+    days among them: each such day has the pool's measured fraction of its Wh at the pool's
+    measured period shares, the rest at the fallback. Measured Wh above a day's Wh are scaled
+    down to it.
+    """
+    wh = [round(x * 1000) for x in totals]  # as the bill takes them (bill.day_wh)
+    ring, ds, kept = p.final_days, p.final_start, p.tou_days
+    split: list[SplitWh | None] = [None] * len(wh)
+    if p.money_cache is None:
+        p.money_cache = {}
+    cache: dict[int, tuple[Any, ...]] = p.money_cache.setdefault("tou_final", {})
+    pool: list[int] = []  # indices of the days without a value of their own
+    for i in range(len(wh)):
+        d = start + i
+        acc = p.open_days.get(d)
+        if acc is not None:
+            split[i] = _final_named(cache, d, open_day_wh(p, d, acc, tz, plan), wh[i], plan)
+        elif ds is not None and 0 <= d - ds < len(ring) and ring[d - ds] is not None:
+            if kept:
+                split[i] = _final_named(cache, d, kept.get(d), wh[i], plan)
+        else:
+            pool.append(i)
+    if pool and kept:
+        _share_pool(p, start, wh, pool, plan, split)
+    return wh, split
+
+
+def _final_named(
+    cache: dict[int, tuple[Any, ...]], day: int, parts: tuple[int, ...] | None, total: int, plan: Plan
+) -> SplitWh | None:
+    """:func:`_named`, cached per day while its parts (the same object) and its Wh stay the same."""
+    hit = cache.get(day)
+    if hit is not None and hit[0] is parts and hit[1] == total and hit[2] == plan.id:
+        out: SplitWh | None = hit[3]
+        return out
+    named = _named(parts, total, _tou_version(plan, day))
+    if len(cache) > 64:
+        cache.clear()
+    cache[day] = (parts, total, plan.id, named)
+    return named
+
+
+def _named(parts: tuple[int, ...] | None, total: int, v: CompiledVersion | None) -> SplitWh | None:
+    if parts is None or v is None or len(parts) != len(v.periods):
+        return None
+    if sum(parts) > total:
+        parts = apportion(parts, total)
+    return dict(zip(v.periods, parts, strict=True))
+
+
+def _share_pool(
+    p: Profile, start: int, wh: list[int], pool: list[int], plan: Plan, split: list[SplitWh | None]
+) -> None:
+    """The days without a value of their own: the partial days' measured period Wh, pro rata."""
+    measured: dict[str, int] = {}
+    for i in pool:
+        parts = _named(p.tou_days.get(start + i), 1 << 62, _tou_version(plan, start + i))
+        for name, w in (parts or {}).items():
+            measured[name] = measured.get(name, 0) + w
+    have = sum(measured.values())
+    pool_wh = sum(wh[i] for i in pool)
+    if not have or not pool_wh:
+        return
+    names = list(measured)
+    for i in pool:
+        if wh[i] and _tou_version(plan, start + i) is not None:
+            mine = min(have, pool_wh) * wh[i] // pool_wh  # the pool's measured fraction of the day
+            split[i] = dict(zip(names, apportion([measured[n] for n in names], mine), strict=True))
 
 
 # ---------------------------------------------------------------------------------- the fold's side
