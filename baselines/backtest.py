@@ -44,6 +44,24 @@ class BacktestResult:
     profiles_bytes: int = 0
     cycles_by_customer: dict[str, int] = field(default_factory=dict)
 
+    def merge(self, other: BacktestResult) -> None:
+        """Add the result of the customers that come after this one's (alerts and ids keep their order).
+
+        >>> a, b = BacktestResult(rows=2, customers=1), BacktestResult(rows=3, customers=1)
+        >>> b.rejected_codes["x"] += 1
+        >>> a.merge(b); a.rows, a.customers, dict(a.rejected_codes)
+        (5, 2, {'x': 1})
+        """
+        self.rows += other.rows
+        self.customers += other.customers
+        self.customer_cycles += other.customer_cycles
+        self.rejected += other.rejected
+        self.duplicates += other.duplicates
+        self.alerts.extend(other.alerts)
+        self.rejected_codes.update(other.rejected_codes)
+        self.profiles_bytes += other.profiles_bytes
+        self.cycles_by_customer.update(other.cycles_by_customer)
+
     def per_rule(self) -> dict[str, int]:
         """Alerts per rule (every known rule present).
 

@@ -185,25 +185,25 @@ def day_values(p: Profile, lo: int, hi: int, min_day_coverage: float) -> list[fl
     >>> day_values(p, 9, 14, 0.9)
     [None, 1.0, None, 3.0, None]
     """
-    out: list[float | None] = []
     ds = p.final_start
     opened = p.open_days
-    d = lo
-    if ds is not None and not opened:
-        i0, i1 = lo - ds, hi - ds
-        if i0 >= 0 and i1 <= len(p.final_days):
-            return p.final_days[i0:i1]
     days = p.final_days
-    nd = len(days)
-    while d < hi:
-        acc = opened.get(d)
-        if acc is not None:
-            out.append(acc.kwh if acc.covered_s / DAILY_GRANULARITY_S >= min_day_coverage else None)
-        elif ds is not None and 0 <= d - ds < nd:
-            out.append(days[d - ds])
-        else:
-            out.append(None)
-        d += 1
+    if ds is not None and not opened and lo >= ds and hi - ds <= len(days):
+        return days[lo - ds : hi - ds]
+    n = hi - lo
+    if n <= 0:
+        return []
+    # the ring's days padded with None, then the open days (which take precedence) over them:
+    # the same values as a lookup per day, without a dict lookup per day
+    out: list[float | None]
+    if ds is None:
+        out = [None] * n
+    else:
+        a, b = max(lo - ds, 0), min(hi - ds, len(days))
+        out = [None] * (ds + a - lo) + days[a:b] + [None] * (hi - ds - b) if a < b else [None] * n
+    for d, acc in opened.items():  # the late window: a few days
+        if lo <= d < hi:
+            out[d - lo] = acc.kwh if acc.covered_s / DAILY_GRANULARITY_S >= min_day_coverage else None
     return out
 
 

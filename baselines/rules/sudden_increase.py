@@ -130,6 +130,10 @@ def _measure(ctx: RuleContext, cfg: SuddenIncrease, med: float, window: list[flo
     p.reasons.pop(RULE, None)  # evaluated: no reason to show
     xs.sort(reverse=True)
     recent = xs[cfg.ignore_top]
+    # cheap exit before the prior level: the level factor below is at least min(1, recent_floor)
+    # (> 0), and rounded float operations are monotonic, so this bounds the ratio from above
+    if recent / (med * min(1.0, cfg.recent_floor) * wsum / len(xs)) < cfg.factor * cfg.tolerance:
+        return None
     level_factor = 1.0
     # the household's level of the days before the window
     lvp = ctx.level(ctx.as_of - cfg.window_days, cfg.prior_days) if cfg.prior_days else None
