@@ -274,11 +274,8 @@ class Fold:
             if not finite_snapshot(parts):
                 log.error("snapshot of %s has a non-finite figure; not written", st.customer_id)
                 return None
-            # the closed cycles' JSON is kept while they are unchanged (they change once a cycle)
-            key = tuple(st.profile.closed_cycles)
-            if st.cycles_json is None or st.cycles_json[0] != key:
-                st.cycles_json = (key, cycles_json(st.profile))
-            return snapshot_json(parts, st.cycles_json[1])
+            # the closed cycles' JSON written directly (the same bytes as the model's)
+            return snapshot_json(parts, cycles_json(st.profile))
 
         ctx.readmodel.mark_snapshot(st.customer_id, thunk)
 

@@ -98,7 +98,6 @@ class CustomerState:
         "batch_readings",
         "config",
         "customer_id",
-        "cycles_json",
         "features_day",
         "last_write",
         "pending",
@@ -115,8 +114,6 @@ class CustomerState:
         self.profile: Profile | None = None
         self.segment: SegmentRef | None = None
         self.features_day = -1
-        # the read model's JSON of the closed cycles and the cycles it was made of (not stored)
-        self.cycles_json: tuple[tuple[Any, ...], bytes] | None = None
         # inputs that reached the customer's partition before its registry record did (the
         # meter index is global and can be ahead of this partition): applied on its arrival
         self.pending: list[str] = []

@@ -7,13 +7,14 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from pydantic import TypeAdapter
 
 from baselines.customer import CustomerConfig
 from baselines.engine import Engine
-from baselines.profile import Profile
+from baselines.profile import ClosedCycleT, Profile
 from baselines.readings import Reading
 from baselines.views import cycles_json, snapshot_json
-from meterwatch.contracts import BaselineSnapshot, SegmentRef
+from meterwatch.contracts import BaselineSnapshot, ClosedCycle, SegmentRef
 
 from .helpers import sample_data
 
@@ -80,3 +81,25 @@ def test_only_the_cycles_list_is_replaced(change: dict[str, Any]) -> None:
         snapshot_json(parts, cycles_json(p))
         == BaselineSnapshot.model_validate(full).model_dump_json().encode()
     )
+
+
+@pytest.mark.parametrize(
+    "kwh", [250, 250.0, 0.1 + 0.2, 1.5e-05, 0.00049, 1e16, 123456789012.345, float("inf")]
+)
+@pytest.mark.parametrize("coverage", [1, 0.9333, 1e-05])
+def test_cycle_figures_are_spelled_as_the_model_spells_them(kwh: float, coverage: float) -> None:
+    p = Profile.new("c")
+    p.closed_cycles.append(ClosedCycleT(738886, 738917, kwh, coverage))
+    p.closed_cycles.append(ClosedCycleT(738917, 738946, 300.25, 1.0))
+    expected = TypeAdapter(list[ClosedCycle]).dump_json(
+        [
+            ClosedCycle(
+                start=dt.date.fromordinal(c.start),
+                end=dt.date.fromordinal(c.end - 1),
+                kwh=round(c.kwh, 3),
+                coverage=c.coverage,
+            )
+            for c in p.closed_cycles
+        ]
+    )
+    assert cycles_json(p) == expected
