@@ -42,7 +42,7 @@ from baselines.late_window import (
     iso_utc,
     rejected,
 )
-from baselines.profile import DAILY_GRANULARITY_S, REGISTER_GRANULARITY_S, OpenDay, Profile
+from baselines.profile import DAILY_GRANULARITY_S, REGISTER_GRANULARITY_S, OpenDay, Profile, slot_value
 from baselines.readings import (
     CONFLICTING_DUPLICATE,
     KWH_IMPLAUSIBLE,
@@ -59,6 +59,8 @@ from baselines.rules.config import RulesConfig
 
 # an interval that starts before 07:00 local time counts as night use
 NIGHT_END_S = 7 * 3600
+# one reading covers at most the longest local day
+_LONGEST_DAY_S = LONGEST_DAY_H * 3600.0
 _DEFAULT_CONFIG = RulesConfig()
 
 
@@ -101,17 +103,19 @@ def fold_inplace(
     'baselines.readings.too_late'
     """
     # over 60 lines: the interval/daily fold runs once per reading, one frame saves a call per reading
-    if not TS_MIN <= r.ts < TS_MAX:  # NaN fails too
+    t = r.ts
+    if not TS_MIN <= t < TS_MAX:  # NaN fails too
         return _ts_out_of_range(r)
     kind = r.kind
     if kind == "register":
         return _fold_register_read(p, r, customer, config, days)
     v = r.value
-    hours = LONGEST_DAY_H if kind == "daily" else min(r.interval_s / 3600.0, LONGEST_DAY_H)
-    max_kw = config.max_kw(customer.max_kw, customer.tariff)
-    if not 0.0 <= v <= hours * max_kw:  # NaN fails too
-        return implausible_kwh(r, hours, max_kw)
+    max_kw = customer.max_kw  # the meter's rating (RulesConfig.max_kw, inline)
+    if max_kw is None:
+        max_kw = config.max_kw_by_tariff.get(customer.tariff, config.default_max_kw)
     if kind == "daily":
+        if not 0.0 <= v <= max_kw * LONGEST_DAY_H:  # NaN fails too
+            return implausible_kwh(r, LONGEST_DAY_H, max_kw)
         assert r.day is not None
         day = r.day.toordinal()
         gran = DAILY_GRANULARITY_S
@@ -120,10 +124,13 @@ def fold_inplace(
         night = 0.0
         complete = True
     else:
-        day, ds, de = days.locate(r.ts - r.interval_s, customer.tz)
-        covered = float(r.interval_s)
-        night = v if (r.ts - r.interval_s - ds) < NIGHT_END_S else 0.0
-        complete = r.ts >= de - 1.0
+        iv = r.interval_s
+        if not 0.0 <= v * 3600.0 <= max_kw * (iv if iv < _LONGEST_DAY_S else _LONGEST_DAY_S):
+            return implausible_kwh(r, min(iv, _LONGEST_DAY_S) / 3600.0, max_kw)
+        day, ds, de = days.locate(t - iv, customer.tz)
+        covered = float(iv)
+        night = v if (t - iv - ds) < NIGHT_END_S else 0.0
+        complete = t >= de - 1.0
     window = config.late_window_days
     if p.newest_day is not None and day < p.newest_day - window:
         return rejected(
@@ -136,15 +143,14 @@ def fold_inplace(
     acc = p.open_days.get(day)
     if kind != "daily":
         gran = acc.granularity_s if acc is not None and acc.granularity_s > 0 else r.interval_s
-        slot = int((r.ts - ds) / gran + 0.5)
+        slot = int((t - ds) / gran + 0.5)
     if acc is None:
         est = {slot: v} if r.estimated else None
-        p.open_days[day] = OpenDay(v, covered, 1 << slot, gran, est, night, None if kind == "daily" else (v,))
+        first = None if kind == "daily" else (slot, v, None)
+        p.open_days[day] = OpenDay(v, covered, 1 << slot, gran, est, night, first)
     elif acc.granularity_s == gran and not r.estimated and not acc.slots_seen & (1 << slot):
         # the common case inline (an actual value for a new slot of the day): one call less per reading
         vals = acc.values
-        if vals is not None:  # mostly the slot after the last one seen: append
-            vals = (*vals, v) if 1 << slot > acc.slots_seen else with_slot(vals, acc.slots_seen, slot, v)
         p.open_days[day] = OpenDay(
             acc.kwh + v,
             acc.covered_s + covered,
@@ -152,7 +158,7 @@ def fold_inplace(
             gran,
             acc.estimated,
             acc.night_kwh + night,
-            vals,
+            None if vals is None else (slot, v, vals),
         )
     else:
         out = _add_to_day(p, day, acc, r, gran, slot, covered, night)
@@ -162,8 +168,8 @@ def fold_inplace(
         advance(p, day, customer, config)
     elif day < p.open_cycles[0].start:
         ensure_cycles(p, day, customer)
-    if p.latest_ts is None or r.ts > p.latest_ts:
-        p.latest_ts = r.ts
+    if p.latest_ts is None or t > p.latest_ts:
+        p.latest_ts = t
     return APPLIED_CLOSING if complete and day == p.newest_day else APPLIED
 
 
@@ -232,7 +238,11 @@ def _add_to_day(
         if r.estimated:
             est = dict(est) if est else {}
             est[slot] = v
-        vals = acc.values if acc.slots_seen else ()  # a register day's first interval starts the values
+        vals = acc.values
+        if gran == DAILY_GRANULARITY_S or (vals is None and acc.slots_seen):
+            vals = None  # a daily total needs none; a day stored without them stays without
+        else:  # (a register day's first interval starts them)
+            vals = (slot, v, vals)
         p.open_days[day] = OpenDay(
             acc.kwh + v,
             acc.covered_s + covered,
@@ -240,7 +250,7 @@ def _add_to_day(
             acc.granularity_s,
             est,
             acc.night_kwh + night,
-            None if vals is None or gran == DAILY_GRANULARITY_S else with_slot(vals, acc.slots_seen, slot, v),
+            vals,
         )
         return None
     # the slot was seen: a redelivery, a different value, or an actual value replacing an estimate
@@ -256,9 +266,6 @@ def _add_to_day(
     else:
         del new_est[slot]
     vals = acc.values
-    if vals is not None:
-        i = (acc.slots_seen & (bit - 1)).bit_count()
-        vals = (*vals[:i], v, *vals[i + 1 :])
     p.open_days[day] = OpenDay(
         acc.kwh + v - old,
         acc.covered_s,
@@ -266,7 +273,7 @@ def _add_to_day(
         acc.granularity_s,
         new_est or None,
         acc.night_kwh + (night - old if night else 0.0),
-        vals,
+        None if vals is None else (slot, v, vals),  # shadows the estimate's cell
     )
     return None
 
@@ -276,11 +283,8 @@ def _booked_again(acc: OpenDay, r: Reading, day: int, slot: int) -> FoldOutcome:
     different actual value is rejected (the first value stays); an estimate never replaces it."""
     if r.estimated:
         return DUPLICATE
-    if acc.granularity_s == DAILY_GRANULARITY_S:
-        booked = acc.kwh
-    elif acc.values is not None:
-        booked = acc.values[(acc.slots_seen & ((1 << slot) - 1)).bit_count()]
-    else:
+    booked = acc.kwh if acc.granularity_s == DAILY_GRANULARITY_S else slot_value(acc.values, slot)
+    if booked is None:
         return DUPLICATE  # a day stored before per-slot values were kept: the value is unknown
     if booked == r.value:
         return DUPLICATE
@@ -294,13 +298,3 @@ def _booked_again(acc: OpenDay, r: Reading, day: int, slot: int) -> FoldOutcome:
         slot=slot,
         ts=iso_utc(r.ts),
     )
-
-
-def with_slot(values: tuple[float, ...], seen: int, slot: int, v: float) -> tuple[float, ...]:
-    """``values`` (one per set bit of ``seen``, in slot order) with ``v`` for the new ``slot`` inserted.
-
-    >>> with_slot((0.1, 0.3), 0b101, 1, 0.2)
-    (0.1, 0.2, 0.3)
-    """
-    i = (seen & ((1 << slot) - 1)).bit_count()
-    return (*values[:i], v, *values[i:])

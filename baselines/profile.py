@@ -42,7 +42,7 @@ True
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 
 SCHEMA_VERSION = 1
 # float("nan"), float("inf") and float("infinity") read these (any case, with a sign)
@@ -53,6 +53,54 @@ DAILY_GRANULARITY_S = 86400
 REGISTER_GRANULARITY_S = 0
 
 
+# The booked values of an open day's interval slots, newest first: (slot, kWh, older cells). A
+# chain, not a list: the hot path adds a slot with one small tuple (a copied list would cost
+# O(slots) per reading) and only a repeated slot walks it. A replaced value is shadowed by the new
+# cell; the stored form is the values in slot order (``values_in_slot_order``).
+SlotValues: TypeAlias = tuple[int, float, "SlotValues | None"]
+
+
+def slot_value(chain: SlotValues | None, slot: int) -> float | None:
+    """The booked value of ``slot`` (the newest cell for it), ``None`` if the chain has none.
+
+    >>> slot_value((3, 0.5, (3, 0.2, (1, 0.1, None))), 3), slot_value((1, 0.1, None), 2)
+    (0.5, None)
+    """
+    while chain is not None:
+        s, v, chain = chain
+        if s == slot:
+            return v
+    return None
+
+
+def values_in_slot_order(chain: SlotValues | None) -> list[float]:
+    """One value per slot (the newest), in slot order: the stored form.
+
+    >>> values_in_slot_order((3, 0.5, (0, 0.2, (3, 0.1, None))))
+    [0.2, 0.5]
+    """
+    seen: dict[int, float] = {}
+    while chain is not None:
+        s, v, chain = chain
+        seen.setdefault(s, v)
+    return [seen[s] for s in sorted(seen)]
+
+
+def chain_of(mask: int, values: list[float]) -> SlotValues | None:
+    """The chain of stored values, one per set bit of ``mask`` in slot order.
+
+    >>> chain_of(0b1010, [0.1, 0.3])
+    (3, 0.3, (1, 0.1, None))
+    """
+    slots = [i for i in range(mask.bit_length()) if mask >> i & 1]
+    if len(slots) != len(values):
+        raise ValueError(f"{len(values)} slot values for {len(slots)} slots")
+    chain: SlotValues | None = None
+    for s, v in zip(slots, values, strict=True):
+        chain = (s, v, chain)
+    return chain
+
+
 class OpenDay(NamedTuple):
     """Accumulator of one day still inside the late window.
 
@@ -60,11 +108,12 @@ class OpenDay(NamedTuple):
     total, 0 for consumption spread from register reads); ``slots_seen`` has
     bit ``i`` set for the interval slot ``i`` of the day; ``estimated`` maps
     the slots whose value is an estimate (``None`` when there are none);
-    ``values`` holds the booked value of each seen slot in slot order (so that
-    a second, different value for a slot is recognised), ``None`` for a daily
-    total, register consumption, and days stored before it was kept.
+    ``values`` holds the booked value of each seen slot (so that a second,
+    different value for a slot is recognised) as a ``SlotValues`` chain,
+    ``None`` for a daily total, register consumption, and days stored before
+    it was kept.
 
-    >>> OpenDay(0.7, 3600.0, 0b101, 1800, None, 0.0, (0.3, 0.4)).values[1]   # slot 2
+    >>> slot_value(OpenDay(0.7, 3600.0, 0b101, 1800, None, 0.0, (2, 0.4, (0, 0.3, None))).values, 2)
     0.4
     """
 
@@ -74,7 +123,7 @@ class OpenDay(NamedTuple):
     granularity_s: int
     estimated: dict[int, float] | None
     night_kwh: float
-    values: tuple[float, ...] | None = None
+    values: SlotValues | None = None
 
 
 class OpenCycle(NamedTuple):
@@ -229,7 +278,7 @@ class Profile:
                     a.granularity_s,
                     {str(s): x for s, x in a.estimated.items()} if a.estimated else 0,
                     a.night_kwh,
-                    *(() if a.values is None else (list(a.values),)),
+                    *(() if a.values is None else (values_in_slot_order(a.values),)),
                 ]
                 for k, a in sorted(self.open_days.items())
             ]
@@ -298,7 +347,7 @@ class Profile:
                 int(gran),
                 {int(s): float(x) for s, x in est.items()} if est else None,
                 float(night),
-                tuple(float(x) for x in vals[0]) if vals else None,
+                chain_of(int(mask, 16), [float(x) for x in vals[0]]) if vals else None,
             )
         p.open_cycles = [OpenCycle(int(a), int(b), float(c), float(e)) for a, b, c, e in d.get("co", [])]
         p.closed_cycles = [ClosedCycleT(int(a), int(b), float(c), float(e)) for a, b, c, e in d.get("cy", [])]

@@ -87,14 +87,7 @@ def fold_register(
     else:
         diff = v - pv
         if diff > max_kw * max(hours, 0.5):
-            return rejected(
-                REGISTER_IMPLAUSIBLE,
-                f"{diff:.1f} kWh in {hours:.1f} h exceeds {max_kw:g} kW",
-                previous_kwh=pv,
-                register_kwh=v,
-                hours=round(hours, 3),
-                max_kw=max_kw,
-            )
+            return _too_much(diff, hours, max_kw, pv, v)
     if r.estimated:
         return _remember_estimate(p, t, v)
     last_day = _spread(p, pt, t, diff, customer, config, days)
@@ -107,6 +100,17 @@ def fold_register(
         ]
     _advance_to(p, last_day, customer, config)
     return None
+
+
+def _too_much(diff: float, hours: float, max_kw: float, pv: float, v: float) -> FoldOutcome:
+    return rejected(
+        REGISTER_IMPLAUSIBLE,
+        f"{diff:.1f} kWh in {hours:.1f} h exceeds {max_kw:g} kW",
+        previous_kwh=pv,
+        register_kwh=v,
+        hours=round(hours, 3),
+        max_kw=max_kw,
+    )
 
 
 def rollover_kwh(digits: int | None, previous: float, new: float, max_kwh: float) -> float | None:

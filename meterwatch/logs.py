@@ -101,7 +101,7 @@ class RepeatFilter(logging.Filter):
                 del self._seen[next(iter(self._seen))]
         if held:
             record.msg = f"{record.getMessage()} [{held} similar suppressed in the last {since:.0f}s]"
-            record.args = None
+            record.args = ()  # a tuple: formatters that wrap non-tuple args (mode's) stay happy
         return True
 
 

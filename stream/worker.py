@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 from baselines.engine import Engine
 from baselines.rules import RulesConfig
 from meterwatch.keys import Keys
-from meterwatch.logs import MaskingFilter
+from meterwatch.logs import MaskingFilter, install_repeat_filter
 from meterwatch.settings import Settings
 from meterwatch.topics import TopicAdminError
 from stream.app import build_app, prepare_topics
@@ -140,6 +140,9 @@ class Worker:
     async def _startup(self) -> None:
         for h in logging.getLogger().handlers:
             h.addFilter(MaskingFilter())
+        # an outage must not flood the log (aiokafka logs every failed connect): one line per
+        # cause per MW_LOG_REPEAT_INTERVAL_S, with the count of the ones held back
+        install_repeat_filter(self.settings.log_repeat_interval_s)
         # mode's logging setup leaves the root logger at DEBUG: every library's debug
         # call then builds a LogRecord (measured: ~5 % of the worker's time). Set it here.
         logging.getLogger().setLevel(self.log_level)

@@ -4,9 +4,7 @@ auto-created; outages do not flood the logs (issue #10, items 13 and 14)."""
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
-import re
 import time
 from pathlib import Path
 
@@ -19,13 +17,12 @@ from meterwatch.logs import RepeatFilter
 from meterwatch.settings import Settings
 from meterwatch.topics import TopicSpec, create_topics, describe_topics
 
+from ..conftest import PrivateKafka, WarningLines
 from .conftest import make_alert, make_customer, notifier_settings, put_customers, run_notifier, wait_until
 from .fakes import FakeGateway
-from .procs import NotifierProcess, PrivateKafka
+from .procs import NotifierProcess
 
 pytestmark = pytest.mark.integration
-
-_LINE = re.compile(r"^\S+ \S+ (WARNING|ERROR|CRITICAL) (\S+): (.*)$")
 
 
 async def _produce(bootstrap: str, topic: str, value: bytes, key: bytes) -> None:
@@ -70,7 +67,10 @@ async def test_an_alerts_topic_with_the_wrong_partition_count_is_reported_not_co
 
         async def reported() -> dict | None:
             r = await n.client.get("/readyz")
-            return r.json() if r.status_code == 503 and "problems" in r.json() else None
+            body = r.json()
+            # "not started yet" comes first while the consumer starts: wait for the verdict
+            problem = str(body.get("problems", {}).get("kafka", ""))
+            return body if r.status_code == 503 and "partition" in problem else None
 
         body = await wait_until(reported, timeout=20)
         msg = body["problems"]["kafka"]
@@ -80,22 +80,17 @@ async def test_an_alerts_topic_with_the_wrong_partition_count_is_reported_not_co
     assert sms_gw.requests == []  # the topic was not consumed
 
 
-def _outage_lines(log: Path, offset: int) -> collections.Counter[tuple[str, str]]:
-    """WARNING+ lines written after ``offset``, counted by (logger, first words of the message)."""
-    text = log.read_bytes()[offset:].decode("utf-8", "replace")
-    out: collections.Counter[tuple[str, str]] = collections.Counter()
-    for line in text.splitlines():
-        m = _LINE.match(line)
-        if m:
-            out[(m.group(2), " ".join(m.group(3).split()[:3]))] += 1
-    return out
-
-
 @pytest.mark.slow
 async def test_readiness_follows_a_kafka_outage_and_the_logs_stay_quiet(
-    mw_settings: Settings, sms_gw: FakeGateway, push_gw: FakeGateway, redis: Redis, tmp_path: Path
+    mw_settings: Settings,
+    sms_gw: FakeGateway,
+    push_gw: FakeGateway,
+    redis: Redis,
+    tmp_path: Path,
+    private_kafka: PrivateKafka,
+    warning_lines: WarningLines,
 ) -> None:
-    broker = PrivateKafka(tmp_path).start()
+    broker = private_kafka.start()
     s = notifier_settings(
         mw_settings, sms_gw, push_gw, kafka_bootstrap=broker.bootstrap, notifier_kafka_probe_s=1.0
     )
@@ -123,12 +118,11 @@ async def test_readiness_follows_a_kafka_outage_and_the_logs_stay_quiet(
             broker.start()
             await wait_until(lambda: _is(status, 200), timeout=180, what="ready after the outage")
             outage_s = time.monotonic() - down_at
-            lines = _outage_lines(proc.log, offset)
+            lines = warning_lines(proc.log, offset)
             await _produce(broker.bootstrap, s.topic_alerts, make_alert("o2").to_json(), b"o2")
             assert await asyncio.to_thread(sms_gw.wait_requests, 2, 30)
     finally:
         proc.stop()
-        broker.stop()
     # one line per cause per MW_LOG_REPEAT_INTERVAL_S (30 s), whatever the client library does
     per_cause = 2 + int(outage_s // s.log_repeat_interval_s)
     assert lines and max(lines.values()) <= per_cause, (outage_s, lines.most_common(5))

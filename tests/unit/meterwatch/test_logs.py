@@ -108,3 +108,33 @@ def test_setup_logging_masks_and_rate_limits_and_the_worker_can_install_it(
         from meterwatch.settings import get_settings
 
         get_settings.cache_clear()
+
+
+def test_a_summarised_record_keeps_tuple_args_for_formatters_that_rewrite_them() -> None:
+    """Faust's (mode's) formatter maps each of ``record.args`` through its own formatting and wraps
+    a non-tuple in a tuple: a summary with ``args = None`` raised "not all arguments converted"
+    in every worker log line that carried a count."""
+
+    class ArgsRewriting(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            if not isinstance(record.args, tuple):
+                record.args = (record.args,)
+            record.args = tuple(str(a) for a in record.args)
+            return super().format(record)
+
+    clock = Clock()
+    flt = RepeatFilter(interval_s=30.0, clock=clock)
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(flt)
+    handler.setFormatter(ArgsRewriting("%(levelname)s %(message)s"))
+    log = logging.getLogger("t.rewrite")
+    log.handlers[:] = [handler]
+    log.propagate = False
+    for i in range(3):
+        clock.t = 1000.0 + i * 20
+        log.error("Unable connect to node with id %s: %s", 1, "refused")
+    assert out.getvalue().splitlines() == [
+        "ERROR Unable connect to node with id 1: refused",
+        "ERROR Unable connect to node with id 1: refused [1 similar suppressed in the last 40s]",
+    ]

@@ -48,6 +48,9 @@ async def test_history_in_sends_one_envelope_per_customer_run_with_its_source(
         {"customer_id": "c1", "day": "2024-05-02", "kwh": 6.0},
         {"customer_id": "c2", "day": "2024-05-01", "kwh": 7.0},
     ]
+    # one batch of exactly these four events, however slow the machine (the fixture's 1 ms
+    # window split them under load)
+    worker.ctx.batch_max, worker.ctx.batch_within_s = 4, 60.0
     async with worker.agents["history_in"].test_context() as agent:
         for row in rows:
             await agent.put(dumps(row), wait=False)
