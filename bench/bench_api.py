@@ -39,9 +39,13 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+if TYPE_CHECKING:
+    from meterwatch.settings import Settings
 
 CONSTANT = {"status": "ok", "service": "meterwatch", "constant": True}
 
@@ -61,7 +65,7 @@ def _serve(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-async def _seed(settings, n: int) -> tuple[str, str, list[str]]:  # type: ignore[no-untyped-def]
+async def _seed(settings: Settings, n: int) -> tuple[str, str, list[str]]:
     import datetime as dt
 
     from redis.asyncio import Redis
@@ -122,7 +126,7 @@ async def _seed(settings, n: int) -> tuple[str, str, list[str]]:  # type: ignore
     return ops, mgr, ids
 
 
-async def _cleanup(settings) -> None:  # type: ignore[no-untyped-def]
+async def _cleanup(settings: Settings) -> None:
     from redis.asyncio import Redis
 
     redis = Redis.from_url(settings.redis_url)
@@ -150,6 +154,13 @@ def _lua(token: str, ids: list[str] | None, path: str) -> str:
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
+def _match(pattern: str, text: str, flags: int = 0) -> re.Match[str]:
+    m = re.search(pattern, text, flags)
+    if m is None:
+        raise RuntimeError(f"wrk output without {pattern!r}:\n{text}")
+    return m
+
+
 def _wrk(url: str, script: Path, concurrency: int, duration: float) -> tuple[float, float, int, int]:
     out = subprocess.run(
         [
@@ -169,10 +180,10 @@ def _wrk(url: str, script: Path, concurrency: int, duration: float) -> tuple[flo
         timeout=duration + 30,
         check=True,
     ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-    p99 = float(m.group(1)) * _UNITS[m.group(2)]  # type: ignore[union-attr]
-    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    rps = float(_match(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    m = _match(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    p99 = float(m.group(1)) * _UNITS[m.group(2)]
+    total = int(_match(r"(\d+) requests in", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     return rps, p99, total, int(bad.group(1)) if bad else 0
 

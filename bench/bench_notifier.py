@@ -40,14 +40,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-for p in (ROOT, ROOT / "tests" / "integration" / "notifier"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
-from fakes import FakeGateway  # noqa: E402
-from procs import NotifierProcess  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 
 from meterwatch.contracts import (  # noqa: E402
@@ -62,6 +59,8 @@ from meterwatch.keys import Keys  # noqa: E402
 from meterwatch.settings import Settings  # noqa: E402
 from meterwatch.topics import delete_topics, ensure_topics, list_topics  # noqa: E402
 from notifier.ids import make_nid  # noqa: E402
+from tests.integration.notifier.fakes import FakeGateway  # noqa: E402
+from tests.integration.notifier.procs import NotifierProcess  # noqa: E402
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -313,9 +312,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             proc.stop()
         sms_gw.stop()
         push_gw.stop()
-        keys = [k async for k in redis.scan_iter(match=f"{s.redis_prefix}*", count=1000)]
-        for i in range(0, len(keys), 500):
-            await redis.delete(*keys[i : i + 500])
+        found = [k async for k in redis.scan_iter(match=f"{s.redis_prefix}*", count=1000)]
+        for i in range(0, len(found), 500):
+            await redis.delete(*found[i : i + 500])
         await redis.aclose()
         names = [t for t in await list_topics(s) if t.startswith(f"b{tag}-")]
         await delete_topics(s, names)

@@ -24,7 +24,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from meterwatch.cli.publish import Publisher, run_bootstrap, run_replay, run_simulate  # noqa: E402
-from meterwatch.cli.segment_features import london_daily_path, shared_data_dir  # noqa: E402
+from meterwatch.cli.sample_data import shared_data_dir  # noqa: E402
+from meterwatch.cli.segment_features import london_daily_path  # noqa: E402
 from meterwatch.cli.simulate import SimConfig, encoded_readings, make_households  # noqa: E402
 from meterwatch.settings import Settings  # noqa: E402
 from meterwatch.topics import delete_topics, ensure_topics  # noqa: E402

@@ -35,19 +35,18 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-for p in (ROOT, ROOT / "tests" / "integration" / "notifier"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 from aiokafka import AIOKafkaProducer  # noqa: E402
-from fakes import FakeGateway  # noqa: E402
-from procs import NotifierProcess  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 
 from meterwatch.contracts import Alert, CustomerRecord, CycleRef, Explanation, Observed, SegmentRef  # noqa: E402
 from meterwatch.keys import Keys  # noqa: E402
 from meterwatch.settings import Settings  # noqa: E402
 from meterwatch.topics import delete_consumer_groups, delete_topics, ensure_topics, list_topics  # noqa: E402
+from tests.integration.notifier.fakes import FakeGateway  # noqa: E402
+from tests.integration.notifier.procs import NotifierProcess  # noqa: E402
 
 
 def _alert(i: int, tag: str) -> Alert:
@@ -152,7 +151,10 @@ async def _settled(s: Settings, gw: FakeGateway, n: int, deadline_s: float = 300
 async def _cleanup(s: Settings) -> dict[str, int]:
     redis = Redis.from_url(s.redis_url, decode_responses=True)
     try:
-        metrics = {k: int(v) for k, v in (await redis.hgetall(f"{s.redis_prefix}metrics:notifier")).items()}
+        metrics: dict[str, int] = {}
+        for k, v in (await redis.hgetall(f"{s.redis_prefix}metrics:notifier")).items():
+            assert isinstance(k, str)  # decode_responses=True
+            metrics[k] = int(v)
         keys = [k async for k in redis.scan_iter(match=f"{s.redis_prefix}*", count=1000)]
         for i in range(0, len(keys), 500):
             await redis.delete(*keys[i : i + 500])

@@ -205,11 +205,16 @@ def progress(r: redis.Redis, keys: Keys) -> int:
 
 def metric(r: redis.Redis, keys: Keys, name: str) -> int:
     v = r.hget(keys.metrics("worker"), name)
-    return int(v) if v is not None else 0  # type: ignore[arg-type]
+    return int(v) if v is not None else 0
 
 
 def dead_lettered(r: redis.Redis, keys: Keys) -> int:
-    return sum(int(v) for k, v in r.hgetall(keys.metrics("worker")).items() if k.startswith(b"dlq:"))
+    total = 0
+    for k, v in r.hgetall(keys.metrics("worker")).items():
+        assert isinstance(k, bytes)  # the client does not decode responses
+        if k.startswith(b"dlq:"):
+            total += int(v)
+    return total
 
 
 def rocksdb_logical_bytes(dbs: list[Path]) -> tuple[int, int]:
@@ -221,6 +226,7 @@ def rocksdb_logical_bytes(dbs: list[Path]) -> tuple[int, int]:
         db = Rdict(str(path), options=Options(raw_mode=True), access_type=AccessType.read_only())
         try:
             for k, v in db.items():
+                assert isinstance(k, bytes) and isinstance(v, bytes)  # raw_mode
                 if k.startswith(b"__faust"):
                     continue
                 total += len(k) + len(v)

@@ -33,7 +33,7 @@ meterwatch dev up || { echo "the local stack did not start" >&2; exit 1; }
 failed=()
 echo "== ruff check"
 ruff check . || failed+=(ruff)
-echo "== mypy (strict: baselines, meterwatch)"
+echo "== mypy (strict: every package, tests, bench, eval; files in pyproject.toml)"
 mypy || failed+=(mypy)
 echo "== lint-imports (the layers of docs/INTERFACES.md, contracts in pyproject.toml)"
 lint-imports || failed+=(lint-imports)

@@ -8,9 +8,14 @@ import time
 import httpx
 import pytest
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
 from api.app import create_app
 from meterwatch.auth import revoke_token
+from meterwatch.keys import Keys
+from meterwatch.settings import Settings
+
+from .conftest import ReadModel, Tokens
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +35,7 @@ def h(token: str | None) -> dict[str, str]:
 
 
 @pytest.fixture
-async def seeded(rm):  # type: ignore[no-untyped-def]
+async def seeded(rm: ReadModel) -> ReadModel:
     for cid, mgr in ((OWN, "mgr-a"), (OTHER, "mgr-b")):
         await rm.customer(cid, mgr)
         await rm.baseline(cid, mgr)
@@ -41,7 +46,7 @@ async def seeded(rm):  # type: ignore[no-untyped-def]
     return rm
 
 
-def _bad_tokens(tokens) -> dict[str, dict[str, str]]:  # type: ignore[no-untyped-def]
+def _bad_tokens(tokens: Tokens) -> dict[str, dict[str, str]]:
     return {
         "none": {},
         "malformed": h("not-a-token"),
@@ -53,7 +58,9 @@ def _bad_tokens(tokens) -> dict[str, dict[str, str]]:  # type: ignore[no-untyped
     }
 
 
-async def test_no_valid_token_gets_401_everywhere_but_health(client, tokens, seeded):  # type: ignore[no-untyped-def]
+async def test_no_valid_token_gets_401_everywhere_but_health(
+    client: httpx.AsyncClient, tokens: Tokens, seeded: ReadModel
+) -> None:
     protected = [p.format(id=OWN) for p in CUSTOMER_PATHS] + [
         f"/v1/baselines?customer_id={OWN}",
         "/v1/segments",
@@ -72,7 +79,9 @@ async def test_no_valid_token_gets_401_everywhere_but_health(client, tokens, see
             assert r.status_code == 200, (name, path, r.text)
 
 
-async def test_ops_reads_every_customer_and_metrics(client, tokens, seeded):  # type: ignore[no-untyped-def]
+async def test_ops_reads_every_customer_and_metrics(
+    client: httpx.AsyncClient, tokens: Tokens, seeded: ReadModel
+) -> None:
     for cid in (OWN, OTHER):
         for p in CUSTOMER_PATHS:
             r = await client.get(p.format(id=cid), headers=h(tokens.ops))
@@ -86,7 +95,9 @@ async def test_ops_reads_every_customer_and_metrics(client, tokens, seeded):  # 
 
 
 @pytest.mark.parametrize(("who", "own", "other"), [("mgr_a", OWN, OTHER), ("mgr_b", OTHER, OWN)])
-async def test_manager_sees_only_own_customers(client, tokens, seeded, who, own, other):  # type: ignore[no-untyped-def]
+async def test_manager_sees_only_own_customers(
+    client: httpx.AsyncClient, tokens: Tokens, seeded: ReadModel, who: str, own: str, other: str
+) -> None:
     token = getattr(tokens, who)
     for p in CUSTOMER_PATHS:
         r = await client.get(p.format(id=own), headers=h(token))
@@ -105,7 +116,9 @@ async def test_manager_sees_only_own_customers(client, tokens, seeded, who, own,
     assert r.status_code == 403 and r.json()["error"] == "forbidden"
 
 
-async def test_unassigned_customer_is_ops_only(client, tokens, rm):  # type: ignore[no-untyped-def]
+async def test_unassigned_customer_is_ops_only(
+    client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel
+) -> None:
     await rm.customer("c-free", None)
     await rm.baseline("c-free", None)
     assert (await client.get("/v1/customers/c-free/baseline", headers=h(tokens.ops))).status_code == 200
@@ -113,7 +126,9 @@ async def test_unassigned_customer_is_ops_only(client, tokens, rm):  # type: ign
         assert (await client.get("/v1/customers/c-free/baseline", headers=h(t))).status_code == 404
 
 
-async def test_registry_record_decides_the_manager(client, tokens, rm):  # type: ignore[no-untyped-def]
+async def test_registry_record_decides_the_manager(
+    client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel
+) -> None:
     # The customer moved from mgr-a to mgr-b; the baseline snapshot still names mgr-a.
     await rm.customer("c-moved", "mgr-b")
     await rm.baseline("c-moved", "mgr-a")
@@ -129,7 +144,9 @@ async def test_registry_record_decides_the_manager(client, tokens, rm):  # type:
         assert (await client.get(p.format(id="c-moved"), headers=h(tokens.ops))).status_code == 200
 
 
-async def test_revocation_takes_effect_within_the_cache_bound(client, tokens, redis, keys, seeded):  # type: ignore[no-untyped-def]
+async def test_revocation_takes_effect_within_the_cache_bound(
+    client: httpx.AsyncClient, tokens: Tokens, redis: Redis, keys: Keys, seeded: ReadModel
+) -> None:
     from meterwatch.auth import create_token
 
     token, rec = await create_token(redis, keys, "ops")
@@ -141,7 +158,9 @@ async def test_revocation_takes_effect_within_the_cache_bound(client, tokens, re
     assert r.status_code == 401
 
 
-async def test_verified_tokens_are_cached_in_process(api_settings, tokens, redis, keys, seeded):  # type: ignore[no-untyped-def]
+async def test_verified_tokens_are_cached_in_process(
+    api_settings: Settings, tokens: Tokens, redis: Redis, keys: Keys, seeded: ReadModel
+) -> None:
     from meterwatch.auth import create_token
 
     app: FastAPI = create_app(api_settings.model_copy(update={"api_token_cache_s": 60.0}))
@@ -159,7 +178,7 @@ async def test_verified_tokens_are_cached_in_process(api_settings, tokens, redis
         await app.state.runtime.aclose()
 
 
-async def test_rate_limit_per_token(api_settings, tokens, seeded):  # type: ignore[no-untyped-def]
+async def test_rate_limit_per_token(api_settings: Settings, tokens: Tokens, seeded: ReadModel) -> None:
     app: FastAPI = create_app(api_settings.model_copy(update={"api_rate_limit_per_min": 3}))
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
@@ -180,7 +199,9 @@ async def test_rate_limit_per_token(api_settings, tokens, seeded):  # type: igno
         await app.state.runtime.aclose()
 
 
-async def test_rate_limit_is_shared_by_api_processes_through_redis(api_settings, tokens, seeded):  # type: ignore[no-untyped-def]
+async def test_rate_limit_is_shared_by_api_processes_through_redis(
+    api_settings: Settings, tokens: Tokens, seeded: ReadModel
+) -> None:
     limited = api_settings.model_copy(update={"api_rate_limit_per_min": 4})
     one: FastAPI = create_app(limited)
     two: FastAPI = create_app(limited)  # a second API process on the same Redis

@@ -19,6 +19,8 @@ from pydantic import SecretStr
 
 from meterwatch.settings import Settings
 
+from .conftest import ReadModel
+
 pytestmark = pytest.mark.integration
 
 
@@ -46,7 +48,7 @@ def mw(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProces
     )  # fmt: skip
 
 
-def test_token_commands(api_settings, tmp_path):  # type: ignore[no-untyped-def]
+def test_token_commands(api_settings: Settings, tmp_path: Path) -> None:
     env = settings_env(api_settings)
     made = mw(
         env, "token", "create", "--role", "manager", "--manager-id", "mgr-7", "--label", "alice", cwd=tmp_path
@@ -78,7 +80,7 @@ def test_token_commands(api_settings, tmp_path):  # type: ignore[no-untyped-def]
     assert token_id in table and "revoked" in table
 
 
-def test_token_commands_without_redis_fail_clearly(api_settings, tmp_path):  # type: ignore[no-untyped-def]
+def test_token_commands_without_redis_fail_clearly(api_settings: Settings, tmp_path: Path) -> None:
     env = settings_env(api_settings, redis_url=f"redis://127.0.0.1:{_free_port()}/0")
     for args in (["create", "--role", "ops"], ["list"], ["revoke", "abc"]):
         out = mw(env, "token", *args, cwd=tmp_path)
@@ -93,7 +95,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def test_api_service_serves_a_baseline_to_a_cli_token(api_settings, rm, tmp_path):  # type: ignore[no-untyped-def]
+async def test_api_service_serves_a_baseline_to_a_cli_token(
+    api_settings: Settings, rm: ReadModel, tmp_path: Path
+) -> None:
     port = _free_port()
     env = settings_env(api_settings, api_port=port)
     token = mw(env, "token", "create", "--role", "ops", cwd=tmp_path).stdout.strip()

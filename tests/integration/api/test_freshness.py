@@ -29,10 +29,14 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from redis.asyncio import Redis
 
 from meterwatch.auth import create_token
 from meterwatch.contracts import Alert, BaselineSnapshot
+from meterwatch.keys import Keys
 from meterwatch.settings import Settings
+
+from .conftest import LiveServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -106,9 +110,14 @@ def worker(api_settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen[
         log.close()
 
 
-async def test_reading_reaches_the_api_within_one_second_and_alerts_follow(  # type: ignore[no-untyped-def]
-    api_settings, live_api, worker, redis, keys, tmp_path
-):
+async def test_reading_reaches_the_api_within_one_second_and_alerts_follow(
+    api_settings: Settings,
+    live_api: LiveServer,
+    worker: subprocess.Popen[bytes],
+    redis: Redis,
+    keys: Keys,
+    tmp_path: Path,
+) -> None:
     s = api_settings
     token, _ = await create_token(redis, keys, "manager", "mgr-fresh")
     auth = {"Authorization": f"Bearer {token}"}

@@ -6,16 +6,21 @@ import asyncio
 import socket
 
 import pytest
+from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api.muxredis import MuxRedis
+from meterwatch.keys import Keys
+from meterwatch.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 
-async def test_concurrent_commands_get_their_own_replies(api_settings, redis, keys):  # type: ignore[no-untyped-def]
+async def test_concurrent_commands_get_their_own_replies(
+    api_settings: Settings, redis: Redis, keys: Keys
+) -> None:
     n = 500
     await redis.mset({keys.baseline(f"c{i}"): f"value-{i}" for i in range(n)})
     await redis.hset(keys.alert_bodies("h"), "a", "1")  # a key of the wrong type
@@ -46,21 +51,25 @@ async def test_concurrent_commands_get_their_own_replies(api_settings, redis, ke
         await mux.aclose()
 
 
-async def test_reconnects_after_the_connection_drops(api_settings, redis, keys):  # type: ignore[no-untyped-def]
+async def test_reconnects_after_the_connection_drops(
+    api_settings: Settings, redis: Redis, keys: Keys
+) -> None:
     await redis.set(keys.baseline("x"), "1")
     mux = MuxRedis(api_settings.redis_url)
     try:
         assert await mux.get(keys.baseline("x")) == b"1"
         # Redis drops this connection (as on a restart or an idle timeout)
         client_id = await mux.execute("CLIENT", "ID")
-        await redis.execute_command("CLIENT", "KILL", "ID", str(client_id))
+        await redis.client_kill_filter(_id=str(client_id))  # CLIENT KILL ID <id>
         await asyncio.sleep(0.1)
         assert await mux.get(keys.baseline("x")) == b"1"
     finally:
         await mux.aclose()
 
 
-async def test_silent_connection_times_out_and_recovers(api_settings, redis, keys):  # type: ignore[no-untyped-def]
+async def test_silent_connection_times_out_and_recovers(
+    api_settings: Settings, redis: Redis, keys: Keys
+) -> None:
     await redis.set(keys.baseline("x"), "1")
     mux = MuxRedis(api_settings.redis_url, timeout_s=0.4)
     try:

@@ -9,12 +9,17 @@ valid (positive) and invalid (negative) requests; each answer must not be a
 
 from __future__ import annotations
 
+from typing import Any
+
 import hypothesis.strategies as st
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import ignored_auth, not_a_server_error, response_schema_conformance
+from schemathesis.core.result import Ok
+
+from .conftest import LiveServer, ReadModel, Tokens
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +28,7 @@ SEEDED = ["MAC000002", "c-b", "c.3:x@y-z"]
 
 
 @pytest.fixture
-async def seeded(rm):  # type: ignore[no-untyped-def]
+async def seeded(rm: ReadModel) -> ReadModel:
     for cid, mgr in zip(SEEDED, ["mgr-a", "mgr-b", "mgr-a"], strict=True):
         await rm.customer(cid, mgr)
         await rm.baseline(cid, mgr)
@@ -35,12 +40,13 @@ async def seeded(rm):  # type: ignore[no-untyped-def]
     return rm
 
 
-def _fuzz(base_url: str, spec: dict, token: str) -> int:  # type: ignore[type-arg]
+def _fuzz(base_url: str, spec: dict[str, Any], token: str) -> int:
     schema = schemathesis.openapi.from_dict(spec)
     headers = {"Authorization": f"Bearer {token}"}
     checks = [not_a_server_error, response_schema_conformance, ignored_auth]
     calls = 0
     for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result.err()
         op = result.ok()
         strategies = [op.as_strategy(GenerationMode.POSITIVE), op.as_strategy(GenerationMode.NEGATIVE)]
         if "{customer_id}" in op.path:  # also hit customers that exist, with fuzzed queries
@@ -65,6 +71,8 @@ def _fuzz(base_url: str, spec: dict, token: str) -> int:  # type: ignore[type-ar
 
 
 @pytest.mark.parametrize("role", ["ops", "mgr_a"])
-def test_no_5xx_and_no_schema_violation(live_api, tokens, seeded, role):  # type: ignore[no-untyped-def]
+def test_no_5xx_and_no_schema_violation(
+    live_api: LiveServer, tokens: Tokens, seeded: ReadModel, role: str
+) -> None:
     calls = _fuzz(live_api.base_url, live_api.app.openapi(), getattr(tokens, role))
     assert calls >= EXAMPLES * 4  # every operation was exercised

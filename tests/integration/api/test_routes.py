@@ -8,6 +8,9 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from meterwatch.contracts import Alert, BaselineSnapshot, SegmentSummary
+from meterwatch.settings import Settings
+
+from .conftest import ReadModel, Tokens
 
 pytestmark = pytest.mark.integration
 
@@ -16,7 +19,9 @@ def h(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def test_baseline_is_the_stored_snapshot(client, tokens, rm):  # type: ignore[no-untyped-def]
+async def test_baseline_is_the_stored_snapshot(
+    client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel
+) -> None:
     stored = await rm.baseline("MAC000002", "mgr-a", kwh=33.25)
     r = await client.get("/v1/customers/MAC000002/baseline", headers=h(tokens.ops))
     assert r.status_code == 200
@@ -36,7 +41,7 @@ async def test_baseline_is_the_stored_snapshot(client, tokens, rm):  # type: ign
     "bad",
     ["-starts-with-dash", "a" * 65, "with space", "semi;colon", "quote'", "ünicode", "a%2Fb", "%00"],
 )
-async def test_malformed_customer_id_is_422_json(client, tokens, bad):  # type: ignore[no-untyped-def]
+async def test_malformed_customer_id_is_422_json(client: httpx.AsyncClient, tokens: Tokens, bad: str) -> None:
     r = await client.get(f"/v1/customers/{bad}/baseline", headers=h(tokens.ops))
     assert r.status_code in (404, 422), r.text  # an encoded slash never reaches the route: 404
     body = r.json()
@@ -46,7 +51,9 @@ async def test_malformed_customer_id_is_422_json(client, tokens, bad):  # type: 
         assert body["details"][0]["loc"] == ["path", "customer_id"]
 
 
-async def test_alerts_newest_first_with_limit_and_rule(client, tokens, rm):  # type: ignore[no-untyped-def]
+async def test_alerts_newest_first_with_limit_and_rule(
+    client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel
+) -> None:
     await rm.customer("c1", "mgr-a")
     for day, rule in [
         (2, "sudden_increase"),
@@ -73,20 +80,26 @@ async def test_alerts_newest_first_with_limit_and_rule(client, tokens, rm):  # t
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=abc", "rule=Bad-Rule", "limit=1.5"])
-async def test_bad_alert_queries_are_422(client, tokens, rm, query):  # type: ignore[no-untyped-def]
+async def test_bad_alert_queries_are_422(
+    client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel, query: str
+) -> None:
     await rm.customer("c1", "mgr-a")
     r = await client.get(f"/v1/customers/c1/alerts?{query}", headers=h(tokens.ops))
     assert r.status_code == 422
     assert r.json()["error"] == "invalid_request" and "invalid request" in r.json()["message"]
 
 
-async def test_alerts_of_known_customer_without_alerts_is_empty(client, tokens, rm):  # type: ignore[no-untyped-def]
+async def test_alerts_of_known_customer_without_alerts_is_empty(
+    client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel
+) -> None:
     await rm.baseline("quiet", "mgr-a")
     r = await client.get("/v1/customers/quiet/alerts", headers=h(tokens.mgr_a))
     assert r.status_code == 200 and r.json()["alerts"] == []
 
 
-async def test_alert_trimmed_between_reads_is_skipped(client, tokens, rm):  # type: ignore[no-untyped-def]
+async def test_alert_trimmed_between_reads_is_skipped(
+    client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel
+) -> None:
     await rm.customer("c1", "mgr-a")
     a = await rm.alert("c1", "mgr-a", "sudden_increase", 3)
     b = await rm.alert("c1", "mgr-a", "sudden_increase", 4)
@@ -95,7 +108,9 @@ async def test_alert_trimmed_between_reads_is_skipped(client, tokens, rm):  # ty
     assert [x["alert_id"] for x in r.json()["alerts"]] == [b.alert_id]
 
 
-async def test_customer_view_masks_phone_for_ops_only(client, tokens, rm):  # type: ignore[no-untyped-def]
+async def test_customer_view_masks_phone_for_ops_only(
+    client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel
+) -> None:
     await rm.customer("c1", "mgr-a", phone="+8613812345678", occupancy="rented")
     await rm.baseline("c1", "mgr-a")
     ops = (await client.get("/v1/customers/c1", headers=h(tokens.ops))).json()
@@ -106,7 +121,7 @@ async def test_customer_view_masks_phone_for_ops_only(client, tokens, rm):  # ty
     assert mgr["phone"] == "+8613812345678" and mgr["phone_masked"] is False
 
 
-async def test_segments(client, tokens, rm):  # type: ignore[no-untyped-def]
+async def test_segments(client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel) -> None:
     r = await client.get("/v1/segments", headers=h(tokens.mgr_b))
     assert r.status_code == 200 and r.json() == []
     stored = await rm.segments(5)
@@ -114,7 +129,9 @@ async def test_segments(client, tokens, rm):  # type: ignore[no-untyped-def]
     assert [SegmentSummary.model_validate(s) for s in r.json()] == stored
 
 
-async def test_readyz_follows_the_heartbeat(client, rm, api_settings):  # type: ignore[no-untyped-def]
+async def test_readyz_follows_the_heartbeat(
+    client: httpx.AsyncClient, rm: ReadModel, api_settings: Settings
+) -> None:
     r = await client.get("/readyz")
     assert r.status_code == 503 and "never written" in r.json()["message"]
     await rm.heartbeat(age_s=api_settings.api_ready_max_staleness_s + 5)
@@ -127,7 +144,9 @@ async def test_readyz_follows_the_heartbeat(client, rm, api_settings):  # type: 
     assert (await client.get("/healthz")).json() == {"status": "ok"}
 
 
-async def test_metrics_expose_requests_and_pipeline_counters(client, tokens, rm):  # type: ignore[no-untyped-def]
+async def test_metrics_expose_requests_and_pipeline_counters(
+    client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel
+) -> None:
     await rm.baseline("c1", "mgr-a")
     await rm.redis.hset(
         rm.keys.metrics("worker"),
@@ -165,7 +184,7 @@ async def test_metrics_expose_requests_and_pipeline_counters(client, tokens, rm)
     assert "garbage" not in text
 
 
-async def test_redis_down_is_503_json_never_500(api_settings, tokens):  # type: ignore[no-untyped-def]
+async def test_redis_down_is_503_json_never_500(api_settings: Settings, tokens: Tokens) -> None:
     import socket
 
     with socket.socket() as s:  # a loopback port nobody listens on
@@ -184,7 +203,7 @@ async def test_redis_down_is_503_json_never_500(api_settings, tokens):  # type: 
         await app.state.runtime.aclose()
 
 
-async def test_unknown_route_and_method_are_json(client, tokens):  # type: ignore[no-untyped-def]
+async def test_unknown_route_and_method_are_json(client: httpx.AsyncClient, tokens: Tokens) -> None:
     r = await client.get("/v2/nothing", headers=h(tokens.ops))
     assert r.status_code == 404 and r.json()["error"] == "not_found"
     r = await client.post("/v1/segments", headers=h(tokens.ops))
@@ -214,7 +233,9 @@ def test_openapi_documents_every_contract_endpoint() -> None:
     _ = httpx  # the client fixture covers the served document
 
 
-async def test_an_unexpected_exception_is_a_json_500(api_settings, caplog):  # type: ignore[no-untyped-def]
+async def test_an_unexpected_exception_is_a_json_500(
+    api_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
     app: FastAPI = create_app(api_settings)
 
     @app.get("/boom")
@@ -235,7 +256,7 @@ async def test_an_unexpected_exception_is_a_json_500(api_settings, caplog):  # t
         await app.state.runtime.aclose()
 
 
-async def test_batch_of_baselines(client, tokens, rm):  # type: ignore[no-untyped-def]
+async def test_batch_of_baselines(client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel) -> None:
     for cid, mgr, kwh in (("c1", "mgr-a", 1.0), ("c2", "mgr-b", 2.0), ("c3", "mgr-a", 3.0)):
         await rm.customer(cid, mgr)
         await rm.baseline(cid, mgr, kwh=kwh)
@@ -258,12 +279,14 @@ async def test_batch_of_baselines(client, tokens, rm):  # type: ignore[no-untype
     "query",
     ["", "customer_id=", "customer_id=bad%20id", "&".join(f"customer_id=c{i}" for i in range(101))],
 )
-async def test_bad_batch_queries_are_422(client, tokens, query):  # type: ignore[no-untyped-def]
+async def test_bad_batch_queries_are_422(client: httpx.AsyncClient, tokens: Tokens, query: str) -> None:
     r = await client.get(f"/v1/baselines?{query}", headers=h(tokens.ops))
     assert r.status_code == 422 and r.json()["error"] == "invalid_request"
 
 
-async def test_corrupt_registry_record_is_a_json_500_with_masked_log(api_settings, tokens, rm, caplog):  # type: ignore[no-untyped-def]
+async def test_corrupt_registry_record_is_a_json_500_with_masked_log(
+    api_settings: Settings, tokens: Tokens, rm: ReadModel, caplog: pytest.LogCaptureFixture
+) -> None:
     bad = '{"customer_id": "cx", "phone": "call +8613812345678", "manager_id": "mgr-a", "read_day": 99}'
     await rm.redis.set(rm.keys.customer("cx"), bad)
     app: FastAPI = create_app(api_settings)

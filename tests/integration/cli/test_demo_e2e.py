@@ -108,7 +108,7 @@ async def test_simulated_surges_are_alerted_and_everyone_is_segmented(
 
         seen: list[tuple[str, str]] = []
 
-        async def surge_alerts() -> set[str] | None:
+        async def surge_alerts() -> tuple[set[str], set[str]] | None:
             recs = await kafka_consume(s.topic_alerts, 400, timeout_s=3)
             alerts = [Alert.model_validate_json(r.value) for r in recs]
             seen[:] = sorted((a.customer_id, a.rule) for a in alerts)

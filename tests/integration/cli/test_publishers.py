@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -264,8 +266,8 @@ async def test_replay_clock_paces_by_timestamps(monkeypatch: pytest.MonkeyPatch)
         waits.append(s)
 
     clock_now = [100.0]
-    monkeypatch.setattr(publish.asyncio, "sleep", fake_sleep)
-    monkeypatch.setattr(publish.time, "perf_counter", lambda: clock_now[0])
+    monkeypatch.setattr(asyncio, "sleep", fake_sleep)  # the modules the producer calls through
+    monkeypatch.setattr(time, "perf_counter", lambda: clock_now[0])
     clock = publish.ReplayClock(speed=60.0)
     t0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     await clock.wait_for(t0)  # the first reading starts the clock

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -52,11 +53,11 @@ def test_cleanup_removes_the_tests_topics_and_consumer_groups(stack: Settings, t
     other = isolated_settings(stack, tmp_path / "b")  # another test's: must survive
     try:
         for s in (mine, other):
-            run_async(lambda s=s: ensure_topics(s))
+            run_async(functools.partial(ensure_topics, s))
         # the groups a worker (app_id, app_id-ingest) and a notifier make
         for group in (mine.app_id, f"{mine.app_id}-ingest", mine.notifier_group_id, other.app_id):
             owner = mine if group.startswith(prefix_of(mine)) else other
-            run_async(lambda group=group, owner=owner: _join_and_commit(owner, group))
+            run_async(functools.partial(_join_and_commit, owner, group))
         before_topics, before_groups = _listing(stack, prefix_of(mine))
         assert len(before_topics) == 7
         assert sorted(before_groups) == sorted([mine.app_id, f"{mine.app_id}-ingest", mine.notifier_group_id])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from meterwatch.cli.devstack import render_kafka_config
@@ -17,7 +19,7 @@ from meterwatch.topics import (
 pytestmark = pytest.mark.integration
 
 
-def test_the_local_broker_never_auto_creates_topics(tmp_path) -> None:
+def test_the_local_broker_never_auto_creates_topics(tmp_path: Path) -> None:
     conf = dict(
         line.split("=", 1)
         for line in render_kafka_config(Settings(data_dir=tmp_path)).splitlines()

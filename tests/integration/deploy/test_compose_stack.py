@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from meterwatch.cli.devstack import run_async
 from meterwatch.settings import Settings
@@ -101,7 +102,8 @@ def stack(tmp_path: Path, local_images: dict[str, str]) -> Iterator[Stack]:
 def _replication(settings: Settings, names: list[str]) -> dict[str, int]:
     async def go() -> dict[str, int]:
         async with admin_client(settings) as admin:
-            meta = await admin.describe_topics(names)  # type: ignore[attr-defined]
+            assert isinstance(admin, AIOKafkaAdminClient)
+            meta = await admin.describe_topics(names)
         return {t["topic"]: min(len(p["replicas"]) for p in t["partitions"]) for t in meta}
 
     return run_async(go)

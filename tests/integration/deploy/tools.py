@@ -38,11 +38,9 @@ def require_engine() -> None:
         )
 
 
-def run(cmd: list[str], timeout: float, **kw: object) -> subprocess.CompletedProcess[str]:
-    """Run ``cmd`` from the repository root; fail the test with its output when it fails."""
-    proc = subprocess.run(
-        cmd, cwd=kw.pop("cwd", ROOT), capture_output=True, text=True, timeout=timeout, check=False, **kw
-    )  # type: ignore[call-overload]
+def run(cmd: list[str], timeout: float, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` from ``cwd`` (the repository root); fail the test with its output when it fails."""
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
     if proc.returncode != 0:
         pytest.fail(
             f"{' '.join(cmd)} exited {proc.returncode}:\n{(proc.stdout + proc.stderr)[-4000:]}", pytrace=False

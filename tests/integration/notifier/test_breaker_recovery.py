@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from typing import Any
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 
@@ -28,10 +30,12 @@ NIGHT = dt.datetime(2025, 1, 21, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai: every 
 T0 = dt.datetime(2025, 1, 22, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai: all of them are due at once
 
 
-async def _post_overnight(client, ops: str, customers: list[str], clock: FixedClock) -> list[str]:
+async def _post_overnight(
+    client: httpx.AsyncClient, ops: str, customers: list[str], clock: FixedClock
+) -> list[str]:
     """Alerts that arrive at night: their SMS all become due together at 08:00, then in flight together."""
     clock.set(NIGHT)
-    ids = []
+    ids: list[str] = []
     for cid in customers:
         r = await client.post("/v1/alerts", content=make_alert(cid).to_json(), headers=Tokens.h(ops))
         sms = {x["channel"]: x for x in r.json()["notifications"]}["sms"]
@@ -41,16 +45,17 @@ async def _post_overnight(client, ops: str, customers: list[str], clock: FixedCl
     return ids
 
 
-async def _statuses(client, ops: str, ids: list[str]) -> list[dict]:
+async def _statuses(client: httpx.AsyncClient, ops: str, ids: list[str]) -> list[dict[str, Any]]:
     return [(await client.get(f"/v1/notifications/{i}", headers=Tokens.h(ops))).json() for i in ids]
 
 
-async def _settled(client, ops: str, ids: list[str], status: str) -> list[dict]:
-    async def all_in() -> list[dict] | None:
+async def _settled(client: httpx.AsyncClient, ops: str, ids: list[str], status: str) -> list[dict[str, Any]]:
+    async def all_in() -> list[dict[str, Any]] | None:
         views = await _statuses(client, ops, ids)
         return views if all(v["status"] == status for v in views) else None
 
-    return await wait_until(all_in, timeout=20, what=f"every SMS {status}")
+    views: list[dict[str, Any]] = await wait_until(all_in, timeout=20, what=f"every SMS {status}")
+    return views
 
 
 async def _metric_reaches(redis: Redis, s: Settings, name: str, want: int) -> None:

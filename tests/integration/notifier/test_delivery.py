@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+from typing import Any
 
+import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
 from meterwatch.contracts import SegmentRef
@@ -30,13 +33,14 @@ pytestmark = pytest.mark.integration
 UTC = dt.UTC
 
 
-async def status_of(client, ops: str, nid: str) -> dict:
+async def status_of(client: httpx.AsyncClient, ops: str, nid: str) -> dict[str, Any]:
     r = await client.get(f"/v1/notifications/{nid}", headers=Tokens.h(ops))
     assert r.status_code == 200, r.text
-    return r.json()
+    view: dict[str, Any] = r.json()
+    return view
 
 
-async def nids_of(client, ops: str, alert_id: str) -> dict[str, str]:
+async def nids_of(client: httpx.AsyncClient, ops: str, alert_id: str) -> dict[str, str]:
     r = await client.get(f"/v1/alerts/{alert_id}/notifications", headers=Tokens.h(ops))
     assert r.status_code == 200, r.text
     return {n["channel"]: n["notification_id"] for n in r.json()["notifications"]}
@@ -48,7 +52,7 @@ async def test_same_alert_twice_over_kafka_and_http_gives_one_sms(
     tokens: Tokens,
     sms_gw: FakeGateway,
     push_gw: FakeGateway,
-    kafka_producer,
+    kafka_producer: AIOKafkaProducer,
 ) -> None:
     await put_customers(redis, nsettings, make_customer("c1"))
     alert = make_alert("c1")
@@ -86,7 +90,7 @@ async def test_gateway_500s_then_recovery_delivers_exactly_once(
         assert r.status_code == 202
         sms_nid = {x["channel"]: x["notification_id"] for x in r.json()["notifications"]}["sms"]
 
-        async def sent() -> dict | None:
+        async def sent() -> dict[str, Any] | None:
             s = await status_of(n.client, tokens.ops, sms_nid)
             return s if s["status"] == "sent" else None
 
@@ -111,7 +115,7 @@ async def test_gateway_down_fails_and_escalates_to_manager(
         await n.client.post("/v1/alerts", content=alert.to_json(), headers=Tokens.h(tokens.ops))
         nids = await nids_of(n.client, tokens.ops, alert.alert_id)
 
-        async def failed() -> dict | None:
+        async def failed() -> dict[str, Any] | None:
             st = await status_of(n.client, tokens.ops, nids["sms"])
             return st if st["status"] == "failed" else None
 
@@ -217,7 +221,7 @@ async def test_opt_out_while_deferred_is_respected_at_send_time(
         assert r.json()["action"] == "opt_out"
         clock.set(dt.datetime(2025, 1, 22, 8, 1, tzinfo=UTC))
 
-        async def done() -> dict | None:
+        async def done() -> dict[str, Any] | None:
             st = await status_of(n.client, tokens.ops, sms["notification_id"])
             return st if st["status"] == "suppressed" else None
 
@@ -375,11 +379,11 @@ async def test_delivery_receipt_updates_status_and_failure_escalates(
     assert len(esc) == 1 and esc[0]["failed_notification_id"] == ids[1]
 
 
-async def _status_is(client, ops: str, nid: str, want: str) -> bool:
+async def _status_is(client: httpx.AsyncClient, ops: str, nid: str, want: str) -> bool:
     return bool((await status_of(client, ops, nid))["status"] == want)
 
 
-async def _all_sent(client, ops: str, ids: list[str]) -> bool:
+async def _all_sent(client: httpx.AsyncClient, ops: str, ids: list[str]) -> bool:
     for i in ids:
         if (await status_of(client, ops, i))["status"] != "sent":
             return False
@@ -392,7 +396,7 @@ async def test_malformed_kafka_message_is_set_aside_and_consumption_continues(
     push_gw: FakeGateway,
     redis: Redis,
     tokens: Tokens,
-    kafka_producer,
+    kafka_producer: AIOKafkaProducer,
 ) -> None:
     await put_customers(redis, nsettings, make_customer("k1"))
     await kafka_producer.send_and_wait(nsettings.topic_alerts, b"{not json", key=b"k1")

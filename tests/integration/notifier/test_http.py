@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
 from meterwatch.auth import create_token, revoke_token
@@ -108,8 +110,8 @@ async def test_manager_sees_only_own_inbox_and_notifications(
     assert view["phone"] == "+86*******0003"
 
 
-async def _read_events(resp: httpx.Response, want: int, out: list[dict]) -> None:
-    event: dict = {}
+async def _read_events(resp: httpx.Response, want: int, out: list[dict[str, Any]]) -> None:
+    event: dict[str, Any] = {}
     async for line in resp.aiter_lines():
         if line.startswith("data: "):
             event["data"] = json.loads(line[6:])
@@ -127,7 +129,7 @@ async def _read_events(resp: httpx.Response, want: int, out: list[dict]) -> None
 async def test_inbox_live_stream_and_resume(nsettings: Settings, redis: Redis, tokens: Tokens) -> None:
     await put_customers(redis, nsettings, make_customer("e1"), make_customer("e2", phone="+8613800000009"))
     async with run_notifier(nsettings, consume=False) as n:
-        got: list[dict] = []
+        got: list[dict[str, Any]] = []
         hdr = {**Tokens.h(tokens.mgr1), "Accept": "text/event-stream"}
         async with n.client.stream("GET", "/v1/managers/mgr-1/inbox", headers=hdr) as resp:
             assert resp.status_code == 200
@@ -143,7 +145,7 @@ async def test_inbox_live_stream_and_resume(nsettings: Settings, redis: Redis, t
         assert [e["data"]["customer_id"] for e in got] == ["e1", "e2"]
         assert all(e["event"] == "alert" for e in got)
         # reconnect with Last-Event-ID: the missed item is replayed
-        resumed: list[dict] = []
+        resumed: list[dict[str, Any]] = []
         hdr2 = {**hdr, "Last-Event-ID": str(int(got[0]["id"]))}
         async with n.client.stream("GET", "/v1/managers/mgr-1/inbox", headers=hdr2) as resp:
             await asyncio.wait_for(_read_events(resp, 1, resumed), timeout=10)
@@ -156,7 +158,12 @@ async def test_inbox_live_stream_and_resume(nsettings: Settings, redis: Redis, t
 
 
 async def test_redis_down_gives_503_json_and_alerts_wait_in_kafka(
-    nsettings: Settings, redis: Redis, tokens: Tokens, sms_gw: FakeGateway, kafka_producer, caplog
+    nsettings: Settings,
+    redis: Redis,
+    tokens: Tokens,
+    sms_gw: FakeGateway,
+    kafka_producer: AIOKafkaProducer,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A notifier pointed at a Redis that does not answer: HTTP says 503, nothing is consumed for good."""
     await put_customers(redis, nsettings, make_customer("z1"))

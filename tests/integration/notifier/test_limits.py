@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import httpx
 import pytest
@@ -34,7 +37,7 @@ async def test_an_oversized_body_is_refused_before_it_is_parsed(nsettings: Setti
             "(MW_NOTIFIER_MAX_BODY_BYTES)"
         }
 
-        async def chunks():  # no Content-Length: counted while it arrives
+        async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted while it arrives
             for _ in range(64):
                 yield b"y" * 16384
 
@@ -92,11 +95,17 @@ async def _count_is(redis: Redis, key: str, want: int) -> bool:
     return int(await redis.get(key) or 0) == want
 
 
-async def _open_streams(url: str, headers: list[dict[str, str]], manager: str) -> list:
+#: the streams _open_streams opened: (status, response, context) triples
+_Opened = list[tuple[int, httpx.Response, AbstractAsyncContextManager[httpx.Response]]]
+
+
+async def _open_streams(
+    url: str, headers: list[dict[str, str]], manager: str
+) -> tuple[httpx.AsyncClient, _Opened]:
     """Open one live inbox stream per headers entry; returns (status, response, context) triples."""
     limits = httpx.Limits(max_connections=len(headers) + 10, max_keepalive_connections=0)
     client = httpx.AsyncClient(base_url=url, timeout=30, limits=limits)
-    opened = []
+    opened: _Opened = []
     for hdr in headers:
         ctx = client.stream(
             "GET", f"/v1/managers/{manager}/inbox", headers={**hdr, "Accept": "text/event-stream"}
@@ -105,10 +114,10 @@ async def _open_streams(url: str, headers: list[dict[str, str]], manager: str) -
         if resp.status_code != 200:
             await resp.aread()
         opened.append((resp.status_code, resp, ctx))
-    return [client, opened]
+    return client, opened
 
 
-async def _close_streams(client: httpx.AsyncClient, opened: list) -> None:
+async def _close_streams(client: httpx.AsyncClient, opened: _Opened) -> None:
     for _status, _resp, ctx in opened:
         await ctx.__aexit__(None, None, None)
     await client.aclose()
@@ -169,11 +178,12 @@ async def test_many_live_streams_are_capped_and_sending_still_works(
         await _close_streams(c3, op3)
 
 
-async def _first_event(resp: httpx.Response) -> dict:
-    async def read() -> dict:
+async def _first_event(resp: httpx.Response) -> dict[str, Any]:
+    async def read() -> dict[str, Any]:
         async for line in resp.aiter_lines():
             if line.startswith("data: "):
-                return json.loads(line[6:])
+                event: dict[str, Any] = json.loads(line[6:])
+                return event
         raise AssertionError("stream ended")
 
     return await asyncio.wait_for(read(), timeout=20)

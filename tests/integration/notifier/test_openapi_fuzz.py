@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import hypothesis.strategies as st
 import pytest
@@ -19,6 +20,7 @@ import uvicorn
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance
+from schemathesis.core.result import Ok
 
 from meterwatch.auth import create_token
 from meterwatch.cli.devstack import run_async
@@ -33,7 +35,7 @@ EXAMPLES = 15
 
 
 @pytest.fixture
-def live(nsettings: Settings) -> Iterator[tuple[str, dict]]:  # type: ignore[type-arg]
+def live(nsettings: Settings) -> Iterator[tuple[str, dict[str, Any]]]:
     app = create_app(nsettings, consume=False)
     port = free_port()
     server = uvicorn.Server(
@@ -68,7 +70,9 @@ def _tokens(s: Settings) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("role", ["ops", "manager"])
-def test_no_5xx_and_no_schema_violation(live: tuple[str, dict], nsettings: Settings, role: str) -> None:  # type: ignore[type-arg]
+def test_no_5xx_and_no_schema_violation(
+    live: tuple[str, dict[str, Any]], nsettings: Settings, role: str
+) -> None:
     base_url, spec = live
     token = _tokens(nsettings)[role]
     schema = schemathesis.openapi.from_dict(spec)
@@ -76,6 +80,7 @@ def test_no_5xx_and_no_schema_violation(live: tuple[str, dict], nsettings: Setti
     checks = [not_a_server_error, response_schema_conformance]
     calls = 0
     for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result.err()
         op = result.ok()
         strategies = [op.as_strategy(GenerationMode.POSITIVE), op.as_strategy(GenerationMode.NEGATIVE)]
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -65,7 +67,7 @@ async def test_an_alerts_topic_with_the_wrong_partition_count_is_reported_not_co
     await _produce(s.kafka_bootstrap, s.topic_alerts, make_alert("one1").to_json(), b"one1")
     async with run_notifier(s) as n:
 
-        async def reported() -> dict | None:
+        async def reported() -> dict[str, Any] | None:
             r = await n.client.get("/readyz")
             body = r.json()
             # "not started yet" comes first while the consumer starts: wait for the verdict
@@ -129,7 +131,7 @@ async def test_readiness_follows_a_kafka_outage_and_the_logs_stay_quiet(
     assert sum(lines.values()) <= 12 * per_cause, (outage_s, lines.most_common(10))
 
 
-async def _is(probe, want: int) -> bool:
+async def _is(probe: Callable[[], Awaitable[int]], want: int) -> bool:
     try:
         return bool(await probe() == want)
     except httpx.HTTPError:
@@ -146,7 +148,7 @@ class _Lines(logging.Handler):
 
 
 async def test_redis_down_gives_one_warning_per_cause_not_a_flood(
-    mw_settings: Settings, sms_gw: FakeGateway, push_gw: FakeGateway, kafka_producer
+    mw_settings: Settings, sms_gw: FakeGateway, push_gw: FakeGateway, kafka_producer: AIOKafkaProducer
 ) -> None:
     """The notifier's own retry warnings through the filter the services install (meterwatch.logs)."""
     s = notifier_settings(mw_settings, sms_gw, push_gw, redis_url="redis://127.0.0.1:1/0")

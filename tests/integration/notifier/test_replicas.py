@@ -9,8 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
+from meterwatch.contracts import Alert
 from meterwatch.settings import Settings
 from notifier.ids import make_nid
 
@@ -41,7 +43,7 @@ async def _nothing_due(redis: Redis, s: Settings) -> None:
     await wait_until(empty, timeout=60, what="an empty due queue")
 
 
-async def _seed(redis: Redis, s: Settings, n: int, start: int = 0) -> list:
+async def _seed(redis: Redis, s: Settings, n: int, start: int = 0) -> list[Alert]:
     customers = [
         make_customer(f"k{i}", phone=f"+86135{i:08d}", manager_id=f"m{i % 7}") for i in range(start, n)
     ]
@@ -54,7 +56,7 @@ async def test_killed_mid_batch_and_restarted_notifies_every_alert_exactly_once(
     sms_gw: FakeGateway,
     push_gw: FakeGateway,
     redis: Redis,
-    kafka_producer,
+    kafka_producer: AIOKafkaProducer,
     tmp_path: Path,
 ) -> None:
     s = _settings(mw_settings, sms_gw, push_gw)
@@ -106,7 +108,7 @@ async def test_killed_mid_batch_and_restarted_notifies_every_alert_exactly_once(
     # pushes to managers are not reconciled: a push in flight at the kill is repeated (same key)
     pushes = collections.Counter(push_gw.refs())
     assert all(c <= 2 for c in pushes.values())
-    first_seen = {}
+    first_seen: dict[str, float] = {}
     for req in push_gw.requests:
         first_seen.setdefault(req.reference, req.at)
     assert all(first_seen[r] <= killed_at for r, c in pushes.items() if c > 1)
@@ -117,7 +119,7 @@ async def test_two_replicas_never_double_send(
     sms_gw: FakeGateway,
     push_gw: FakeGateway,
     redis: Redis,
-    kafka_producer,
+    kafka_producer: AIOKafkaProducer,
     tmp_path: Path,
 ) -> None:
     from meterwatch.auth import create_token

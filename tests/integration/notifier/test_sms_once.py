@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
 import pytest
 from redis.asyncio import Redis
 
@@ -23,8 +26,8 @@ from .fakes import FakeGateway
 pytestmark = pytest.mark.integration
 
 
-async def _post_alerts(client, ops: str, customers: list[str]) -> list[str]:
-    ids = []
+async def _post_alerts(client: httpx.AsyncClient, ops: str, customers: list[str]) -> list[str]:
+    ids: list[str] = []
     for cid in customers:
         r = await client.post("/v1/alerts", content=make_alert(cid).to_json(), headers=Tokens.h(ops))
         assert r.status_code == 202, r.text
@@ -33,17 +36,22 @@ async def _post_alerts(client, ops: str, customers: list[str]) -> list[str]:
 
 
 async def _views_when_done(
-    client, ops: str, ids: list[str], want: str = "sent", deadline_s: float = 30
-) -> list:
-    async def done() -> list | None:
+    client: httpx.AsyncClient, ops: str, ids: list[str], want: str = "sent", deadline_s: float = 30
+) -> list[dict[str, Any]]:
+    async def done() -> list[dict[str, Any]] | None:
         views = [(await client.get(f"/v1/notifications/{i}", headers=Tokens.h(ops))).json() for i in ids]
         return views if all(v["status"] == want for v in views) else None
 
-    return await wait_until(done, timeout=deadline_s, what=f"every SMS {want}")
+    views: list[dict[str, Any]] = await wait_until(done, timeout=deadline_s, what=f"every SMS {want}")
+    return views
 
 
 async def _metrics(redis: Redis, s: Settings) -> dict[str, int]:
-    return {k: int(v) for k, v in (await redis.hgetall(f"{s.redis_prefix}metrics:notifier")).items()}
+    out: dict[str, int] = {}
+    for k, v in (await redis.hgetall(f"{s.redis_prefix}metrics:notifier")).items():
+        assert isinstance(k, str)  # the fixture's client decodes responses
+        out[k] = int(v)
+    return out
 
 
 async def test_a_gateway_slower_than_the_timeout_gets_each_sms_once(

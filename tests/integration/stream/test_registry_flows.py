@@ -62,7 +62,8 @@ async def test_unknown_meter_waits_for_its_customer_and_expires_to_the_dlq(
     await publish(kafka_producer, s.topic_customers, [("c-late", None)])
 
     async def deleted() -> bool:
-        return await redis_client.exists(keys.customer("c-late"), keys.baseline("c-late")) == 0
+        left: int = await redis_client.exists(keys.customer("c-late"), keys.baseline("c-late"))
+        return left == 0
 
     await wait_for(deleted, 15, "the tombstone to delete the customer")
 

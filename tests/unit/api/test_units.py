@@ -96,5 +96,5 @@ def test_any_metrics_field_gives_a_valid_prometheus_name(field: str) -> None:
 
 
 def test_decode_counters_drops_non_numbers() -> None:
-    raw = {b"a": b"1", b"b": b"x", "c": "2.5", b"d": b"nan", b"e": b"inf"}
+    raw: dict[bytes | str, bytes | str] = {b"a": b"1", b"b": b"x", "c": "2.5", b"d": b"nan", b"e": b"inf"}
     assert decode_counters(raw) == {"a": 1.0, "c": 2.5}

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from baselines.customer import CustomerConfig
 from baselines.engine import Engine, StepResult
 from baselines.profile import Profile
-from baselines.readings import MAX_RATING_KW, Reading
+from baselines.readings import MAX_RATING_KW, Kind, Reading
 from baselines.rules import RulesConfig
 from meterwatch.cli.feed import run_table
 from meterwatch.contracts import Alert, CustomerRecord
@@ -26,6 +26,7 @@ NOW = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
 CUST = CustomerConfig("c1", timezone="UTC")
 DAY = dt.date(2024, 1, 10)
 T0 = dt.datetime(2024, 1, 10, tzinfo=dt.UTC).timestamp()
+KINDS: list[Kind] = ["interval", "daily", "register"]
 
 
 def non_finite_in(obj: Any) -> list[Any]:
@@ -143,10 +144,10 @@ def test_a_huge_rating_in_the_record_is_capped() -> None:
 @pytest.mark.parametrize("ts", [math.nan, math.inf, -1.0, 1e300])
 @pytest.mark.parametrize("kind", ["interval", "register"])
 def test_a_reading_time_that_is_no_date_is_rejected_without_touching_the_profile(
-    kind: str, ts: float
+    kind: Kind, ts: float
 ) -> None:
     p = Profile.new("c1")
-    res = Engine().process_inplace(p, Reading(kind, ts, 1.0), CUST)  # type: ignore[arg-type]
+    res = Engine().process_inplace(p, Reading(kind, ts, 1.0), CUST)
     assert res.rejected is not None and res.rejected.code == "baselines.readings.ts_out_of_range"
     assert p.to_dict() == Profile.new("c1").to_dict()
 
@@ -224,14 +225,14 @@ VALUES = st.one_of(
 def readings(draw: st.DrawFn) -> list[Reading]:
     out: list[Reading] = []
     for _ in range(draw(st.integers(1, 60))):
-        kind = draw(st.sampled_from(["interval", "daily", "register"]))
+        kind = draw(st.sampled_from(KINDS))
         step = draw(st.integers(0, 24 * 20))  # half-hours after T0 (20 days: through the late window)
         v = draw(VALUES)
         est = draw(st.booleans())
         if kind == "daily":
             out.append(Reading.daily(DAY + dt.timedelta(days=step // 48), v))
         else:
-            out.append(Reading(kind, T0 + 1800.0 * step, v, estimated=est))  # type: ignore[arg-type]
+            out.append(Reading(kind, T0 + 1800.0 * step, v, estimated=est))
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 
@@ -23,7 +24,7 @@ def test_every_mw_variable_in_the_cli_docs_is_a_setting_or_a_script_variable() -
 
 def test_every_command_in_the_cli_reference_exists() -> None:
     parser = build_parser()
-    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     text = (ROOT / "docs" / "cli.md").read_text()
     used = set(re.findall(r"^meterwatch ([a-z]+)", text, re.M))
     assert {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -80,7 +81,8 @@ def test_log_level_is_spelled_the_same_by_every_service() -> None:
         for spelling in ("--log-level", "--loglevel"):
             args = parser.parse_args([command, spelling, "debug"])
             assert "debug" in (getattr(args, "log_level", None), getattr(args, "loglevel", None))
-        sub = parser._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub = subparsers.choices[command]
         text = sub.format_help()
         assert "--log-level" in text and "--loglevel" not in text, command  # the old spelling is hidden
 

@@ -6,8 +6,10 @@ import datetime as dt
 import json
 from collections import defaultdict
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from meterwatch.cli import main
 from meterwatch.cli.simulate import (
@@ -125,7 +127,7 @@ def test_holidays_and_vacancies() -> None:
     assert mv[0, i] < 0.1 * hh[i].level
 
 
-def test_cli_simulate_out_writes_every_message(tmp_path, capsys) -> None:
+def test_cli_simulate_out_writes_every_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "sim.jsonl"
     rc = main(
         [
@@ -135,7 +137,7 @@ def test_cli_simulate_out_writes_every_message(tmp_path, capsys) -> None:
     )  # fmt: skip
     assert rc == 0
     lines = [json.loads(x) for x in out.read_text().splitlines()]
-    topics = defaultdict(int)
+    topics: defaultdict[str, int] = defaultdict(int)
     for m in lines:
         topics[m["topic"]] += 1
     assert dict(topics) == {"customers": 7, "meterwatch-history": 21, "meter-readings": 7 * 48}
@@ -150,9 +152,7 @@ def test_cli_simulate_out_writes_every_message(tmp_path, capsys) -> None:
     assert out2.read_bytes() == out.read_bytes()
 
 
-def test_cli_rejects_bad_options(capsys) -> None:
-    import pytest
-
+def test_cli_rejects_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (
         ["simulate", "--customers", "0"],
         ["simulate", "--surge-share", "2"],
@@ -165,7 +165,9 @@ def test_cli_rejects_bad_options(capsys) -> None:
     assert "must be" in capsys.readouterr().err
 
 
-def test_cli_unreachable_kafka_is_a_clear_error(monkeypatch, capsys) -> None:
+def test_cli_unreachable_kafka_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("MW_KAFKA_BOOTSTRAP", "127.0.0.1:1")  # nothing listens there
     rc = main(["simulate", "--customers", "2", "--days", "1", "--history-days", "0", "--no-progress"])
     assert rc == 3

@@ -36,7 +36,8 @@ def config(*files: str) -> dict[str, Any]:
         env={"PATH": "/usr/bin:/bin:/usr/local/bin"},
     )
     assert proc.returncode == 0, proc.stderr
-    return yaml.safe_load(proc.stdout)  # type: ignore[no-any-return]
+    rendered: dict[str, Any] = yaml.safe_load(proc.stdout)
+    return rendered
 
 
 def test_users_stack() -> None:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from notifier.breaker import CircuitBreaker
+from notifier.breaker import CircuitBreaker, Ticket
+
+
+def _allowed(b: CircuitBreaker, now: float) -> Ticket:
+    """The ticket of a send the breaker lets through (it must)."""
+    t = b.allow(now)
+    assert t is not None
+    return t
 
 
 def test_a_blip_of_in_flight_failures_opens_the_breaker_once_with_the_base_cooldown() -> None:
     b = CircuitBreaker(threshold=5, cooldown_s=5.0, max_cooldown_s=60.0)
-    tickets = [b.allow(0.0) for _ in range(12)]  # 12 sends in flight when the gateway blips
-    assert all(t is not None for t in tickets)
-    opened = [b.failure(t, 0.1 + i / 1000) for i, t in enumerate(tickets)]  # type: ignore[arg-type]
+    tickets = [_allowed(b, 0.0) for _ in range(12)]  # 12 sends in flight when the gateway blips
+    opened = [b.failure(t, 0.1 + i / 1000) for i, t in enumerate(tickets)]
     assert opened == [False] * 4 + [True] * 8
     assert b.opened == 1
     assert b.cooldown == 5.0 and abs(b.retry_at - 5.104) < 1e-9  # not +10/+20/+40/+60 s
@@ -17,8 +23,8 @@ def test_a_blip_of_in_flight_failures_opens_the_breaker_once_with_the_base_coold
 
 def test_after_recovery_the_probe_closes_the_breaker_and_sends_resume() -> None:
     b = CircuitBreaker(threshold=2, cooldown_s=5.0)
-    for t in [b.allow(0.0), b.allow(0.0)]:
-        b.failure(t, 0.0)  # type: ignore[arg-type]
+    for t in [_allowed(b, 0.0), _allowed(b, 0.0)]:
+        b.failure(t, 0.0)
     assert b.allow(4.9) is None
     probe = b.allow(5.0)
     assert probe is not None and probe.probe
@@ -30,7 +36,7 @@ def test_after_recovery_the_probe_closes_the_breaker_and_sends_resume() -> None:
 
 def test_only_a_failed_probe_doubles_the_cooldown_up_to_the_cap() -> None:
     b = CircuitBreaker(threshold=1, cooldown_s=1.0, max_cooldown_s=4.0)
-    b.failure(b.allow(0.0), 0.0)  # type: ignore[arg-type]
+    b.failure(_allowed(b, 0.0), 0.0)
     now, waits = 0.0, []
     for _ in range(4):
         now = b.retry_at
@@ -43,18 +49,18 @@ def test_only_a_failed_probe_doubles_the_cooldown_up_to_the_cap() -> None:
 
 def test_a_late_failure_from_before_the_breaker_opened_or_closed_changes_nothing() -> None:
     b = CircuitBreaker(threshold=1, cooldown_s=1.0)
-    early, late = b.allow(0.0), b.allow(0.0)
-    b.failure(early, 0.0)  # type: ignore[arg-type]
+    early, late = _allowed(b, 0.0), _allowed(b, 0.0)
+    b.failure(early, 0.0)
     probe = b.allow(1.0)
     b.success(probe)
     assert not b.is_open
-    b.failure(late, 1.1)  # type: ignore[arg-type]  # started before the breaker opened at all
+    b.failure(late, 1.1)  # started before the breaker opened at all
     assert not b.is_open and b.consecutive == 0
 
 
 def test_a_probe_that_never_reports_is_replaced_and_a_lost_claim_gives_it_back() -> None:
     b = CircuitBreaker(threshold=1, cooldown_s=1.0)
-    b.failure(b.allow(0.0), 0.0)  # type: ignore[arg-type]
+    b.failure(_allowed(b, 0.0), 0.0)
     probe = b.allow(1.0)
     assert probe is not None and b.allow(2.0) is None
     assert b.allow(1.0 + 30.0) is not None  # the probe's deadline passed: a new probe
@@ -67,5 +73,5 @@ def test_a_probe_that_never_reports_is_replaced_and_a_lost_claim_gives_it_back()
 def test_threshold_zero_never_opens() -> None:
     b = CircuitBreaker(threshold=0, cooldown_s=1.0)
     for i in range(100):
-        assert b.failure(b.allow(float(i)), float(i)) is False  # type: ignore[arg-type]
+        assert b.failure(_allowed(b, float(i)), float(i)) is False
     assert not b.is_open

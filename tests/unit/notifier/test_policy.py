@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from meterwatch.contracts import SegmentRef
+from meterwatch.contracts import CustomerRecord, SegmentRef
 from meterwatch.keys import Keys
 from meterwatch.settings import SegmentPolicy, Settings
 from notifier.ids import make_nid
@@ -52,7 +52,7 @@ def test_the_manager_is_the_alert_s_then_the_registry_s_then_unassigned(
     ],
 )
 def test_a_blocked_sms_is_suppressed_with_its_reason_and_reserves_nothing(
-    record, consent: bool, policies: dict, reason: str
+    record: CustomerRecord | None, consent: bool, policies: dict[str, SegmentPolicy], reason: str
 ) -> None:
     s = OFF.model_copy(update={"notifier_segment_policies": policies or OFF.notifier_segment_policies})
     p = decide(alert(), record, consent, {}, s, DAY)

@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 
 from baselines.tariffs import (
+    Bill,
     NoPriceError,
     bill,
     cost_to_date,
@@ -25,11 +26,8 @@ CAT = default_catalogue()
 D = Decimal
 
 
-def lines(b: object) -> list[tuple[str, str, str, str, str]]:
-    return [
-        (ln.kind, ln.label, str(ln.quantity), str(ln.unit_price), str(ln.amount))
-        for ln in b.lines  # type: ignore[attr-defined]
-    ]
+def lines(b: Bill) -> list[tuple[str, str, str, str, str]]:
+    return [(ln.kind, ln.label, str(ln.quantity), str(ln.unit_price), str(ln.amount)) for ln in b.lines]
 
 
 def test_uk_flat_with_standing_charge() -> None:

@@ -49,7 +49,7 @@ def _plan(**changes: Any) -> dict[str, Any]:
 
 
 def _version(**changes: Any) -> dict[str, Any]:
-    v = copy.deepcopy(PLAN["versions"][0])
+    v: dict[str, Any] = copy.deepcopy(PLAN["versions"][0])
     v.update(changes)
     return v
 
@@ -210,11 +210,11 @@ def test_mw_tariffs_file_replaces_the_shipped_catalogue(
     f = tmp_path / "tariffs.json"
     f.write_bytes(_cat(PLAN))
     monkeypatch.setenv("MW_TARIFFS_FILE", str(f))
-    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    s = Settings(_env_file=None)
     assert s.tariffs_file == f
     assert catalogue_or_default(s.tariffs_file).ids() == ["p1"]
     monkeypatch.delenv("MW_TARIFFS_FILE")
-    assert catalogue_or_default(Settings(_env_file=None).tariffs_file) is default_catalogue()  # type: ignore[call-arg]
+    assert catalogue_or_default(Settings(_env_file=None).tariffs_file) is default_catalogue()
 
 
 def test_shipped_file_is_the_package_default_and_valid_json() -> None:

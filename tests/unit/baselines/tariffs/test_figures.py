@@ -101,26 +101,31 @@ def test_tier_status_and_next_tier_for_monthly_tiers() -> None:
         D("0.05"),
         "cycle",
     )
-    assert tier_status(FJ, dt.date(2024, 4, 10), 200.0, period_start=s, period_end=e).tier == 1  # type: ignore[union-attr]
-    assert tier_status(FJ, dt.date(2024, 4, 10), 200.001, period_start=s, period_end=e).tier == 2  # type: ignore[union-attr]
+    at_limit = tier_status(FJ, dt.date(2024, 4, 10), 200.0, period_start=s, period_end=e)
+    assert at_limit is not None and at_limit.tier == 1
+    above = tier_status(FJ, dt.date(2024, 4, 10), 200.001, period_start=s, period_end=e)
+    assert above is not None and above.tier == 2
     # 20 kWh to go at 3 kWh/day: 04-16 reaches 198, 04-17 passes 200
     nt = next_tier(FJ, dt.date(2024, 4, 10), 180.0, 3.0, period_start=s, period_end=e)
     assert nt is not None and (nt.tier, nt.kwh_to_go, nt.on) == (2, D("20"), dt.date(2024, 4, 17))
     # too slow to reach it in this cycle; no pace at all
-    assert next_tier(FJ, dt.date(2024, 4, 10), 180.0, 0.5, period_start=s, period_end=e).on is None  # type: ignore[union-attr]
-    assert next_tier(FJ, dt.date(2024, 4, 10), 180.0, 0.0, period_start=s, period_end=e).on is None  # type: ignore[union-attr]
+    slow = next_tier(FJ, dt.date(2024, 4, 10), 180.0, 0.5, period_start=s, period_end=e)
+    assert slow is not None and slow.on is None
+    still = next_tier(FJ, dt.date(2024, 4, 10), 180.0, 0.0, period_start=s, period_end=e)
+    assert still is not None and still.on is None
     # top tier: nothing next; bi-monthly limits doubled
     assert next_tier(FJ, dt.date(2024, 4, 10), 500.0, 3.0, period_start=s, period_end=e) is None
-    assert (
-        tier_status(FJ, dt.date(2024, 4, 10), 300.0, period_start=s, period_end=e, cycle_months=2).tier == 1
-    )  # type: ignore[union-attr]
+    bimonthly = tier_status(FJ, dt.date(2024, 4, 10), 300.0, period_start=s, period_end=e, cycle_months=2)
+    assert bimonthly is not None and bimonthly.tier == 1
     assert tier_status(UK, dt.date(2013, 4, 10), 300.0) is None
 
 
 def test_next_tier_stops_at_the_tariff_year_end() -> None:
     # 2,700 kWh on 2024-12-20 at 2 kWh a day: 2,760 is passed in 2025 -- after the year restarts
-    assert next_tier(JS, dt.date(2024, 12, 20), 2700.0, 2.0).on is None  # type: ignore[union-attr]
-    assert next_tier(JS, dt.date(2024, 12, 20), 2700.0, 10.0).on == dt.date(2024, 12, 27)  # type: ignore[union-attr]
+    slow = next_tier(JS, dt.date(2024, 12, 20), 2700.0, 2.0)
+    assert slow is not None and slow.on is None
+    fast = next_tier(JS, dt.date(2024, 12, 20), 2700.0, 10.0)
+    assert fast is not None and fast.on == dt.date(2024, 12, 27)
 
 
 def test_tier_crossing_in_cycle() -> None:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Mapping
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from baselines.tariffs import Bill, bill, default_catalogue, split_intervals
+from baselines.tariffs import Bill, Plan, bill, default_catalogue, split_intervals
 from baselines.tariffs.bill import DayUse
 
 CAT = default_catalogue()
@@ -47,14 +48,14 @@ def _amounts(b: Bill) -> dict[tuple[str, str, int], int]:
     months=st.sampled_from([1, 2]),
 )
 def test_cost_is_non_decreasing_in_kwh(
-    plan: object, start: dt.date, days: list[DayUse], before: float, which: int, extra: float, months: int
+    plan: Plan, start: dt.date, days: list[DayUse], before: float, which: int, extra: float, months: int
 ) -> None:
     i = which % len(days)
     more = list(days)
     d = days[i]
-    more[i] = (d or 0.0) + extra if not isinstance(d, dict) else {**d, "peak": d["peak"] + extra}
-    a = bill(plan, start, days, tier_kwh_before=before, cycle_months=months)  # type: ignore[arg-type]
-    b = bill(plan, start, more, tier_kwh_before=before, cycle_months=months)  # type: ignore[arg-type]
+    more[i] = (d or 0.0) + extra if not isinstance(d, Mapping) else {**d, "peak": d["peak"] + extra}
+    a = bill(plan, start, days, tier_kwh_before=before, cycle_months=months)
+    b = bill(plan, start, more, tier_kwh_before=before, cycle_months=months)
     assert b.cents >= a.cents
     # every shipped price is > 0: one more Wh costs strictly more before rounding
     assert sum(ln.amount_units for ln in b.lines) > sum(ln.amount_units for ln in a.lines)
@@ -70,13 +71,13 @@ def test_cost_is_non_decreasing_in_kwh(
     months=st.sampled_from([1, 2]),
 )
 def test_a_bill_split_at_any_day_sums_to_the_whole(
-    plan: object, start: dt.date, days: list[DayUse], before: float, cut: int, months: int
+    plan: Plan, start: dt.date, days: list[DayUse], before: float, cut: int, months: int
 ) -> None:
     k = cut % (len(days) - 1) + 1
-    whole = bill(plan, start, days, tier_kwh_before=before, cycle_months=months)  # type: ignore[arg-type]
-    first = bill(plan, start, days[:k], tier_kwh_before=before, cycle_months=months)  # type: ignore[arg-type]
+    whole = bill(plan, start, days, tier_kwh_before=before, cycle_months=months)
+    first = bill(plan, start, days[:k], tier_kwh_before=before, cycle_months=months)
     second = bill(
-        plan,  # type: ignore[arg-type]
+        plan,
         start + dt.timedelta(days=k),
         days[k:],
         tier_kwh_before=first.tier_period_wh_end / 1000,
