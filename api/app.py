@@ -3,8 +3,11 @@
 >>> from meterwatch.settings import Settings
 >>> app = create_app(Settings(redis_prefix="doctest:"))
 >>> sorted(app.openapi()["paths"])  # doctest: +NORMALIZE_WHITESPACE
-['/healthz', '/metrics', '/readyz', '/v1/baselines', '/v1/customers/{customer_id}',
- '/v1/customers/{customer_id}/alerts', '/v1/customers/{customer_id}/baseline', '/v1/segments']
+['/healthz', '/metrics', '/readyz', '/v1/alerts', '/v1/alerts/{alert_id}/ack',
+ '/v1/alerts/{alert_id}/outcome', '/v1/baselines', '/v1/customers/{customer_id}',
+ '/v1/customers/{customer_id}/alerts', '/v1/customers/{customer_id}/baseline',
+ '/v1/customers/{customer_id}/budget', '/v1/customers/{customer_id}/daily', '/v1/segments',
+ '/v1/segments/{segment_id}/customers', '/v1/tariffs', '/v1/tariffs/{plan_id}']
 """
 
 from __future__ import annotations
@@ -12,27 +15,32 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 
-from api import errors
-from api.deps import Ctx, Runtime
+from api import errors, web
+from api.deps import Runtime
 from api.metrics import MetricsMiddleware
-from api.routes import baselines, customers, health, segments
+from api.routes import baselines, budget, customers, health, segments, tariffs
+from baselines.plans import Tariffs
 from meterwatch import __version__
 from meterwatch.bodylimit import BodyLimit
+from meterwatch.registry import RegistryPublisher
 from meterwatch.settings import Settings, get_settings
 
 DESCRIPTION = """\
-Read-only HTTP API over meterwatch's Redis read model: a customer's current
-consumption baseline, alert history, registry record, and the customer segments.
+HTTP API over meterwatch's Redis read model: a customer's current consumption
+baseline (with its bill figures), daily series, alert history, registry record,
+the customer segments, alerts across customers and their lifecycle (acknowledge,
+record an outcome) and the tariff catalogue. A customer's budget is published to the
+customers topic (Kafka stays the source of truth).
 
 Authentication: `Authorization: Bearer <token>` with a token from
 `meterwatch token create --role ops|manager [--manager-id ID]`. Role `ops` reads
 every customer; role `manager` reads only the customers whose `manager_id` is
 its own (any other customer answers 404, exactly like an unknown one). Only
-`/healthz` and `/readyz` are open; this document itself needs a token.
+`/healthz` and `/readyz` are open; this document (and `/docs`) needs a token or a
+workbench session (sign in at `/signin`).
 Every error is a JSON body `{"error": code, "message": text}`.
 """
 
@@ -49,6 +57,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     """
     settings = settings or get_settings()
     runtime = Runtime(settings)
+    registry = RegistryPublisher(settings)  # budget changes: registry records to the customers topic
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -56,9 +65,12 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             app.openapi()  # build the schema now: it is long-lived too
             gc.collect()
             gc.freeze()
+        await web.startup(app)
         try:
             yield
         finally:
+            await web.shutdown(app)
+            await registry.aclose()
             await runtime.aclose()
 
     app = FastAPI(
@@ -71,22 +83,24 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         lifespan=lifespan,
         openapi_tags=[
             {"name": "customers", "description": "Per-customer baseline, alerts and registry record."},
+            {"name": "alerts", "description": "Alerts across customers and their lifecycle (the workbench)."},
             {"name": "segments", "description": "The online customer segments."},
+            {"name": "tariffs", "description": "The tariff catalogue the bills are priced with."},
             {"name": "health", "description": "Liveness, readiness, Prometheus metrics."},
         ],
     )
     app.state.runtime = runtime
+    app.state.tariffs = Tariffs.load(settings.tariffs_file, settings.default_tariff_plans)
+    app.state.registry = registry
     errors.install(app)
     app.include_router(customers.router)
     app.include_router(baselines.router)
     app.include_router(segments.router)
+    app.include_router(tariffs.router)
+    app.include_router(budget.router)
     app.include_router(health.router)
-
-    @app.get("/openapi.json", include_in_schema=False)
-    async def openapi(caller: Ctx) -> dict[str, Any]:
-        return app.openapi()
-
-    # no route reads a body today; any future one is bounded (413 before parsing)
+    web.install(app, runtime)  # the workbench: alerts, daily, members, pages, /docs, /openapi.json
+    # bodies (the budget, the workbench forms, lifecycle JSON: a few KB) are bounded: 413 before parsing
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes, setting="MW_API_MAX_BODY_BYTES")
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
     return app

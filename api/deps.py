@@ -30,6 +30,7 @@ from api.errors import ApiError
 from api.metrics import ApiMetrics
 from api.muxredis import MuxRedis
 from meterwatch.auth import TokenRecord, hash_token, parse_token_id, verify_token
+from meterwatch.connections import redis_auth_url, redis_client, redis_is_plain
 from meterwatch.keys import Keys
 from meterwatch.ratelimit import RateLimiter
 from meterwatch.settings import Settings
@@ -95,8 +96,8 @@ class Runtime:
     def redis(self) -> Redis:
         """The app's Redis client (created lazily, on the event loop that first uses it)."""
         if self._redis is None:
-            self._redis = Redis.from_url(
-                self.settings.redis_url,
+            self._redis = redis_client(
+                self.settings,
                 max_connections=256,
                 socket_timeout=2.0,
                 socket_connect_timeout=2.0,
@@ -107,10 +108,10 @@ class Runtime:
     @property
     def hot(self) -> MuxRedis | Redis:
         """The client of the hot-path reads (``get``/``mget``): auto-pipelined on plain ``redis://``."""
-        if not self.settings.redis_url.startswith("redis://"):
-            return self.redis  # TLS / unix sockets: redis-py handles them
+        if not redis_is_plain(self.settings):
+            return self.redis  # TLS, unix sockets, Sentinel: redis-py handles them
         if self._hot is None:
-            self._hot = MuxRedis(self.settings.redis_url, timeout_s=2.0)
+            self._hot = MuxRedis(redis_auth_url(self.settings), timeout_s=2.0)
         return self._hot
 
     async def aclose(self) -> None:

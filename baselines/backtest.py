@@ -20,11 +20,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from baselines.billing import Tariffs
 from baselines.customer import CustomerConfig
 from baselines.engine import Engine
 from baselines.profile import Profile
 from baselines.readings import Kind, Reading
-from baselines.rules import RULES, RulesConfig
+from baselines.rules import RULES, SOLICITED_RULES, RulesConfig
 from meterwatch.contracts import Alert, CustomerRecord
 
 EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
@@ -43,6 +44,14 @@ class BacktestResult:
     rejected_codes: Counter[str] = field(default_factory=Counter)
     profiles_bytes: int = 0
     cycles_by_customer: dict[str, int] = field(default_factory=dict)
+
+    def solicited(self) -> int:
+        """Alerts the customers asked for (budget), counted apart from the unsolicited ones.
+
+        >>> BacktestResult().solicited()
+        0
+        """
+        return sum(1 for a in self.alerts if a.solicited or a.rule in SOLICITED_RULES)
 
     def merge(self, other: BacktestResult) -> None:
         """Add the result of the customers that come after this one's (alerts and ids keep their order).
@@ -86,8 +95,13 @@ class BacktestResult:
         cf = Counter(a.rule for a in self.alerts if a.customer_facing)
         for rule, n in self.per_rule().items():
             lines.append(f"{rule:<28}{n:>8}{100.0 * n / cc:>22.2f}{cf.get(rule, 0):>17}")
-        ncf = sum(cf.values())
+        ncf = sum(1 for a in self.alerts if a.customer_facing and not a.solicited)
         lines.append(f"{'customer-facing, all rules':<28}{ncf:>8}{100.0 * ncf / cc:>22.2f}")
+        nsol = sum(1 for a in self.alerts if a.solicited)
+        lines.append(f"{'solicited (budget), apart':<28}{nsol:>8}{100.0 * nsol / cc:>22.2f}")
+        with_money = sum(1 for a in self.alerts if a.money is not None)
+        if with_money:
+            lines.append(f"alerts with money: {with_money} of {len(self.alerts)}")
         if self.customers:
             lines.append(
                 f"profile size: {self.profiles_bytes / self.customers:.0f} bytes per customer (JSON)"
@@ -156,17 +170,20 @@ def run_customers(
     cycle_months: int = 1,
     progress: Callable[[int], None] | None = None,
     only: Iterable[str] | None = None,
+    tariffs: Tariffs | None = None,
 ) -> BacktestResult:
     """Run the engine over each customer's series; customers without a record get the defaults given.
 
     ``series``: (id, its readings in time order), e.g. from ``meterwatch.cli.feed.iter_customers``.
     An id matches a record by ``customer_id`` or by one of the record's ``meter_ids``.
+    ``tariffs``: the catalogue and default plans that price the alerts (``money``); customers
+    name their plan in their record (``tariff_plan``), else their tariff's default applies.
 
     >>> r = run_customers([("c", Series("daily", value=[4.0] * 30, day=list(range(19723, 19753))))])
     >>> r.rows, r.customer_cycles, r.alerts
     (30, 1, [])
     """
-    engine = Engine(rules)
+    engine = Engine(rules, tariffs=tariffs)
     res = BacktestResult()
     by_meter = {m: rec for rec in (customers or {}).values() for m in rec.meter_ids}
     wanted = set(only) if only is not None else None

@@ -4,6 +4,10 @@
 >>> c = CustomerConfig.from_record(CustomerRecord(customer_id="c1", read_day=5, timezone="Europe/London"))
 >>> c.read_day, c.cycle_months, c.tz.key
 (5, 1, 'Europe/London')
+>>> rec = CustomerRecord(customer_id="c2", tariff_plan="cn-js-residential",
+...                      budget={"amount": 200, "currency": "CNY"})
+>>> c2 = CustomerConfig.from_record(rec); c2.tariff_plan, str(c2.budget.amount)
+('cn-js-residential', '200')
 
 ``max_kw`` (the meter's rating) bounds every reading (``baselines.readings.kwh_implausible``);
 ``None``: the rules' per-tariff default (``RulesConfig.max_kw_by_tariff``). ``register_digits``
@@ -19,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from baselines.cycles import zone
 from baselines.readings import MAX_RATING_KW
-from meterwatch.contracts import CustomerRecord
+from meterwatch.contracts import Budget, CustomerRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,8 @@ class CustomerConfig:
     arrears_amount: float = 0.0
     arrears_count: int = 0
     complaints_count: int = 0
+    tariff_plan: str | None = None  # the plan id in the tariff catalogue (None: the tariff's default)
+    budget: Budget | None = None  # the customer's budget per billing cycle (budget alerts)
     max_kw: float | None = None
     register_digits: int | None = None
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
@@ -77,6 +83,8 @@ class CustomerConfig:
             arrears_amount=rec.arrears_amount,
             arrears_count=rec.arrears_count,
             complaints_count=rec.complaints_count,
+            tariff_plan=rec.tariff_plan,
+            budget=rec.budget,
             max_kw=None if rec.max_kw is None else min(rec.max_kw, MAX_RATING_KW),
             register_digits=rec.register_digits,
         )

@@ -144,6 +144,7 @@ def add_late_kwh(p: Profile, day: int, kwh: float) -> None:
         if cc.start <= day < cc.end:
             p.closed_cycles[j] = ClosedCycleT(cc.start, cc.end, round(cc.kwh + kwh, 3), cc.coverage)
             p.same_period_cache = None
+            p.money_cache = None
             break
 
 

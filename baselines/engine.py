@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 
 from baselines import history, views
 from baselines.alerts import alert_id
+from baselines.billing import Tariffs
 from baselines.customer import CustomerConfig
 from baselines.fold import fold_inplace
 from baselines.late_window import APPLIED, APPLIED_CLOSING, DayLocator
@@ -66,12 +67,17 @@ class Engine:
         rules: RulesConfig | None = None,
         *,
         clock: Callable[[], dt.datetime] | None = None,
+        tariffs: Tariffs | None = None,
     ) -> None:
         """``clock`` gives ``created_at`` of alerts; without one, ``created_at``
-        equals ``triggered_by`` (deterministic, as the backtest wants)."""
+        equals ``triggered_by`` (deterministic, as the backtest wants).
+        ``tariffs``: the catalogue and the default plans (``baselines.billing``);
+        without it, the shipped catalogue and no defaults (customers naming a
+        ``tariff_plan`` get money, the others none)."""
         self.rules = rules if rules is not None else RulesConfig()
+        self.tariffs = tariffs if tariffs is not None else Tariffs.default()
         self._days = DayLocator()
-        self._evaluator = Evaluator(self.rules, clock)
+        self._evaluator = Evaluator(self.rules, clock, self.tariffs)
 
     def process(
         self,
@@ -164,7 +170,7 @@ class Engine:
         >>> snap.cycle.start, snap.cycle.end, snap.cycle.cycle_to_date_kwh
         (datetime.date(2024, 5, 1), datetime.date(2024, 5, 31), 0.0)
         """
-        return views.snapshot(profile, customer, segment, now, self.rules)
+        return views.snapshot(profile, customer, segment, now, self.rules, self.tariffs)
 
     def snapshot_parts(
         self,
@@ -186,7 +192,7 @@ class Engine:
         >>> body == eng.snapshot(p, cust, None, now).model_dump_json().encode()
         True
         """
-        return views.snapshot_parts(profile, customer, segment, now, self.rules, cycles=cycles)
+        return views.snapshot_parts(profile, customer, segment, now, self.rules, self.tariffs, cycles=cycles)
 
     def segment_features(self, profile: Profile, customer: CustomerConfig) -> dict[str, float]:
         """Named, stable features for the online segmenter; see ``baselines.views.segment_features``.

@@ -70,6 +70,7 @@ def load_history(
         e = cycle_end(s, customer)
         insert_closed_cycle(p, ClosedCycleT(s, e, kwh, min(1.0, covd / (e - s))))
     p.same_period_cache = None
+    p.money_cache = None
     return p
 
 

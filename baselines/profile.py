@@ -28,7 +28,9 @@ State kept per customer (stored key in brackets):
   95th-percentile day of the ring, spikes included), ``weekday_factors``,
   ``night_share``;
 * the register state [rg, re], which rule fired in which cycle [f], rule
-  streaks [s] and why a rule could not be evaluated [r].
+  streaks [s] and why a rule could not be evaluated [r];
+* the tariff plans the customer was on [tp]: ``(from_day, plan_id)`` (``""``: none),
+  see ``baselines.billing``; absent in profiles stored before money existed.
 
 Dates are stored as proleptic ordinals (``date.toordinal()``).
 
@@ -164,11 +166,13 @@ class Profile:
         "high_flags",
         "latest_ts",
         "low_flags",
+        "money_cache",
         "newest_day",
         "night_share",
         "open_cycles",
         "open_days",
         "p95_day",
+        "plans",
         "reasons",
         "register_estimate",
         "register_read",
@@ -204,6 +208,11 @@ class Profile:
         self.reasons: dict[str, list[Any]] = {}  # rule -> [code, numbers] why it could not be evaluated
         # transient cache of the same-period figures (not serialised; see cycle_book.same_period_figures)
         self.same_period_cache: SamePeriodCache | None = None
+        # the tariff plans in force: (from_day, plan_id or ""), oldest first (see baselines.billing)
+        self.plans: list[tuple[int, str]] = []
+        # transient cache of the bill figures, keyed by everything they depend on (so clones may
+        # share it); not serialised; reset with same_period_cache (see baselines.billing)
+        self.money_cache: dict[str, Any] | None = None
 
     @classmethod
     def new(cls, customer_id: str) -> Profile:
@@ -230,6 +239,7 @@ class Profile:
         q.fired = dict(self.fired)
         q.streaks = dict(self.streaks)
         q.reasons = dict(self.reasons)
+        q.plans = list(self.plans)
         return q
 
     # --- derived -----------------------------------------------------------------
@@ -309,6 +319,8 @@ class Profile:
             d["s"] = dict(self.streaks)
         if self.reasons:
             d["r"] = dict(self.reasons)
+        if self.plans:
+            d["tp"] = [[day, plan] for day, plan in self.plans]
         return d
 
     @classmethod
@@ -375,6 +387,7 @@ class Profile:
         p.fired = {str(k): int(x) for k, x in d.get("f", {}).items()}
         p.streaks = {str(k): int(x) for k, x in d.get("s", {}).items()}
         p.reasons = {str(k): list(x) for k, x in d.get("r", {}).items()}
+        p.plans = [(int(day), str(plan)) for day, plan in d.get("tp", ())]
         return p
 
     def __eq__(self, other: object) -> bool:

@@ -1,7 +1,8 @@
 """Read-model views of a profile: the Ops API's baseline snapshot and the segmenter's features.
 
 Pure functions of a profile (and the customer); they change nothing but the
-profile's same-period cache.
+profile's caches (same period, money). The snapshot's ``money`` is the running
+cycle's bill as of the newest complete day (``baselines.billing.snapshot_money``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pydantic import TypeAdapter
 
 from baselines.alerts import alert_id
 from baselines.baseline_stats import project_cycle, recent_level
+from baselines.billing import Tariffs, snapshot_money
 from baselines.customer import CustomerConfig
 from baselines.cycle_book import cycle_to_date, same_period_figures
 from baselines.cycles import cycle_containing, local_date, same_period
@@ -32,7 +34,12 @@ def _d(ordinal: int) -> dt.date:
 
 
 def snapshot(
-    p: Profile, customer: CustomerConfig, segment: SegmentRef | None, now: dt.datetime, config: RulesConfig
+    p: Profile,
+    customer: CustomerConfig,
+    segment: SegmentRef | None,
+    now: dt.datetime,
+    config: RulesConfig,
+    tariffs: Tariffs | None = None,
 ) -> BaselineSnapshot:
     """The Ops API's view of a profile (``GET /v1/customers/{id}/baseline``); see the module docstring.
 
@@ -44,7 +51,7 @@ def snapshot(
     >>> snap.cycle.start, snap.cycle.end, snap.cycle.cycle_to_date_kwh
     (datetime.date(2024, 5, 1), datetime.date(2024, 5, 31), 0.0)
     """
-    return BaselineSnapshot.model_validate(snapshot_parts(p, customer, segment, now, config))
+    return BaselineSnapshot.model_validate(snapshot_parts(p, customer, segment, now, config, tariffs))
 
 
 def snapshot_parts(
@@ -53,13 +60,15 @@ def snapshot_parts(
     segment: SegmentRef | None,
     now: dt.datetime,
     config: RulesConfig,
+    tariffs: Tariffs | None = None,
     *,
     cycles: bool = True,
 ) -> dict[str, Any]:
     """The snapshot's fields as plain values, not validated (``cycles=False``: no closed cycles).
 
     ``BaselineSnapshot.model_validate`` of it is :func:`snapshot`; the worker writes its JSON
-    with :func:`snapshot_json` (without the cycles, then their cached JSON).
+    with :func:`snapshot_json` (without the cycles, then their cached JSON). ``money`` is the
+    ``MoneyNow`` model itself (cached on the profile; pydantic takes the instance as it is).
 
     >>> import datetime as dt
     >>> from baselines.customer import CustomerConfig
@@ -79,6 +88,7 @@ def snapshot_parts(
     reasons = [{"code": str(v[0]), "message": k, "numbers": dict(v[1])} for k, v in sorted(p.reasons.items())]
     open_alerts = [alert_id(p.customer_id, rule, _d(start)) for rule in RULES if p.fired.get(rule) == start]
     recent = recent_level(p, p.newest_day - 1, 7, mincov) if p.newest_day is not None else None
+    money = snapshot_money(p, customer, tariffs, mincov) if tariffs is not None else None
     return {
         "customer_id": p.customer_id,
         "as_of": as_of,
@@ -99,6 +109,7 @@ def snapshot_parts(
         "recent_daily_kwh": round(recent[0], 3) if recent is not None else None,
         "reasons": reasons,
         "processed_at": now,
+        "money": money,
     }
 
 

@@ -2,6 +2,7 @@
 
     python bench/bench_backtest.py            # interval stream + full London daily backtest
     python bench/bench_backtest.py --quick    # 100k readings, 10 % of the daily file
+    python bench/bench_backtest.py --money 0.1   # only: the backtest without / with tariff plans
 
 Figures are reported with a reference measured in the same run on the same
 machine, because the machine is shared and absolute numbers drift:
@@ -14,6 +15,10 @@ machine, because the machine is shared and absolute numbers drift:
 * daily backtest: ``run_table`` over lcl_daily_kwh.parquet; reference = reading
   the same file with pyarrow and walking its rows as Python values.
 * profile size: JSON bytes per customer after the run.
+* ``--money SAMPLE``: ``run_table`` over a share of the daily file without a tariff
+  plan (the reference) and with every household on the London plan (flat + standing
+  charge) and on the annual-tier plan (``cn-js-residential``, which adds
+  ``tier_crossing``), in interleaved rounds; the best round of each is reported.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from baselines.customer import CustomerConfig  # noqa: E402
 from baselines.engine import Engine  # noqa: E402
+from baselines.plans import Tariffs  # noqa: E402
 from baselines.profile import Profile  # noqa: E402
 from baselines.readings import Reading  # noqa: E402
 from meterwatch.cli.commands.backtest_cmds import default_jobs  # noqa: E402
@@ -140,14 +146,54 @@ def bench_daily(sample: float) -> None:
     print(f"daily profile size: {res.profiles_bytes / max(1, res.customers):,.0f} bytes per customer (JSON)")
 
 
+def _daily_table(sample: float) -> pa.Table:
+    t = pq.read_table(shared_data() / "lcl_london_daily" / "lcl_daily_kwh.parquet")
+    if sample < 1.0:
+        ids = sorted(set(t.column("LCLid").combine_chunks().dictionary.to_pylist()))
+        keep = ids[: max(1, int(len(ids) * sample))]
+        t = t.filter(pc.is_in(t.column("LCLid").cast(pa.string()), value_set=pa.array(keep)))
+    return t
+
+
+def bench_money(sample: float, rounds: int) -> None:
+    """The backtest's throughput without money (reference) and with a plan for every household."""
+    t = _daily_table(sample)
+    configs: dict[str, Tariffs | None] = {
+        "no plan (reference)": None,
+        "uk-london-standard": Tariffs.default({"residential": "uk-london-standard"}),
+        "cn-js-residential": Tariffs.default({"residential": "cn-js-residential"}),
+    }
+    best: dict[str, float] = {}
+    rows = alerts = 0
+    for _ in range(rounds):
+        for name, tariffs in configs.items():
+            t0 = time.perf_counter()
+            res = run_table(t, tariffs=tariffs)
+            el = time.perf_counter() - t0
+            best[name] = min(best.get(name, el), el)
+            rows, alerts = res.rows, len(res.alerts)
+            print(f"  {name:<22} {el:7.2f} s {alerts} alerts", flush=True)
+    ref = best["no plan (reference)"]
+    for name, el in best.items():
+        print(
+            f"daily backtest {name:<22} {rows:,} rows {rows / el:>10,.0f} rows/s "
+            f"= {ref / el:5.3f} x the throughput without a plan (best of {rounds})"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--readings", type=int, default=None, help="interval readings to use (default 400k)")
     ap.add_argument("--daily-only", action="store_true", help="only the daily backtest")
     ap.add_argument("--sample", type=float, default=None, help="share of the daily file's customers")
+    ap.add_argument("--money", type=float, metavar="SAMPLE", help="only the money comparison on this share")
+    ap.add_argument("--rounds", type=int, default=2, help="rounds of the money comparison")
     a = ap.parse_args(argv)
     print(machine())
+    if a.money:
+        bench_money(a.money, a.rounds)
+        return 0
     if not a.daily_only:
         bench_interval(a.readings or (100_000 if a.quick else 400_000))
     bench_daily(a.sample if a.sample is not None else (0.1 if a.quick else 1.0))

@@ -4,6 +4,7 @@
 #                                services that exist (worker, api, notifier) in the
 #                                background, issue a demo ops token, feed synthetic
 #                                households (`meterwatch simulate`), print where to look
+#                                (the workbench URL and a manager's sign-in token among it)
 #   bash deploy/demo.sh status   what runs
 #   bash deploy/demo.sh stop     stop the services and the stack (nothing left running)
 # Logs: $MW_DATA_DIR/stack/logs/  (default ~/.local/share/meterwatch/stack/logs)
@@ -61,6 +62,25 @@ stop_service() {
     echo "  $name: stopped"
   fi
   rm -f "$RUN_DIR/$name.pid"
+}
+
+workbench_lines() {
+  # the account manager's workbench: its URL and a sign-in token of the surged household's manager
+  # (the token itself only on a terminal, never in a captured log; the file is mode 600)
+  local manager token_file="$RUN_DIR/manager-token"
+  manager="$(sed -n 2p "$RUN_DIR/surged-id" 2>/dev/null || true)"
+  rm -f "$token_file"
+  if [ -n "$manager" ] && has_command token; then
+    (umask 077; meterwatch token create --role manager --manager-id "$manager" \
+      --label "demo workbench $(date -u +%FT%TZ)" > "$token_file.new") && mv "$token_file.new" "$token_file"
+  fi
+  echo
+  echo "Workbench (the account manager's page): http://127.0.0.1:$api_port/"
+  if [ -s "$token_file" ]; then
+    echo "  sign in as $manager (the manager of $surged_id) with the token in $token_file"
+    if [ -t 1 ]; then echo "  sign-in token: $(cat "$token_file")"; fi
+  fi
+  echo "  or as ops (every customer) with the token in $RUN_DIR/ops-token"
 }
 
 wait_http() {  # wait_http URL SECONDS
@@ -170,8 +190,9 @@ for cid in sorted(found):
     en = a.get("explanation", {}).get("en")
     print(f"  {cid} (injected x{surged[cid]:.1f}): {a['rule']}, {a.get('severity')}, {to}: {en}")
 print(f"  sudden-increase alerts for {len(found)} of {len(surged)} surged households")
-if found:  # the demo's closing lines show this household's alerts with curl
-    open(surged_id_file, "w").write(sorted(found)[0] + "\n")
+if found:  # the demo's closing lines show this household's alerts with curl, and its manager's workbench
+    first = sorted(found)[0]
+    open(surged_id_file, "w").write(first + "\n" + str(found[first].get("manager_id") or "") + "\n")
 sys.exit(0 if found else 1)
 PY
     fi
@@ -187,7 +208,7 @@ PY
     echo "    source $MW_VENV/bin/activate        # then: meterwatch --help"
     echo "or use the full path:"
     echo "    $MW_VENV/bin/meterwatch --help"
-    surged_id="$(cat "$RUN_DIR/surged-id" 2>/dev/null \
+    surged_id="$(head -n 1 "$RUN_DIR/surged-id" 2>/dev/null \
       || sed -n 's/^  \([^ ]*\) x[0-9.]* from .*$/\1/p' "$LOG_DIR/simulate.log" 2>/dev/null | head -n 1)"
     if svc_pid api >/dev/null && [ -s "$RUN_DIR/ops-token" ]; then
       echo
@@ -199,6 +220,7 @@ PY
         echo "    curl -s -H \"Authorization: Bearer \$TOKEN\" http://127.0.0.1:$api_port/v1/customers/$surged_id/baseline"
       fi
       echo "    curl -s -H \"Authorization: Bearer \$TOKEN\" http://127.0.0.1:$api_port/v1/segments"
+      workbench_lines
     fi
     echo
     echo "Stop everything: bash deploy/demo.sh stop"

@@ -6,6 +6,8 @@
 #   2. the venv (MW_VENV, default .venv) with `pip install -c constraints.txt -e '.[dev]'`
 #      (skipped when pyproject.toml and constraints.txt did not change);
 #   3. the pinned Apache Kafka jars from Maven Central, cached under MW_CACHE_DIR.
+# mw_browser_packages (Debian's chromium + chromium-driver, for the workbench's browser
+# test) is defined here and called by deploy/test.sh only.
 # Source it (it exports PATH with the venv first) or run it. MW_SETUP_FUNCTIONS_ONLY=1
 # when sourcing: define the functions, run nothing (tests).
 # apt-get waits (up to MW_APT_LOCK_TIMEOUT_S, default 600) for another apt/dpkg process
@@ -96,6 +98,24 @@ mw_system_packages() {
     if [ -n "$jv" ] && [ "${jv%%.*}" -lt 17 ] 2>/dev/null; then
       mw_log "Java $jv found; Kafka 4 needs Java 17 or newer"; return 1
     fi
+  fi
+}
+
+mw_browser_packages() {
+  # Debian's chromium and chromium-driver: only the workbench's browser test needs them
+  # (deploy/test.sh calls this; the demo does not). Without root it says what to install.
+  local need=()
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+  [ ${#need[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    mw_log "installing the browser for the workbench's browser test: ${need[*]}"
+    mw_apt_get update -q >/dev/null || return 1
+    mw_apt_get install -y -q --no-install-recommends "${need[@]}" >/dev/null || return 1
+  else
+    mw_log "missing system packages for the browser test: ${need[*]}"
+    mw_log "install them (Debian: sudo apt-get install -y ${need[*]}); the browser test fails without them"
+    return 1
   fi
 }
 

@@ -2,6 +2,7 @@
 
     python eval/eval_london.py                 # all 3,500 households (a few minutes)
     python eval/eval_london.py --sample 0.1    # a 10 % sample of households
+    python eval/eval_london.py --money         # also the money rules on the untouched households
 
 Method: take ../shared/data/lcl_london_daily, choose a random ``--share`` (5 %)
 of the households with a fixed ``--seed``; in each, from a day in the middle of
@@ -15,6 +16,15 @@ same engine as the stream) over all households and report, per rule:
 * the median days from onset to alert (0 = the onset day itself);
 * alerts per 100 customer-cycles on the untouched households (false-alert rate;
   the data are real and unlabelled, so some of these are real events).
+
+``--money`` (docs/money.md) adds, on the households as they are (no surge injected):
+``tier_crossing`` per 100 customer-cycles under the annual-tier example plan
+(``cn-js-residential``) applied to every household, and the other rules' alerts under
+it (same ids; how many customer-facing ones the tier warning displaced); and the
+budget alerts (solicited) per 100 customer-cycles with a budget of 1.2x each
+household's median cycle cost under the London plan (``uk-london-standard``), with
+the check that the unsolicited alerts are exactly those of the run without money.
+``--tariff-plan ID`` runs the surge evaluation itself with every household on a plan.
 """
 
 from __future__ import annotations
@@ -31,14 +41,16 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, ROOT / "eval"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
+from baselines.plans import Tariffs  # noqa: E402
 from baselines.rules import RULES, RulesConfig  # noqa: E402
 from meterwatch.cli.feed import run_table  # noqa: E402
 
@@ -190,6 +202,7 @@ def evaluate_seeds(
     rules: RulesConfig | None,
     quiet: bool,
     onset: str = "habit",
+    tariffs: Tariffs | None = None,
 ) -> dict[str, Any]:
     """Inject, backtest and score for each seed; the figures pool all seeds' households.
 
@@ -213,14 +226,14 @@ def evaluate_seeds(
     for seed in seeds:
         table = load(sample, seed)
         table, truth = inject(table, share, seed, onset)
-        res = run_table(table, rules=rules)
+        res = run_table(table, rules=rules, tariffs=tariffs)
         households += res.customers
         injected += len(truth)
         rows += res.rows
         by_cust: dict[str, list[tuple[str, int, bool]]] = defaultdict(list)
         for a in res.alerts:
             day = (a.triggered_by.date() - dt.timedelta(days=1) - EPOCH).days
-            by_cust[a.customer_id].append((a.rule, day, a.customer_facing))
+            by_cust[a.customer_id].append((a.rule, day, a.customer_facing and not a.solicited))
         untouched = [c for c in res.cycles_by_customer if c not in truth]
         cc_untouched += sum(res.cycles_by_customer[c] for c in untouched)
         for rule in rule_names:
@@ -418,9 +431,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--rules", type=Path, help="RulesConfig JSON")
     ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    ap.add_argument("--money", action="store_true", help="also the money rules (docs/money.md)")
+    ap.add_argument(
+        "--tariff-plan", metavar="ID", help="every household on this plan in the surge evaluation"
+    )
     a = ap.parse_args(argv)
     rules = RulesConfig.model_validate_json(a.rules.read_bytes()) if a.rules else None
-    out = evaluate_seeds(a.sample, a.share, a.seeds or [a.seed], rules, quiet=False, onset=a.onset)
+    tariffs = Tariffs.default(dict.fromkeys(("residential",), a.tariff_plan)) if a.tariff_plan else None
+    out = evaluate_seeds(
+        a.sample, a.share, a.seeds or [a.seed], rules, quiet=False, onset=a.onset, tariffs=tariffs
+    )
+    if a.money:
+        from eval.eval_money import evaluate_money  # eval/eval_money.py, beside this script
+
+        out["money"] = evaluate_money(load(a.sample, (a.seeds or [a.seed])[0]), quiet=False)
     if a.json:
         a.json.write_text(json.dumps(out, indent=2, default=str))
     return 0

@@ -47,6 +47,39 @@ from pydantic_core import PydanticCustomError
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 MAX_READING_BYTES = 64 * 1024
+#: a tariff plan id (as in the catalogue, baselines/tariffs)
+PlanId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+#: an amount as bills show it: exact, 0.01 of the currency; a JSON number on the wire
+Amount = Annotated[
+    Decimal,
+    Field(decimal_places=2, allow_inf_nan=False),
+    PlainSerializer(float, return_type=float, when_used="json"),
+]
+#: a price per kWh (up to 6 decimals); a JSON number on the wire
+UnitPrice = Annotated[
+    Decimal,
+    Field(decimal_places=6, allow_inf_nan=False),
+    PlainSerializer(float, return_type=float, when_used="json"),
+]
+
+
+class Budget(BaseModel):
+    """A customer's budget per billing cycle (registry field ``budget``), in the plan's currency.
+
+    >>> Budget(amount="200", currency="CNY").model_dump_json()
+    '{"amount":200.0,"currency":"CNY"}'
+    >>> Budget(amount="0", currency="CNY")
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for Budget
+    ...
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    amount: Annotated[Amount, Field(gt=0, le=Decimal("1000000000"))]
+    currency: Currency
 
 
 class MeterReading(BaseModel):
@@ -118,11 +151,18 @@ class CustomerRecord(BaseModel):
     arrears_amount: Annotated[float, Field(ge=0)] = 0.0
     arrears_count: Annotated[int, Field(ge=0)] = 0
     complaints_count: Annotated[int, Field(ge=0)] = 0
+    #: the customer's plan in the tariff catalogue (docs/money.md); None: the default of its
+    #: ``tariff`` category, if one is configured (``MW_DEFAULT_TARIFF_PLANS``)
+    tariff_plan: PlanId | None = None
+    #: a budget per billing cycle, asked for by the customer (budget alerts are solicited)
+    budget: Budget | None = None
     #: the meter's rating in kW: an interval reading above max_kw x its hours is dead-lettered
     #: (``kwh_implausible``). None: the worker's per-tariff / default setting applies.
     max_kw: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     #: register width in digits (CONTRACTS.md additions), for counting across a rollover
     register_digits: Annotated[int, Field(ge=1, le=15)] | None = None
+    #: date of the latest move-in (CONTRACTS.md additions; set from the workbench, issue #15 uses it)
+    occupant_since: dt.date | None = None
 
 
 class CycleRef(BaseModel):
@@ -160,6 +200,50 @@ class Reason(BaseModel):
     numbers: dict[str, float | int | str | None] = Field(default_factory=dict)
 
 
+class MoneyTier(BaseModel):
+    """Where the customer stands in the tiers of the plan (Alert.money.tier)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    index: Annotated[int, Field(ge=1)]  # the tier the customer is in (1 = the lowest)
+    count: Annotated[int, Field(ge=1)]
+    period: Literal["cycle", "year"]  # what the tier consumption counts: the billing cycle or tariff year
+    period_kwh: float  # consumption of the tier period so far
+    next_at_kwh: float | None = None  # period consumption where the next tier starts (None: top tier)
+    next_on: dt.date | None = None  # the day the next tier is reached at the current pace
+    price_step: UnitPrice | None = None  # the next tier's extra price per kWh
+    #: the first day of the tier period (the tariff year, or the billing cycle for monthly tiers)
+    period_start: dt.date | None = Field(default=None, exclude_if=lambda v: v is None)
+
+
+class Money(BaseModel):
+    """The bill figures of an alert (CONTRACTS.md: Alert.money), in the plan's currency.
+
+    Amounts are rounded as bills round (0.01, see docs/money.md). ``same_period``
+    is last year's same-period cycle as billed then (the prices in force then);
+    ``extra_vs_same_period`` is ``projected - same_period``;
+    ``same_period_at_current_prices`` prices last year's kWh like-for-like with
+    today's prices (the change due to consumption alone is
+    ``projected - same_period_at_current_prices``).
+
+    >>> m = Money(currency="CNY", to_date=Decimal("52.00"), projected=Decimal("160.35"))
+    >>> m.model_dump_json(exclude_none=True)
+    '{"currency":"CNY","to_date":52.0,"projected":160.35}'
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    currency: Currency
+    to_date: Amount
+    projected: Amount | None = None
+    same_period: Amount | None = None
+    extra_vs_same_period: Amount | None = None
+    tier: MoneyTier | None = None
+    same_period_at_current_prices: Amount | None = None
+    #: the customer's budget per cycle (budget alerts; absent without one)
+    budget: Amount | None = Field(default=None, exclude_if=lambda v: v is None)
+
+
 Rule = Literal[
     "same_period_reached",
     "projected_over_same_period",
@@ -190,63 +274,14 @@ class Alert(BaseModel):
     customer_facing: bool = True
     reasons: list[Reason] = Field(default_factory=list)
     schema_: int = Field(default=1, alias="schema")
+    #: the bill figures next to the kWh facts (absent when the customer has no tariff plan)
+    money: Money | None = Field(default=None, exclude_if=lambda v: v is None)
+    #: the customer asked for this alert (a budget); counted apart from unsolicited alerts.
+    #: Written only when true, so that alerts without money are byte-identical to before money
+    solicited: bool = Field(default=False, exclude_if=lambda v: not v)
 
     def to_json(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()
-
-
-#: an amount as bills show it: exact, 0.01 of the currency; a JSON number on the wire
-Amount = Annotated[
-    Decimal,
-    Field(decimal_places=2, allow_inf_nan=False),
-    PlainSerializer(float, return_type=float, when_used="json"),
-]
-#: a price per kWh (up to 6 decimals); a JSON number on the wire
-UnitPrice = Annotated[
-    Decimal,
-    Field(decimal_places=6, allow_inf_nan=False),
-    PlainSerializer(float, return_type=float, when_used="json"),
-]
-
-
-class MoneyTier(BaseModel):
-    """Where the customer stands in the tiers of the plan (Alert.money.tier)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    index: Annotated[int, Field(ge=1)]  # the tier the customer is in (1 = the lowest)
-    count: Annotated[int, Field(ge=1)]
-    period: Literal["cycle", "year"]  # what the tier consumption counts: the billing cycle or tariff year
-    period_kwh: float  # consumption of the tier period so far
-    next_at_kwh: float | None = None  # period consumption where the next tier starts (None: top tier)
-    next_on: dt.date | None = None  # the day the next tier is reached at the current pace
-    price_step: UnitPrice | None = None  # the next tier's extra price per kWh
-
-
-class Money(BaseModel):
-    """The bill figures of an alert (CONTRACTS.md: Alert.money), in the plan's currency.
-
-    Amounts are rounded as bills round (0.01, see docs/money.md). ``same_period``
-    is last year's same-period cycle as billed then (the prices in force then);
-    ``extra_vs_same_period`` is ``projected - same_period``;
-    ``same_period_at_current_prices`` prices last year's kWh like-for-like with
-    today's prices (the change due to consumption alone is
-    ``projected - same_period_at_current_prices``).
-
-    >>> m = Money(currency="CNY", to_date=Decimal("52.00"), projected=Decimal("160.35"))
-    >>> m.model_dump_json(exclude_none=True)
-    '{"currency":"CNY","to_date":52.0,"projected":160.35}'
-    """
-
-    model_config = ConfigDict(extra="ignore")
-
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-    to_date: Amount
-    projected: Amount | None = None
-    same_period: Amount | None = None
-    extra_vs_same_period: Amount | None = None
-    tier: MoneyTier | None = None
-    same_period_at_current_prices: Amount | None = None
 
 
 class DeadLetterError(BaseModel):
@@ -301,6 +336,34 @@ class BaselineBlock(BaseModel):
     cycles: list[ClosedCycle] = Field(default_factory=list)
 
 
+class MoneyNow(BaseModel):
+    """The bill figures of the running cycle (BaselineSnapshot.money; docs/money.md).
+
+    As of ``as_of``, the newest complete day (the figures change once a day; the
+    snapshot's kWh ``cycle.cycle_to_date_kwh`` also counts the day in progress).
+    ``same_period`` is last year's cycle as billed then; ``same_period_at_current_prices``
+    the same kWh at today's prices (like-for-like); ``extra_vs_same_period`` is
+    ``projected - same_period`` and ``extra_at_current_prices`` is
+    ``projected - same_period_at_current_prices`` (the change due to consumption alone).
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    plan_id: str
+    currency: Currency
+    as_of: dt.date
+    kwh_to_date: float
+    to_date: Amount
+    projected: Amount | None = None
+    same_period: Amount | None = None
+    same_period_at_current_prices: Amount | None = None
+    extra_vs_same_period: Amount | None = None
+    extra_at_current_prices: Amount | None = None
+    tier: MoneyTier | None = None
+    next_tier_kwh_to_go: float | None = None
+    budget: Budget | None = None
+
+
 class BaselineSnapshot(BaseModel):
     """What `GET /v1/customers/{customer_id}/baseline` returns (and what Redis holds)."""
 
@@ -315,6 +378,8 @@ class BaselineSnapshot(BaseModel):
     recent_daily_kwh: float | None = None
     reasons: list[Reason] = Field(default_factory=list)
     processed_at: AwareDatetime | None = None
+    #: the bill figures (absent when the customer has no tariff plan and no default applies)
+    money: MoneyNow | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class SegmentSummary(BaseModel):

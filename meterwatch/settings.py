@@ -21,12 +21,21 @@ MW_KAFKA_BOOTSTRAP='127.0.0.1:99999': port 99999 is not in 1-65535
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlparse
 
-from pydantic import AfterValidator, BaseModel, Field, SecretStr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -59,6 +68,35 @@ def check_host_ports(value: str) -> str:
     return value
 
 
+def _none_if_blank(value: object) -> object:
+    """An optional path given as ``""`` or ``null`` (``MW_X=`` in an env file, a JSON dump of None) is unset.
+
+    >>> _none_if_blank("null"), _none_if_blank(""), _none_if_blank("a.json")
+    (None, None, 'a.json')
+    """
+    if isinstance(value, str) and value.strip() in ("", "null", "None"):
+        return None
+    return value
+
+
+#: a file setting that may be unset
+OptionalPath = Annotated[Path | None, BeforeValidator(_none_if_blank)]
+
+
+def _check_tariff_categories(value: dict[str, str]) -> dict[str, str]:
+    """Keys of ``MW_DEFAULT_TARIFF_PLANS`` are tariff categories.
+
+    >>> _check_tariff_categories({"household": "x"})
+    Traceback (most recent call last):
+    ...
+    ValueError: 'household' is not a tariff category (residential, commercial, industrial)
+    """
+    for key in value:
+        if key not in ("residential", "commercial", "industrial"):
+            raise ValueError(f"{key!r} is not a tariff category (residential, commercial, industrial)")
+    return value
+
+
 def _port_number(text: str) -> int:
     if not text.isdigit():
         raise ValueError(f"port {text!r} is not a number")
@@ -87,6 +125,40 @@ def check_redis_url(value: str) -> str:
     return value
 
 
+def check_optional_host_ports(value: str) -> str:
+    """Like :func:`check_host_ports`, but empty means "not used" (e.g. no Redis Sentinels).
+
+    >>> check_optional_host_ports("")
+    ''
+    """
+    return check_host_ports(value) if value.strip() else ""
+
+
+def read_secret_file(path: str, variable: str) -> str:
+    """The secret in the file ``path`` (one trailing newline dropped), for ``MW_<NAME>_FILE``.
+
+    >>> read_secret_file("/nonexistent/pw", "MW_REDIS_PASSWORD_FILE")
+    Traceback (most recent call last):
+    ...
+    ValueError: MW_REDIS_PASSWORD_FILE: cannot read '/nonexistent/pw' (No such file or directory)
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"{variable}: cannot read {path!r} ({exc.strerror or exc})") from None
+    return text.removesuffix("\n").removesuffix("\r")
+
+
+#: secrets that may also come from a file: ``MW_<NAME>_FILE`` (Kubernetes/compose secrets, systemd
+#: credentials) instead of ``MW_<NAME>``; setting both is an error
+SECRET_FILES = {
+    "kafka_sasl_password": "kafka_sasl_password_file",
+    "redis_password": "redis_password_file",
+    "redis_sentinel_password": "redis_sentinel_password_file",
+    "sms_http_auth_header": "sms_http_auth_header_file",
+    "sms_inbound_secret": "sms_inbound_secret_file",
+}
+
 Port = Annotated[int, Field(ge=1, le=65535)]
 PortOrOff = Annotated[int, Field(ge=0, le=65535)]  # 0 = off
 
@@ -97,16 +169,28 @@ def settings_error(exc: Exception) -> str:
         return str(exc)
     parts = []
     for err in exc.errors():
-        loc = err.get("loc") or ("?",)
-        name = f"MW_{str(loc[0]).upper()}"
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        loc = err.get("loc")
+        if not loc:  # a check across settings (_check_connections): its message names them
+            parts.append(msg)
+            continue
+        name = f"MW_{str(loc[0]).upper()}"
         given = err.get("input")
-        secret = "secret" in name.lower() or "auth" in name.lower()
+        secret = any(word in name.lower() for word in ("secret", "auth", "password"))
         if isinstance(given, str | int | float) and not secret:
-            parts.append(f"{name}={str(given)[:80]!r}: {msg}")
+            parts.append(f"{name}={hide_userinfo(str(given))[:80]!r}: {hide_userinfo(msg)}")
         else:
-            parts.append(f"{name}: {msg}")
+            parts.append(f"{name}: {hide_userinfo(msg)}")
     return "; ".join(parts)
+
+
+def hide_userinfo(text: str) -> str:
+    """``text`` with the user and password of any URL in it replaced by ``***``.
+
+    >>> hide_userinfo("redis://:hunter2@r1:6379/0 and rediss://mw:pw@r2:6380")
+    'redis://***@r1:6379/0 and rediss://***@r2:6380'
+    """
+    return re.sub(r"://[^/@\s]*@", "://***@", text)
 
 
 class SegmentPolicy(BaseModel):
@@ -139,6 +223,35 @@ class Settings(BaseSettings):
     shared_data: Path | None = None
     log_repeat_interval_s: float = 30.0  # one log line per cause (warnings, errors) per interval; 0 = off
 
+    # --- secured connections and failover (docs/deployment.md, "Secured connections") ---
+    # Kafka: every client (worker, ingest, registry, notifier, publishers, topic admin)
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_sasl_password_file: str = ""  # the password from this file (a mounted secret)
+    kafka_ssl_cafile: str = ""  # PEM CA bundle that signed the brokers' certificates ("": system store)
+    kafka_ssl_certfile: str = ""  # client certificate (PEM) for mutual TLS; optional
+    kafka_ssl_keyfile: str = ""  # its private key (PEM); optional when the certfile holds it
+    kafka_ssl_check_hostname: bool = True
+    # Redis: every client (worker read model, API, notifier, tokens); TLS with a rediss:// URL
+    redis_username: str = ""  # ACL user ("": the default user, password only)
+    redis_password: SecretStr = SecretStr("")
+    redis_password_file: str = ""
+    redis_ssl_cafile: str = ""
+    redis_ssl_certfile: str = ""  # client certificate, when the server asks for one (tls-auth-clients)
+    redis_ssl_keyfile: str = ""
+    redis_ssl_check_hostname: bool = True
+    # Sentinel: the master of MW_REDIS_SENTINEL_SERVICE is found through these (failover); the
+    # db number and TLS (rediss://) still come from MW_REDIS_URL, its host:port is then unused
+    redis_sentinels: Annotated[str, AfterValidator(check_optional_host_ports)] = ""
+    redis_sentinel_service: str = "meterwatch"
+    redis_sentinel_password: SecretStr = SecretStr("")  # the sentinels' own requirepass, if any
+    redis_sentinel_password_file: str = ""
+    # replication of every topic meterwatch creates (and of Faust's); 0 = the broker's default ISR
+    topic_replication: int = Field(default=1, ge=1)
+    topic_min_insync_replicas: int = Field(default=0, ge=0)
+
     # --- topics (default names; configurable) -------------------------------------
     topic_readings: str = "meter-readings"
     topic_customers: str = "customers"
@@ -162,8 +275,13 @@ class Settings(BaseSettings):
     late_window_days: int = 7
     readmodel_flush_ms: int = 200
     max_segments: int = 7
-    rules_file: Path | None = None  # JSON of baselines.rules.RulesConfig (per tariff / segment thresholds)
-    tariffs_file: Path | None = None  # JSON tariff catalogue replacing the shipped one (docs/money.md)
+    rules_file: OptionalPath = None  # JSON of baselines.rules.RulesConfig (per tariff / segment thresholds)
+    tariffs_file: OptionalPath = None  # JSON tariff catalogue replacing the shipped one (docs/money.md)
+    # the plan of a customer whose registry record names none, per tariff category (docs/money.md),
+    # e.g. {"residential": "uk-london-standard"}; every id must be in the catalogue
+    default_tariff_plans: Annotated[dict[str, str], AfterValidator(_check_tariff_categories)] = Field(
+        default_factory=dict
+    )
     worker_metrics_host: str = "127.0.0.1"  # bind address of the worker's /healthz and /metrics
     # plausibility of readings (docs/stream.md, "Dead letters"): a reading outside these bounds is
     # dead-lettered with a named reason instead of being booked
@@ -183,12 +301,17 @@ class Settings(BaseSettings):
     notifier_host: str = "127.0.0.1"
     notifier_port: Port = 8001
     api_rate_limit_per_min: int = 600
-    api_max_body_bytes: int = 64 * 1024  # request bodies over this are refused with 413 (the API reads none)
+    api_max_body_bytes: int = 64 * 1024  # request bodies over this are refused with 413
     notifier_rate_limit_per_min: int = 600  # requests per token and UTC minute (all notifier replicas)
     notifier_max_body_bytes: int = 256 * 1024  # request bodies over this are refused with 413
     token_default_ttl_days: int = 365
     api_token_cache_s: float = 5.0  # verified tokens cached in-process; bounds revocation delay
     api_ready_max_staleness_s: float = 60.0  # /readyz: read-model heartbeat must be newer than this
+    # the workbench web pages (api/web, docs/workbench.md)
+    web_session_secret: SecretStr = SecretStr("")  # cookie-signing key; empty: generated once, kept in Redis
+    web_session_ttl_s: int = Field(default=8 * 3600, ge=60)  # a sign-in lasts this long
+    web_cookie_secure: bool = False  # mark cookies Secure even on plain http (always on https requests)
+    web_sse_max_streams: int = Field(default=200, ge=1)  # live-update streams per API process
 
     # --- notifier: channels -----------------------------------------------------------
     sms_provider: Literal["console", "http"] = "console"
@@ -238,6 +361,25 @@ class Settings(BaseSettings):
         }
     )
 
+    sms_http_auth_header_file: str = ""  # MW_SMS_HTTP_AUTH_HEADER from a file
+    sms_inbound_secret_file: str = ""  # MW_SMS_INBOUND_SECRET from a file
+
+    @model_validator(mode="after")
+    def _check_connections(self) -> Settings:
+        """Secrets from their files, and the security settings checked together (one line each)."""
+        for secret, file_field in SECRET_FILES.items():
+            path = getattr(self, file_field)
+            if not path:
+                continue
+            value = read_secret_file(path, f"MW_{file_field.upper()}")
+            if getattr(self, secret).get_secret_value() not in ("", value):
+                raise ValueError(f"set MW_{secret.upper()} or MW_{file_field.upper()}, not both")
+            setattr(self, secret, SecretStr(value))
+        problems = _kafka_security_problems(self) + _redis_security_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     # --- derived ---------------------------------------------------------------------
     @property
     def kafka_host(self) -> str:
@@ -264,6 +406,49 @@ class Settings(BaseSettings):
     def tables_dir(self) -> Path:
         """Where the worker keeps its RocksDB tables."""
         return self.data_dir / "tables"
+
+
+def _files_missing(settings: Settings, fields: tuple[str, ...]) -> list[str]:
+    return [
+        f"MW_{f.upper()}: no such file {getattr(settings, f)!r}"
+        for f in fields
+        if getattr(settings, f) and not Path(getattr(settings, f)).is_file()
+    ]
+
+
+def _kafka_security_problems(s: Settings) -> list[str]:
+    protocol = s.kafka_security_protocol
+    out = _files_missing(s, ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile"))
+    if protocol.startswith("SASL_") and not (
+        s.kafka_sasl_username and s.kafka_sasl_password.get_secret_value()
+    ):
+        out.append(
+            f"MW_KAFKA_SECURITY_PROTOCOL={protocol} needs MW_KAFKA_SASL_USERNAME and "
+            "MW_KAFKA_SASL_PASSWORD (or MW_KAFKA_SASL_PASSWORD_FILE)"
+        )
+    tls_files = [f for f in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile") if getattr(s, f)]
+    if tls_files and not protocol.endswith("SSL"):
+        out.append(
+            f"MW_{tls_files[0].upper()} is set but MW_KAFKA_SECURITY_PROTOCOL={protocol} does not use TLS "
+            "(use SSL or SASL_SSL)"
+        )
+    if s.kafka_ssl_keyfile and not s.kafka_ssl_certfile:
+        out.append("MW_KAFKA_SSL_KEYFILE is set without MW_KAFKA_SSL_CERTFILE")
+    return out
+
+
+def _redis_security_problems(s: Settings) -> list[str]:
+    out = _files_missing(s, ("redis_ssl_cafile", "redis_ssl_certfile", "redis_ssl_keyfile"))
+    tls_files = [f for f in ("redis_ssl_cafile", "redis_ssl_certfile", "redis_ssl_keyfile") if getattr(s, f)]
+    if tls_files and not s.redis_url.startswith("rediss://"):
+        out.append(f"MW_{tls_files[0].upper()} is set but MW_REDIS_URL is not a rediss:// (TLS) URL")
+    if s.redis_ssl_keyfile and not s.redis_ssl_certfile:
+        out.append("MW_REDIS_SSL_KEYFILE is set without MW_REDIS_SSL_CERTFILE")
+    if s.redis_username and not s.redis_password.get_secret_value():
+        out.append("MW_REDIS_USERNAME is set without MW_REDIS_PASSWORD (or MW_REDIS_PASSWORD_FILE)")
+    if s.redis_sentinels and s.redis_url.startswith("unix://"):
+        out.append("MW_REDIS_SENTINELS cannot be used with a unix:// MW_REDIS_URL")
+    return out
 
 
 @lru_cache(maxsize=1)

@@ -28,9 +28,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from meterwatch.connections import kafka_client_kwargs
 from meterwatch.settings import Settings
 
 _TOPIC_ALREADY_EXISTS = 36
+_BAD_REPLICATION = 38  # INVALID_REPLICATION_FACTOR
 _RETRIABLE = {3, 5, 6, 7, 41}  # unknown topic, leader not available, not leader, timeout, not controller
 
 
@@ -95,8 +97,31 @@ def mismatch_message(spec: TopicSpec, info: TopicInfo, bootstrap: str) -> str | 
     return None
 
 
+def replicated(settings: Settings, specs: list[TopicSpec]) -> list[TopicSpec]:
+    """``specs`` with ``MW_TOPIC_REPLICATION`` replicas and ``MW_TOPIC_MIN_INSYNC_REPLICAS`` (if set).
+
+    >>> s = Settings(topic_replication=3, topic_min_insync_replicas=2)
+    >>> [(t.replication, t.configs) for t in replicated(s, [TopicSpec(name="a", partitions=1)])]
+    [(3, {'min.insync.replicas': '2'})]
+    """
+    isr = {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
+    return [
+        spec.model_copy(
+            update={
+                "replication": settings.topic_replication,
+                "configs": {**spec.configs, **isr} if settings.topic_min_insync_replicas else spec.configs,
+            }
+        )
+        for spec in specs
+    ]
+
+
 def topic_specs(settings: Settings) -> list[TopicSpec]:
-    """The topics meterwatch needs, named and sized from ``settings``."""
+    """The topics meterwatch needs, named, sized and replicated from ``settings``."""
+    return replicated(settings, _topic_specs(settings))
+
+
+def _topic_specs(settings: Settings) -> list[TopicSpec]:
     return [
         TopicSpec(
             name=settings.topic_readings,
@@ -139,7 +164,7 @@ async def admin_client(settings: Settings) -> AsyncIterator[object]:
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, client_id="meterwatch-admin", request_timeout_ms=15000
+        **kafka_client_kwargs(settings), client_id="meterwatch-admin", request_timeout_ms=15000
     )
     await admin.start()
     try:
@@ -209,7 +234,8 @@ async def _create_missing(admin: Any, missing: list[TopicSpec], timeout_s: float
             created.append(name)
         elif code != _TOPIC_ALREADY_EXISTS:
             message = err[2] if len(err) > 2 else ""
-            raise TopicAdminError(f"creating topic {name!r} failed: error {code} {message}")
+            hint = " (MW_TOPIC_REPLICATION is more than the brokers)" if code == _BAD_REPLICATION else ""
+            raise TopicAdminError(f"creating topic {name!r} failed: error {code} {message}{hint}")
     return created
 
 
@@ -349,7 +375,7 @@ async def consumer_lag(settings: Settings, groups: list[str] | None = None) -> l
     partitions = sorted({tp for offsets in committed.values() for tp in offsets})
     ends: dict[Any, int] = {}
     if partitions:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(**kafka_client_kwargs(settings), enable_auto_commit=False)
         await consumer.start()
         try:
             ends = await consumer.end_offsets(partitions)

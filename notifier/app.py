@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
+from baselines.plans import Tariffs
 from meterwatch import __version__
 from meterwatch.bodylimit import BodyLimit
+from meterwatch.connections import redis_client
 from meterwatch.keys import Keys
 from meterwatch.ratelimit import RateLimiter, SyncFn
+from meterwatch.registry import RegistryPublisher
 from meterwatch.settings import Settings, get_settings
 from notifier import errors
 from notifier.channels import PushChannel, SmsChannel, WebhookPush, make_sms_channel
@@ -36,19 +40,19 @@ from notifier.store import Store
 log = logging.getLogger("meterwatch.notifier")
 
 
-def _redis(url: str, max_connections: int, name: str) -> Redis:
+def _redis(s: Settings, max_connections: int, name: str) -> Redis:
     """A client with its own bounded pool; a caller waits up to 10 s for a free connection."""
-    pool = BlockingConnectionPool.from_url(
-        url,
+    client: Redis = redis_client(
+        s,
+        pool_timeout=10,
         decode_responses=True,
         max_connections=max_connections,
-        timeout=10,
         socket_connect_timeout=2.0,
         socket_timeout=10.0,
         health_check_interval=15,
         client_name=name,
     )
-    return Redis(connection_pool=pool)
+    return client
 
 
 def _check_lease(s: Settings) -> None:
@@ -72,11 +76,9 @@ class _Services:
     def __init__(self, s: Settings, clk: Clock, limiter: RateLimiter, consume: bool) -> None:
         keys = Keys(s.redis_prefix)
         self.s, self.consume, self.limiter = s, consume, limiter
-        self.redis = _redis(
-            s.redis_url, max(8, s.notifier_redis_max_connections), f"{s.redis_prefix}notifier"
-        )
+        self.redis = _redis(s, max(8, s.notifier_redis_max_connections), f"{s.redis_prefix}notifier")
         self.send_redis = _redis(
-            s.redis_url, max(1, s.notifier_dispatch_concurrency) + 4, f"{s.redis_prefix}notifier-send"
+            s, max(1, s.notifier_dispatch_concurrency) + 4, f"{s.redis_prefix}notifier-send"
         )
         self.http = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=max(8, s.notifier_dispatch_concurrency))
@@ -89,8 +91,10 @@ class _Services:
             s.notifier_sse_max_streams,
             s.notifier_sse_max_per_token,
             client_name=f"{s.redis_prefix}notifier-sse",
+            connect=functools.partial(redis_client, s),
         )
         self.send_store = Store(self.send_redis, keys)
+        self.registry = RegistryPublisher(s)  # budget replies: registry records to the customers topic
         self.stop = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
 
@@ -102,6 +106,7 @@ class _Services:
         consumer = AlertConsumer(self.store, s, clk, on_recorded=dispatcher.wake)
         app.state.store, app.state.dispatcher, app.state.consumer = self.store, dispatcher, consumer
         app.state.hub, app.state.consumer_enabled = self.hub, self.consume
+        app.state.registry = self.registry
         self.hub.start()
         self.tasks.append(asyncio.create_task(dispatcher.run(self.stop), name="notifier-dispatcher"))
         if self.consume:
@@ -116,6 +121,7 @@ class _Services:
                 t.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.hub.aclose()
+        await self.registry.aclose()
         await self.limiter.aclose()
         await self.http.aclose()
         await self.send_redis.aclose()
@@ -156,6 +162,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = s
+    app.state.tariffs = Tariffs.load(s.tariffs_file, s.default_tariff_plans)  # budget replies: the currency
     app.state.clock = clk
     app.state.limiter = limiter
     errors.install(app)

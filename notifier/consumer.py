@@ -28,6 +28,7 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
+from meterwatch.connections import kafka_client_kwargs
 from meterwatch.contracts import Alert
 from meterwatch.settings import Settings
 from meterwatch.topics import TopicAdminError, TopicMismatchError, ensure_topics
@@ -66,7 +67,7 @@ class AlertConsumer:
     def _make(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
             self.s.topic_alerts,
-            bootstrap_servers=self.s.kafka_bootstrap,
+            **kafka_client_kwargs(self.s),
             group_id=self.s.notifier_group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

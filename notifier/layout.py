@@ -66,6 +66,7 @@ def encode(plan: AlertPlan, keys: Keys, metrics_key: str, dedupe_days: int, inbo
         "dedupe_ttl": str(dedupe_days * 86400),
         "nids": json.dumps(plan.nids),
         "metrics_key": metrics_key,
+        "solicited": plan.alert.solicited,  # counted apart (alerts_solicited): the customer asked
         "due_key": due_key(keys),
         "notifications": notifications,
         "inbox": {

@@ -121,7 +121,9 @@ class InboundSms(BaseModel):
 
 
 class InboundResult(BaseModel):
-    action: Literal["opt_out", "opt_in", "receipt", "ignored"]
+    action: Literal[
+        "opt_out", "opt_in", "receipt", "ignored", "budget_set", "budget_removed", "budget_refused"
+    ]
     customer_id: str | None = None
     notification_id: str | None = None
     detail: str = ""

@@ -8,7 +8,8 @@ consent, the manager's profile, the settings and the time, and answers:
   (``digest``: the threshold and the hour are decided here, the count is kept in Redis);
 * the **customer SMS** (customer-facing rules only): its status (``queued``, ``deferred``,
   ``held``, ``suppressed``), reason, due time and text; when it may still go out, the
-  per-cycle / per-N-days limits it must reserve (checked atomically in Redis at ingest);
+  per-cycle / per-N-days limits it must reserve (checked atomically in Redis at ingest;
+  none for a solicited alert, which the customer asked for);
 * the **inbox item** of the manager.
 
 ``notifier.store.Store.encode`` turns the plan into the arguments of the ingest script.
@@ -185,7 +186,13 @@ def _sms(
     if blocked:
         return SmsPlan(nid, "suppressed", blocked, detail, now, cycle, record, text)
     status, reason, due, detail = _timing(record, pol, pol_name, settings, now)
-    limit = SmsLimit(cycle, settings.sms_max_per_cycle, settings.sms_min_days_between * 86400)
+    # a solicited alert (the customer's own budget) is outside the per-cycle / per-N-days limits:
+    # it neither uses them up nor waits for them (consent and quiet hours still apply)
+    limit = (
+        None
+        if alert.solicited
+        else SmsLimit(cycle, settings.sms_max_per_cycle, settings.sms_min_days_between * 86400)
+    )
     return SmsPlan(nid, status, reason, detail, due, cycle, record, text, limit)
 
 

@@ -33,8 +33,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -79,8 +81,10 @@ class InboxHub:
         max_streams: int,
         max_per_token: int,
         client_name: str = "meterwatch-notifier-sse",
+        connect: Callable[..., Redis] | None = None,  # meterwatch.connections.redis_client(settings)
     ) -> None:
         self.redis_url = redis_url
+        self._connect = connect or functools.partial(Redis.from_url, redis_url)
         self.channel_prefix = channel_prefix
         self.max_streams = max_streams
         self.max_per_token = max_per_token
@@ -148,8 +152,7 @@ class InboxHub:
         pause = 0.2
         pattern = _glob_escape(self.channel_prefix) + "*"
         while not self._stop.is_set():
-            redis = Redis.from_url(
-                self.redis_url,
+            redis = self._connect(
                 decode_responses=True,
                 max_connections=1,
                 client_name=self.client_name,

@@ -45,6 +45,7 @@ if not ok then
   return cjson.encode({duplicate = true, nids = redis.call('GET', p.dedupe_key)})
 end
 redis.call('HINCRBY', p.metrics_key, 'alerts_ingested', 1)
+if p.solicited then redis.call('HINCRBY', p.metrics_key, 'alerts_solicited', 1) end
 local result = {}
 for _, n in ipairs(p.notifications) do
   local status = n.status

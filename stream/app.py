@@ -27,9 +27,11 @@ from typing import Any
 
 import faust
 
+from meterwatch.connections import faust_broker_credentials
 from meterwatch.settings import Settings
-from meterwatch.topics import TopicSpec, create_topics, topic_specs
+from meterwatch.topics import TopicSpec, create_topics, replicated, topic_specs
 from stream.context import TopicNames
+from stream.faust_internals import install_faust_fixes
 
 __all__ = ["WorkerApp", "build_app", "internal_topic_specs", "prepare_topics"]
 
@@ -58,11 +60,12 @@ def _faust_app(settings: Settings, instance: str, store: str, datadir: Path | No
         env={},  # stray environment variables cannot change the app
         broker=brokers,
         broker_client_id=f"{s.app_id}-{instance}",
+        broker_credentials=faust_broker_credentials(s),  # SASL / TLS (None: PLAINTEXT)
         store=store,
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=s.readings_partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=s.topic_replication,
         topic_disable_leader=True,
         table_standby_replicas=0,
         consumer_auto_offset_reset="earliest",
@@ -87,9 +90,12 @@ def build_app(settings: Settings, instance: str = "w0", *, store: str = "rocksdb
     """The app of one worker process; ``store="memory://"`` for unit tests (no disk, no broker)."""
     s = settings
     rocks = store.startswith("rocksdb")
+    install_faust_fixes()  # a restart must not lose stream records (stream/faust_internals.py)
     app = _faust_app(s, instance, store, s.tables_dir / instance if rocks else None)
     parts = s.readings_partitions
-    changelog_cfg = {"cleanup.policy": "compact", "retention.ms": s.changelog_retention_ms}
+    changelog_cfg: dict[str, Any] = {"cleanup.policy": "compact", "retention.ms": s.changelog_retention_ms}
+    if s.topic_min_insync_replicas:
+        changelog_cfg["min.insync.replicas"] = s.topic_min_insync_replicas
     table_kw: dict[str, Any] = {
         "key_type": bytes,  # bytes -> the "raw" codec: no pickle, we write JSON ourselves
         "value_type": bytes,
@@ -128,7 +134,7 @@ def build_app(settings: Settings, instance: str = "w0", *, store: str = "rocksdb
 
 
 def internal_topic_specs(settings: Settings) -> list[TopicSpec]:
-    """The worker's own topics (re-keyed stream, parked readings, table changelogs).
+    """The worker's own topics (re-keyed stream, parked readings, table changelogs), replicated.
 
     Created before Faust starts: a topic Faust creates while the group forms is
     missing from the first assignment, and its partitions would stay unassigned.
@@ -138,13 +144,14 @@ def internal_topic_specs(settings: Settings) -> list[TopicSpec]:
     parts = settings.readings_partitions
     compact = {"cleanup.policy": "compact", "retention.ms": str(settings.changelog_retention_ms)}
     app_id = settings.app_id
-    return [
+    specs = [
         TopicSpec(name=f"{app_id}-by-customer", partitions=parts),
         TopicSpec(name=f"{app_id}-parked", partitions=parts),
         TopicSpec(name=f"{app_id}-customers-changelog", partitions=parts, configs=compact),
         TopicSpec(name=f"{app_id}-profiles-changelog", partitions=parts, configs=compact),
         TopicSpec(name=f"{app_id}-segmenter-changelog", partitions=1, configs=compact),
     ]
+    return replicated(settings, specs)  # MW_TOPIC_REPLICATION, MW_TOPIC_MIN_INSYNC_REPLICAS
 
 
 async def prepare_topics(settings: Settings) -> list[str]:

@@ -1,7 +1,9 @@
 """Stage ``customers_in``: registry records and tombstones -> the customer's by-customer partition.
 
-An invalid record is dead-lettered (with the `customers` topic as its source);
-a tombstone (null value) becomes a ``customer_deleted`` envelope. Every batch's
+An invalid record is dead-lettered (with the `customers` topic as its source),
+and so is a record naming a ``tariff_plan`` the tariff catalogue does not have
+(``unknown_tariff_plan``: the whole record is refused, the customer's previous
+record stays in force); a tombstone (null value) becomes a ``customer_deleted`` envelope. Every batch's
 outputs are delivered before the batch is acknowledged.
 """
 
@@ -47,6 +49,15 @@ class CustomersInStage:
             rec = decode_customer(event.value)
             if isinstance(rec, DeadLetterError):
                 ctx.dead.send(rec, event.value, m.topic, m.partition, m.offset)
+                return
+            if rec.tariff_plan is not None and not ctx.engine.tariffs.knows(rec.tariff_plan):
+                err = DeadLetterError(
+                    code="unknown_tariff_plan",
+                    message=f"tariff_plan {rec.tariff_plan!r} is not in the tariff catalogue "
+                    "(MW_TARIFFS_FILE)",
+                    field="tariff_plan",
+                )
+                ctx.dead.send(err, event.value, m.topic, m.partition, m.offset)
                 return
             ctx.metrics.inc("customer_records")
             ctx.forward(Envelope(kind="customer", customer_id=rec.customer_id, customer=rec))

@@ -28,6 +28,7 @@ from baselines.readings import Reading
 from baselines.rebuild import rebuild_cycles
 from baselines.views import cycles_json, snapshot_json
 from meterwatch.contracts import Alert, CustomerRecord, DeadLetterError, SegmentRef
+from stream import workbench
 from stream.context import StageContext
 from stream.deadletters import domain_error, unknown_error
 from stream.envelope import Envelope, FeaturesEvent
@@ -143,6 +144,7 @@ class Fold:
         # always: the segmenter may count the customer although its assignment has not
         # come back yet (it keeps its own membership; forgetting an unknown id is a no-op)
         self.send_features(st, forget=True)
+        workbench.segment_changed(ctx.readmodel, st.customer_id, st.segment, None)
         self.store.drop(batch.partition, st.customer_id)
         batch.dirty.pop(st.customer_id, None)
         batch.deleted.add(st.customer_id)
@@ -154,6 +156,7 @@ class Fold:
         assert env.segment is not None
         if st.config is None:
             return  # deleted meanwhile
+        workbench.segment_changed(self.ctx.readmodel, st.customer_id, st.segment, env.segment.segment)
         st.segment = env.segment.segment
         batch.dirty[st.customer_id] = st
         self.ctx.metrics.inc("segment_assignments")
@@ -175,7 +178,8 @@ class Fold:
             n = len(env.history or [])
             err = err.model_copy(update={"message": f"{err.message} (history row {i + 1} of {n} from here)"})
             ctx.dead.send_envelope(env, err, raw=row.model_dump_json().encode())
-        st.profile = ctx.engine.load_history(st.profile or Profile.new(st.customer_id), rows, st.config)
+        prof = st.profile or Profile.new(st.customer_id)
+        st.profile = workbench.load_history(ctx.readmodel, ctx.engine, st.customer_id, prof, rows, st.config)
         batch.dirty[st.customer_id] = st
         ctx.metrics.inc("history_applied", len(rows))
         self.send_features(st)
@@ -192,6 +196,7 @@ class Fold:
         if st.profile is None:
             st.profile = Profile.new(st.customer_id)
         redelivered = self._watermark(st, env, batch)
+        wb_mark = workbench.before(st.profile)
         res = ctx.engine.process_inplace(
             st.profile, Reading.from_contract(r), st.config, segment=st.segment or SegmentRef()
         )
@@ -209,6 +214,7 @@ class Fold:
             return
         batch.dirty[st.customer_id] = st
         ctx.metrics.inc("readings_processed")
+        workbench.after(ctx.readmodel, st.customer_id, wb_mark, st.profile, ctx.engine.rules)
         st.batch_readings += 1
         key = st.customer_id.encode()
         for alert in res.alerts:
@@ -236,6 +242,8 @@ class Fold:
         ctx = self.ctx
         ctx.out.add_keyed(ctx.names.alerts, key, alert.to_json())
         ctx.metrics.inc_labelled("alerts", alert.rule)
+        if alert.solicited:  # the customer asked for it (budget): counted apart from unsolicited alerts
+            ctx.metrics.inc("alerts_solicited")
         if ctx.readmodel is not None:
             ctx.readmodel.add_alert(alert)
 

@@ -38,6 +38,7 @@ from prometheus_client.registry import Collector
 from redis.asyncio import Redis
 
 from meterwatch.auth import verify_token
+from meterwatch.connections import redis_client
 from meterwatch.keys import Keys
 from meterwatch.settings import Settings
 
@@ -180,7 +181,7 @@ class MetricsServer:
     async def start(self) -> None:
         from aiohttp import web
 
-        self._redis = Redis.from_url(self.settings.redis_url)
+        self._redis = redis_client(self.settings)
         app = web.Application()
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics)

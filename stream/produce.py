@@ -63,7 +63,7 @@ class Outputs(Protocol):
     async def flush(self) -> None: ...
 
 
-def new_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
+def new_producer(bootstrap: str, client_id: str, **security: Any) -> AIOKafkaProducer:
     """The worker's producer, configured like Faust's (so the outputs behave as before)."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
@@ -73,6 +73,7 @@ def new_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
         max_batch_size=512 * 1024,
         max_request_size=1_000_000,
         request_timeout_ms=1_200_000,  # Faust's producer_request_timeout: batches survive outages
+        **security,  # meterwatch.connections.kafka_security
     )
 
 

@@ -51,8 +51,10 @@ class RawIngest:
         batch_max: int,
         poll_ms: int = 50,
         session_timeout_ms: int = 10_000,
+        security: dict[str, Any] | None = None,  # meterwatch.connections.kafka_security
     ) -> None:
         self.bootstrap = bootstrap
+        self.security = security or {}
         self.topic = topic
         self.group_id = group_id
         self.client_id = client_id
@@ -126,6 +128,7 @@ class RawIngest:
             session_timeout_ms=self.session_timeout_ms,
             heartbeat_interval_ms=1000,
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            **self.security,
         )
         consumer.subscribe([self.topic], listener=Listener())
         await consumer.start()

@@ -20,9 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from meterwatch.contracts import Alert
 from meterwatch.keys import Keys
+from stream.workbench import WorkbenchWrites
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +131,7 @@ class ReadModelWriter:
         self._task: asyncio.Task[None] | None = None
         self._trim = redis.register_script(_TRIM_LUA)
         self._set_parts = redis.register_script(_PARTS_LUA)
+        self.workbench = WorkbenchWrites(redis, keys)  # alert index, daily archive, segment members
         self.flushes = 0
         self.flush_errors = 0
         self.last_flush_s = 0.0
@@ -177,11 +180,18 @@ class ReadModelWriter:
     async def flush(self) -> int:
         """Write everything pending; returns the number of commands sent."""
         t = self._take()
+        wb = self.workbench.take()
         out = _Chunked(self.redis)
+
+        async def step(n: int) -> Pipeline:
+            await out.added(n)
+            return out.pipe
+
         try:
             await self._write_registry(out, t)
             await self._write_snapshots(out, t)
             await self._write_alerts(out, t)
+            await self.workbench.queue(out.pipe, wb, step)
             await self._write_metrics(out, t)
             out.pipe.set(self.keys.heartbeat, f"{time.time():.3f}")
             await out.added()
@@ -190,6 +200,7 @@ class ReadModelWriter:
             self.flush_errors += 1
             log.warning("read model flush failed (%s); will retry", exc)
             self._restore(t)
+            self.workbench.restore(wb)
             return out.sent
         self.flushes += 1
         self.keys_written += out.sent
@@ -242,8 +253,9 @@ class ReadModelWriter:
         for a in t.alerts:
             out.pipe.zadd(k.alerts(a.customer_id), {a.alert_id: a.triggered_by.timestamp()})
             out.pipe.hset(k.alert_bodies(a.customer_id), a.alert_id, a.to_json())
+            await self.workbench.queue_alert(out.pipe, a)  # the index across customers, same pipeline
             trim.add(a.customer_id)
-            await out.added(2)
+            await out.added(3)
         for cid in trim:
             await self._trim(
                 keys=[k.alerts(cid), k.alert_bodies(cid)], args=[self.alerts_kept], client=out.pipe

@@ -36,6 +36,7 @@ from typing import NamedTuple
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
+from meterwatch.connections import kafka_client_kwargs
 from meterwatch.contracts import CustomerRecord
 from meterwatch.settings import Settings
 from stream.plausibility import max_kw_for
@@ -163,7 +164,7 @@ class RegistryFollower:
             # assigns itself every partition (no rebalancing, no committed offsets)
             consumer = AIOKafkaConsumer(
                 topic,
-                bootstrap_servers=self.settings.kafka_bootstrap,
+                **kafka_client_kwargs(self.settings),
                 group_id=None,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",

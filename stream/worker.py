@@ -23,7 +23,9 @@ from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
 from baselines.engine import Engine
+from baselines.plans import Tariffs
 from baselines.rules import RulesConfig
+from meterwatch.connections import kafka_security, redis_client
 from meterwatch.keys import Keys
 from meterwatch.logs import MaskingFilter, install_repeat_filter
 from meterwatch.settings import Settings
@@ -53,12 +55,14 @@ EXACT_COUNTERS = frozenset({"readings_processed", "duplicates:reading"})
 
 
 def load_engine(settings: Settings, clock: Callable[[], Any] = utc_now) -> Engine:
-    """The domain engine, configured from settings (``rules_file``: JSON of RulesConfig)."""
+    """The domain engine, configured from settings (``rules_file``: JSON of RulesConfig;
+    ``tariffs_file`` and ``default_tariff_plans``: the tariff catalogue, loaded once here)."""
     if settings.rules_file is not None:
         rules = RulesConfig.model_validate_json(settings.rules_file.read_bytes())
     else:
         rules = RulesConfig(late_window_days=settings.late_window_days)
-    return Engine(rules, clock=clock)
+    tariffs = Tariffs.load(settings.tariffs_file, settings.default_tariff_plans)
+    return Engine(rules, clock=clock, tariffs=tariffs)
 
 
 class Worker:
@@ -87,7 +91,9 @@ class Worker:
         self.producer: BatchProducer | None = None
         if out is None:
             client_id = f"{settings.app_id}-{instance}"
-            self.producer = BatchProducer(factory=lambda: new_producer(settings.kafka_bootstrap, client_id))
+            self.producer = BatchProducer(
+                factory=lambda: new_producer(settings.kafka_bootstrap, client_id, **kafka_security(settings))
+            )
             out = self.producer
         out.set_partitions(names.by_customer, settings.readings_partitions)
         out.set_partitions(names.parked, settings.readings_partitions)
@@ -149,7 +155,7 @@ class Worker:
         s, ctx = self.settings, self.ctx
         if self.producer is not None:
             await self.producer.start()
-        self._redis = Redis.from_url(s.redis_url)
+        self._redis = redis_client(s)
         ctx.readmodel = ReadModelWriter(
             self._redis, Keys(s.redis_prefix), s.readmodel_flush_ms, partitions=s.readings_partitions
         )
@@ -165,6 +171,7 @@ class Worker:
             deliver=ctx.deliver,
             ready=self.registry.ready,
             batch_max=ctx.batch_max,
+            security=kafka_security(s),
         )
         await self.raw_ingest.start()
         if self.metrics_port:

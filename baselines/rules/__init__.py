@@ -6,7 +6,8 @@
 * ``same_period``: the same-period basis shared by the two same-period rules;
 * one module per rule, each with ``check(ctx) -> tuple[Finding, ...]``:
   ``same_period_reached``, ``projected_over_same_period``, ``sudden_increase``
-  (with its escalation), ``sustained_drop``;
+  (with its escalation), ``sustained_drop``, and the money rules ``tier_crossing``
+  and ``budget`` (``budget_projected`` / ``budget_reached``, solicited);
 * ``evaluate``: when the rules run and in which order (``Evaluator``).
 
 The alert texts (``explain``) live with the alert building in
@@ -19,21 +20,29 @@ The alert texts (``explain``) live with the alert building in
 from baselines.alerts import explain
 from baselines.rules.config import (
     RULES,
+    SOLICITED_RULES,
+    BudgetRule,
+    MoneyRules,
     ProjectedOverSamePeriod,
     RulesConfig,
     RuleSet,
     SamePeriodReached,
     SuddenIncrease,
     SustainedDrop,
+    TierCrossing,
 )
 
 __all__ = [
     "RULES",
+    "SOLICITED_RULES",
+    "BudgetRule",
+    "MoneyRules",
     "ProjectedOverSamePeriod",
     "RuleSet",
     "RulesConfig",
     "SamePeriodReached",
     "SuddenIncrease",
     "SustainedDrop",
+    "TierCrossing",
     "explain",
 ]

@@ -15,6 +15,7 @@ default <- tariff <- segment.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
@@ -28,7 +29,12 @@ RULES = (
     "sudden_increase",
     "sudden_increase_escalation",  # part of sudden_increase's parameters (escalation, escalation_factor)
     "sustained_drop",
+    "tier_crossing",
+    "budget_projected",  # the two alerts of the budget rule (solicited)
+    "budget_reached",
 )
+#: rules whose alerts the customer asked for (counted apart from unsolicited alerts)
+SOLICITED_RULES = ("budget_projected", "budget_reached")
 
 
 class _Rule(BaseModel):
@@ -143,6 +149,47 @@ class SustainedDrop(_Rule):
     min_baseline_days: int = Field(14, ge=3)
 
 
+class TierCrossing(_Rule):
+    """The customer is projected to pass into a higher tier (阶梯) within the current cycle.
+
+    Needs a plan with tiers. Warns before the day of the crossing, with the price step
+    and the date, at most once per tier and tier period (tariff year, or cycle for
+    monthly tiers) and once per cycle; moderated like the others (one customer-facing
+    alert per cycle). ``min_days_elapsed``: days of the cycle before it may fire.
+    """
+
+    customer_facing: bool = True
+    min_days_elapsed: int = Field(1, ge=1)
+
+
+class BudgetRule(_Rule):
+    """The customer's own budget per cycle (registry ``budget``): SOLICITED alerts.
+
+    ``budget_reached`` when the cost to date reaches the budget; ``budget_projected``
+    when the projected cycle cost reaches it for ``persistence_days`` evaluations in a
+    row, from day ``min_days_elapsed`` of the cycle (``projected: false`` turns it off).
+    Each at most once per cycle; they neither take nor need the cycle's one
+    customer-facing (unsolicited) alert.
+    """
+
+    customer_facing: bool = True
+    projected: bool = True
+    min_days_elapsed: int = Field(5, ge=1)
+    persistence_days: int = Field(2, ge=1)
+
+
+class MoneyRules(BaseModel):
+    """How money changes alerts: an alert whose like-for-like extra cost (projected cycle cost
+    minus last year's at today's prices) reaches ``critical_extra`` of its currency is raised
+    one step (info -> warning -> critical; rules about increases only; never lowered)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    critical_extra: dict[str, Decimal] = Field(
+        default_factory=lambda: {"CNY": Decimal(150), "GBP": Decimal(30)}
+    )
+
+
 class RuleSet(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -150,6 +197,9 @@ class RuleSet(BaseModel):
     projected_over_same_period: ProjectedOverSamePeriod = Field(default_factory=ProjectedOverSamePeriod)
     sudden_increase: SuddenIncrease = Field(default_factory=SuddenIncrease)
     sustained_drop: SustainedDrop = Field(default_factory=SustainedDrop)
+    tier_crossing: TierCrossing = Field(default_factory=TierCrossing)
+    budget: BudgetRule = Field(default_factory=BudgetRule)
+    money: MoneyRules = Field(default_factory=MoneyRules)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from baselines.baseline_stats import day_values, project_cycle, recent_level
+from baselines.billing import Tariffs
 from baselines.customer import CustomerConfig
 from baselines.cycle_book import cycle_to_date, same_period_figures
 from baselines.profile import OpenCycle, Profile
@@ -77,10 +78,12 @@ class RuleContext:
         "cycle_index",
         "newest",
         "profile",
+        "projected",
         "rules",
         "running_cycle",
         "running_index",
         "segment",
+        "tariffs",
         "ts",
     )
 
@@ -95,8 +98,10 @@ class RuleContext:
         clock: Clock | None,
         as_of: int,
         cycle_index: int,
+        tariffs: Tariffs | None = None,
     ) -> None:
         self.profile = profile
+        self.tariffs = tariffs
         self.config = config
         self.rules = rules
         self.customer = customer
@@ -110,6 +115,7 @@ class RuleContext:
         self.running_index = len(cycles) - 1
         self.running_cycle: OpenCycle = cycles[-1]
         self.newest: int = profile.newest_day or as_of
+        self.projected: tuple[float, float, float] | bool | None = False  # False: not computed yet
 
     # ------------------------------------------------------------------ figures
     def days(self, lo: int, hi: int) -> list[float | None]:
@@ -125,8 +131,14 @@ class RuleContext:
         return recent_level(self.profile, as_of, n, self.config.min_day_coverage)
 
     def projection(self) -> tuple[float, float, float] | None:
-        """(projected cycle kWh, cycle-to-date through ``as_of``, recent level) of ``cycle``."""
-        return project_cycle(self.profile, self.cycle_index, self.as_of, self.config.min_day_coverage)
+        """(projected cycle kWh, cycle-to-date through ``as_of``, recent level) of ``cycle`` (computed once:
+        several rules ask, and nothing they do changes it)."""
+        proj = self.projected
+        if proj is False:
+            proj = self.projected = project_cycle(
+                self.profile, self.cycle_index, self.as_of, self.config.min_day_coverage
+            )
+        return proj  # type: ignore[return-value]
 
     def same_period(self, cycle: OpenCycle) -> tuple[float, float] | None:
         """Pro-rata kWh and coverage of ``cycle``'s same period one year earlier (cached)."""

@@ -4,7 +4,10 @@ After each folded reading: once the as-of day (the newest complete day) moves
 on, every enabled rule is evaluated once, in the order of ``RULE_CHECKS``
 (the order matters: a rule's alert moderates the next); between such
 evaluations only ``same_period_reached`` is checked, and only when the reading
-may have crossed its threshold.
+may have crossed its threshold. The money rules (``tier_crossing``, ``budget``)
+run last, so that on one day the consumption rules take the cycle's one
+customer-facing alert first; with a tariff catalogue the evaluator also records
+the customer's plan (``baselines.billing.note_plan``) once per evaluation day.
 """
 
 from __future__ import annotations
@@ -13,10 +16,18 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from baselines.alerts import Finding, fire
+from baselines.billing import Tariffs, note_plan
 from baselines.customer import CustomerConfig
 from baselines.cycle_book import cycle_index
 from baselines.profile import Profile
-from baselines.rules import projected_over_same_period, same_period_reached, sudden_increase, sustained_drop
+from baselines.rules import (
+    budget,
+    projected_over_same_period,
+    same_period_reached,
+    sudden_increase,
+    sustained_drop,
+    tier_crossing,
+)
 from baselines.rules.config import RulesConfig, RuleSet, SamePeriodReached
 from baselines.rules.context import Clock, RuleContext
 from meterwatch.contracts import Alert, SegmentRef
@@ -39,17 +50,23 @@ RULE_CHECKS: tuple[tuple[str, Check], ...] = (
     ("projected_over_same_period", projected_over_same_period.check),
     ("sudden_increase", sudden_increase.check),
     ("sustained_drop", sustained_drop.check),
+    ("tier_crossing", tier_crossing.check),
+    ("budget", budget.check),
 )
 
 
 class Evaluator:
-    """Runs the rules of a ``RulesConfig`` on profiles; ``clock`` gives ``created_at`` of alerts."""
+    """Runs the rules of a ``RulesConfig`` on profiles; ``clock`` gives ``created_at`` of alerts;
+    ``tariffs`` prices the alerts (None: no money, the money rules stay silent)."""
 
-    __slots__ = ("_plans", "clock", "config")
+    __slots__ = ("_plans", "clock", "config", "tariffs")
 
-    def __init__(self, config: RulesConfig, clock: Clock | None = None) -> None:
+    def __init__(
+        self, config: RulesConfig, clock: Clock | None = None, tariffs: Tariffs | None = None
+    ) -> None:
         self.config = config
         self.clock = clock
+        self.tariffs = tariffs
         # The ruleset cache. Why beside RulesConfig.resolve's own cache: this one is one dict
         # lookup per reading (no method call) and also holds the enabled checks, in order.
         self._plans: dict[tuple[str, int | None], Plan] = {}
@@ -59,7 +76,7 @@ class Evaluator:
 
         >>> plan = Evaluator(RulesConfig()).plan("residential", None)
         >>> plan.rules.sudden_increase.factor, len(plan.checks), plan.live is not None
-        (3.0, 4, True)
+        (3.0, 6, True)
         """
         key = (tariff, segment.id if segment is not None else None)
         plan = self._plans.get(key)
@@ -94,15 +111,22 @@ class Evaluator:
         plan = self._plans.get((customer.tariff, segment.id if segment is not None else None))
         if plan is None:
             plan = self.plan(customer.tariff, segment)
+        tariffs = self.tariffs
         if p.evaluated_day is None or as_of > p.evaluated_day:
             p.evaluated_day = as_of
+            if tariffs is not None:
+                note_plan(p, customer, tariffs)
             ci = cycle_index(p, as_of)
             if ci >= 0:
-                ctx = RuleContext(p, self.config, plan.rules, customer, segment, ts, self.clock, as_of, ci)
+                ctx = RuleContext(
+                    p, self.config, plan.rules, customer, segment, ts, self.clock, as_of, ci, tariffs
+                )
                 _run_checks(ctx, plan.checks, alerts)
         elif plan.live is not None and same_period_reached.may_fire_now(p, plan.live):
             last = len(p.open_cycles) - 1
-            ctx = RuleContext(p, self.config, plan.rules, customer, segment, ts, self.clock, newest, last)
+            ctx = RuleContext(
+                p, self.config, plan.rules, customer, segment, ts, self.clock, newest, last, tariffs
+            )
             _fire_all(ctx, same_period_reached.check(ctx), alerts)
         return alerts
 

@@ -131,6 +131,8 @@ def bill_figures(
     What stays the same for the whole cycle may be passed in instead of being
     recomputed every day: ``tier_kwh_before_cycle`` (:func:`tier_kwh_before`
     of the cycle start) and ``same_period_bills`` (:func:`same_period_figures`).
+
+    (Over 60 lines with its docstring and ten keyword parameters: one figure per line.)
     """
     cp = plan.compiled
     start, end = ordinal(cycle_start), ordinal(cycle_end)

@@ -37,6 +37,8 @@ _ONE = Decimal(1)
 _PARSED: dict[str, Locale] = {}
 _YUAN = (parse_pattern("#,##0.00"), parse_pattern("#,##0"))
 _WHOLE_CURRENCY = parse_pattern("¤#,##0")
+# unit prices (per kWh): at least 2 and at most 4 decimals
+_PRICE = (parse_pattern("#,##0.00##"), parse_pattern("¤#,##0.00##"))
 
 
 def _locale(language: str) -> Locale:
@@ -49,18 +51,44 @@ def _locale(language: str) -> Locale:
     return loc
 
 
+_STANDARD: dict[str, NumberPattern] = {}
+
+
 def _standard_currency(loc: Locale) -> NumberPattern:
-    pattern = loc.currency_formats["standard"]
-    assert isinstance(pattern, NumberPattern)
+    """The locale's standard currency pattern (looked up once per locale: Babel's lookup is slow)."""
+    key = str(loc)
+    pattern = _STANDARD.get(key)
+    if pattern is None:
+        found = loc.currency_formats["standard"]
+        assert isinstance(found, NumberPattern)
+        pattern = _STANDARD[key] = found
     return pattern
 
 
 def format_amount(
-    amount: Decimal | float, currency: str, language: str = "zh-CN", *, whole: bool = False
+    amount: Decimal | float,
+    currency: str,
+    language: str = "zh-CN",
+    *,
+    whole: bool = False,
+    digits: int = 2,
 ) -> str:
-    """``amount`` of ``currency`` for a reader of ``language`` (``zh-CN`` or ``en``); see the module doc."""
+    """``amount`` of ``currency`` for a reader of ``language`` (``zh-CN`` or ``en``); see the module doc.
+
+    ``digits=4`` is for unit prices (2 to 4 decimals, rounded half up):
+
+    >>> format_amount(Decimal("0.0283"), "CNY", "zh-CN", digits=4)
+    '0.0283元'
+    >>> format_amount(Decimal("0.05"), "GBP", "en", digits=4)
+    '£0.05'
+    """
     loc = _locale(language)
     q = Decimal(str(amount)) if isinstance(amount, float) else amount
+    if digits != 2 and not whole:
+        q = q.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+        if language == "zh-CN" and currency == "CNY":
+            return str(_PRICE[0].apply(q, loc)) + "元"
+        return str(_PRICE[1].apply(q, loc, currency=currency, currency_digits=False))
     q = q.quantize(_ONE if whole else _CENT, rounding=ROUND_HALF_UP)
     if language == "zh-CN" and currency == "CNY":
         return str(_YUAN[whole].apply(q, loc)) + "元"

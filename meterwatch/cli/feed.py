@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from baselines.backtest import BacktestResult, Series, run_customers
+from baselines.billing import Tariffs
 from baselines.readings import Kind
 from baselines.rules import RulesConfig
 from meterwatch.contracts import CustomerRecord
@@ -212,7 +213,8 @@ def table_from_pydict(data: dict[str, Sequence[Any]]) -> Any:
 
 
 def load_customers(path: Path) -> dict[str, CustomerRecord]:
-    """Customers from CSV or JSON Lines with CustomerRecord fields (``meter_ids`` ';'-separated in CSV).
+    """Customers from CSV or JSON Lines with CustomerRecord fields (``meter_ids`` ';'-separated in CSV;
+    a budget as the columns ``budget_amount`` and ``budget_currency``).
 
     >>> import tempfile, pathlib
     >>> f = pathlib.Path(tempfile.mkdtemp()) / "c.csv"
@@ -239,6 +241,11 @@ def load_customers(path: Path) -> dict[str, CustomerRecord]:
             data: dict[str, Any] = {k: v for k, v in row.items() if v not in (None, "")}
             if "meter_ids" in data:
                 data["meter_ids"] = [m for m in str(data["meter_ids"]).split(";") if m]
+            if "budget_amount" in data:
+                data["budget"] = {
+                    "amount": data.pop("budget_amount"),
+                    "currency": data.pop("budget_currency", ""),
+                }
             try:
                 rec = CustomerRecord.model_validate(data)
             except ValueError as exc:
@@ -425,6 +432,7 @@ def run_table(
     cycle_months: int = 1,
     progress: Callable[[int], None] | None = None,
     only: Iterable[str] | None = None,
+    tariffs: Tariffs | None = None,
 ) -> BacktestResult:
     """The backtest over a table: :func:`iter_customers` into ``baselines.backtest.run_customers``.
 
@@ -443,4 +451,5 @@ def run_table(
         cycle_months=cycle_months,
         progress=progress,
         only=only,
+        tariffs=tariffs,
     )

@@ -6,8 +6,10 @@ or by an ops bearer token.
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import logging
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
@@ -15,6 +17,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from meterwatch.auth import verify_token
 from meterwatch.logs import mask_phone
+from meterwatch.registry import PublishError
+from notifier.budget import apply_reply, parse_budget
 from notifier.deps import ClockDep, SettingsDep, StoreDep
 from notifier.models import InboundResult, InboundSms
 from notifier.moderation import parse_keyword
@@ -50,7 +54,10 @@ async def inbound_auth(
 async def inbound(body: InboundSms, request: Request, store: StoreDep, clock: ClockDep) -> InboundResult:
     """A reply (`from`, `text`) or a delivery receipt (`reference`, `status`).
 
-    Replies STOP/TD/退订 opt out, START/KT/订阅 opt in (see notifier.moderation for the full list).
+    Replies STOP/TD/退订 opt out, START/KT/订阅 opt in (see notifier.moderation for the full list);
+    "预算200" / "BUDGET 200" set the customer's budget per billing cycle ("预算0" / "BUDGET OFF"
+    remove it): the updated registry record is published to the customers topic and the
+    customer gets a confirmation SMS (503 while Kafka cannot take it: the gateway retries).
     """
     now = clock.now()
     if body.reference and body.status:
@@ -81,6 +88,9 @@ async def inbound(body: InboundSms, request: Request, store: StoreDep, clock: Cl
         return InboundResult(action="receipt", notification_id=body.reference, detail=body.status)
     if body.from_ and body.text is not None:
         action = parse_keyword(body.text)
+        amount = parse_budget(body.text) if action is None else None
+        if amount is not None:
+            return await _budget(request, store, body.from_, body.text, amount, now)
         if action is None:
             log.info("inbound SMS from %s is not a keyword; ignored", mask_phone(body.from_))
             return InboundResult(action="ignored", detail="not a keyword")
@@ -89,3 +99,30 @@ async def inbound(body: InboundSms, request: Request, store: StoreDep, clock: Cl
         log.info("inbound %s from %s (customer %s)", action, mask_phone(body.from_), cid or "?")
         return InboundResult(action=action, customer_id=cid)
     return InboundResult(action="ignored", detail="neither a reply nor a receipt")  # unreachable: validated
+
+
+async def _budget(
+    request: Request, store: StoreDep, phone: str, text: str, amount: Decimal, now: dt.datetime
+) -> InboundResult:
+    cid = await store.customer_by_phone(phone)
+    if cid is None:
+        log.info("budget reply from %s: no customer has this number; ignored", mask_phone(phone))
+        return InboundResult(action="ignored", detail="unknown number")
+    app = request.app
+    try:
+        outcome, detail = await apply_reply(
+            store,
+            app.state.tariffs,
+            app.state.registry,
+            cid,
+            phone,
+            text,
+            amount,
+            now,
+            app.state.settings.sms_signature,
+        )
+    except PublishError as exc:
+        log.warning("budget reply of customer %s not applied: %s", cid, exc)
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the registry topic is unavailable") from exc
+    log.info("budget reply from %s (customer %s): %s %s", mask_phone(phone), cid, outcome, detail)
+    return InboundResult(action=outcome, customer_id=cid, detail=detail)

@@ -91,20 +91,20 @@ class _RedisDown(Exception):
 
 
 def _with_redis(coro_factory: Any) -> Any:
-    from redis.asyncio import Redis
     from redis.exceptions import RedisError
 
+    from meterwatch.connections import redis_client, redis_target
     from meterwatch.keys import Keys
     from meterwatch.settings import get_settings
 
     settings = get_settings()
 
     async def main() -> Any:
-        redis = Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=5)
+        redis = redis_client(settings, socket_connect_timeout=3, socket_timeout=5)
         try:
             return await coro_factory(redis, Keys(settings.redis_prefix), settings)
         except RedisError as exc:
-            raise _RedisDown(f"cannot use Redis at {settings.redis_url}: {exc}") from exc
+            raise _RedisDown(f"cannot use Redis at {redis_target(settings)}: {exc}") from exc
         finally:
             await redis.aclose()
 

@@ -35,6 +35,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--id-column", help="the column naming the customer (default: customer_id, meter_id, LCLid)"
     )
     p.add_argument("--rules", type=Path, help="JSON file of RulesConfig (per tariff / per segment overrides)")
+    p.add_argument(
+        "--tariffs",
+        type=Path,
+        help="tariff catalogue JSON (default: MW_TARIFFS_FILE, else the shipped one); prices the alerts",
+    )
+    p.add_argument(
+        "--tariff-plan",
+        metavar="ID",
+        help="the plan of every customer whose record names none (also customers without a record); "
+        "default: MW_DEFAULT_TARIFF_PLANS per tariff category (unset: no money)",
+    )
     p.add_argument("--timezone", default="Europe/London", help="for customers without a record")
     p.add_argument("--read-day", type=int, default=1, help="for customers without a record (1-28)")
     p.add_argument(
@@ -75,8 +86,41 @@ def writable_problem(path: Path) -> str | None:
     return None
 
 
-def _check_arguments(args: argparse.Namespace) -> tuple[Any, Any]:
-    """(customers, rules) after checking every argument; raises ValueError with the message."""
+def _tariffs(args: argparse.Namespace, customers: dict[str, Any] | None) -> Any:
+    """The catalogue and default plan of the run; every plan named must exist (ValueError)."""
+    from pydantic import ValidationError
+
+    from baselines.billing import Tariffs
+    from baselines.tariffs import catalogue_or_default
+    from meterwatch.settings import get_settings
+
+    path = args.tariffs if args.tariffs is not None else get_settings().tariffs_file
+    try:
+        catalogue = catalogue_or_default(path)
+    except (OSError, ValidationError) as exc:
+        raise ValueError(f"--tariffs: {path}: {exc}") from None
+    plan = args.tariff_plan
+    if plan is not None and plan not in catalogue.ids():
+        raise ValueError(f"--tariff-plan: unknown tariff plan {plan!r} (the catalogue has {catalogue.ids()})")
+    for rec in (customers or {}).values():
+        if rec.tariff_plan is not None and rec.tariff_plan not in catalogue.ids():
+            raise ValueError(
+                f"--customers: customer {rec.customer_id!r} names unknown tariff plan {rec.tariff_plan!r}"
+            )
+    if plan is not None:
+        return Tariffs(catalogue, dict.fromkeys(("residential", "commercial", "industrial"), plan))
+    # as the worker: the defaults per tariff category (MW_DEFAULT_TARIFF_PLANS; empty: no money)
+    defaults = get_settings().default_tariff_plans
+    unknown = sorted(set(defaults.values()) - set(catalogue.ids()))
+    if unknown:
+        raise ValueError(
+            f"MW_DEFAULT_TARIFF_PLANS: unknown tariff plan(s) {unknown} (the catalogue has {catalogue.ids()})"
+        )
+    return Tariffs(catalogue, dict(defaults))
+
+
+def _check_arguments(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """(customers, rules, tariffs) after checking every argument; raises ValueError with the message."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from baselines.rules import RulesConfig
@@ -96,7 +140,7 @@ def _check_arguments(args: argparse.Namespace) -> tuple[Any, Any]:
         raise ValueError("--read-day must be 1-28")
     customers = load_customers(args.customers) if args.customers else None
     rules = RulesConfig.model_validate_json(args.rules.read_bytes()) if args.rules else None
-    return customers, rules
+    return customers, rules, _tariffs(args, customers)
 
 
 def write_alerts(alerts: Iterable[Any], path: Path) -> int:
@@ -120,7 +164,7 @@ def _run(args: argparse.Namespace) -> int:
     from meterwatch.cli.parallel import run_table_parallel
 
     try:
-        customers, rules = _check_arguments(args)
+        customers, rules, tariffs = _check_arguments(args)
         table = read_table(args.readings)
     except (OSError, ValueError) as exc:
         print(f"meterwatch backtest: {exc}", file=sys.stderr)
@@ -142,6 +186,7 @@ def _run(args: argparse.Namespace) -> int:
             cycle_months=args.cycle_months,
             id_column=args.id_column,
             progress=bar.update if bar is not None else None,
+            tariffs=tariffs,
         )
     except ValueError as exc:
         print(f"meterwatch backtest: {exc}", file=sys.stderr)

@@ -46,7 +46,7 @@ def _print_status(st: object) -> None:
 
 def _up(args: argparse.Namespace) -> int:
     from meterwatch.cli.devstack import StackError, StackPaths, up
-    from meterwatch.settings import Settings
+    from meterwatch.settings import Settings, hide_userinfo
 
     settings = Settings()
     t0 = time.monotonic()
@@ -57,7 +57,7 @@ def _up(args: argparse.Namespace) -> int:
         return 1
     _print_status(st)
     print(f"Kafka bootstrap: {settings.kafka_bootstrap}")
-    print(f"Redis URL:       {settings.redis_url}")
+    print(f"Redis URL:       {hide_userinfo(settings.redis_url)}")
     print(f"data and logs:   {StackPaths.of(settings).root}  (ready in {time.monotonic() - t0:.1f} s)")
     return 0
 

@@ -19,6 +19,7 @@ import os
 import uuid
 from typing import Any
 
+from meterwatch.connections import kafka_client_kwargs, redis_sync_client
 from meterwatch.settings import Settings
 
 TOPIC_FIELDS = (
@@ -54,7 +55,7 @@ async def list_groups(settings: Settings) -> list[str]:
     """The consumer groups the broker knows."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="meterwatch-cleanup")
+    admin = AIOKafkaAdminClient(**kafka_client_kwargs(settings), client_id="meterwatch-cleanup")
     await admin.start()
     try:
         return sorted(str(g[0]) for g in await admin.list_consumer_groups())
@@ -70,7 +71,7 @@ async def delete_groups(settings: Settings, names: list[str]) -> dict[str, int]:
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.protocol.admin import DeleteGroupsRequest
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="meterwatch-cleanup")
+    admin = AIOKafkaAdminClient(**kafka_client_kwargs(settings), client_id="meterwatch-cleanup")
     await admin.start()
     codes: dict[str, int] = {}
     try:
@@ -117,9 +118,7 @@ async def _until_gone(settings: Settings, prefixes: tuple[str, ...], wait_s: flo
 
 def delete_redis_keys(settings: Settings) -> int:
     """Delete the keys under ``settings.redis_prefix``; returns how many."""
-    import redis
-
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    client = redis_sync_client(settings, socket_timeout=5)
     try:
         keys = list(client.scan_iter(match=f"{settings.redis_prefix}*", count=1000))
         for i in range(0, len(keys), 500):

@@ -243,10 +243,26 @@ def _java_cmd(settings: Settings, main: str, *args: str, extra: tuple[str, ...] 
     ]
 
 
+def new_cluster_id() -> str:
+    """A random Kafka cluster id (URL-safe base64 of 16 bytes) that does not start with "-".
+
+    One id in 64 would otherwise start with "-", which the storage tool's `-t` reads as an
+    option ("expected one argument"); Kafka's own Uuid.randomUuid redraws those too.
+
+    >>> cid = new_cluster_id()
+    >>> len(cid), cid.startswith("-")
+    (22, False)
+    """
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
 def _format_storage(settings: Settings, paths: StackPaths) -> None:
     if (paths.kafka_data / "meta.properties").exists():
         return
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = new_cluster_id()
     paths.kafka_data.mkdir(parents=True, exist_ok=True)
     cmd = _java_cmd(settings, STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(paths.kafka_config))
     # the storage tool is a short JVM; keep its heap small
@@ -260,8 +276,10 @@ def _format_storage(settings: Settings, paths: StackPaths) -> None:
 async def _kafka_ready(settings: Settings) -> bool:
     from aiokafka.admin import AIOKafkaAdminClient
 
+    from meterwatch.connections import kafka_client_kwargs
+
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000, client_id="meterwatch-stack"
+        **kafka_client_kwargs(settings), request_timeout_ms=5000, client_id="meterwatch-stack"
     )
     try:
         await admin.start()

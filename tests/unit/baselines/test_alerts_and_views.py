@@ -97,9 +97,9 @@ def test_the_evaluator_caches_a_plan_per_tariff_and_segment() -> None:
     cfg = RulesConfig(by_segment={2: {"sudden_increase": {"enabled": False}}})
     ev = Evaluator(cfg)
     plan = ev.plan("residential", SegmentRef(id=2))
-    assert not plan.rules.sudden_increase.enabled and len(plan.checks) == 3 and plan.live is not None
+    assert not plan.rules.sudden_increase.enabled and len(plan.checks) == 5 and plan.live is not None
     assert ev.plan("residential", SegmentRef(id=2)) is plan
-    assert len(ev.plan("residential", None).checks) == 4
+    assert len(ev.plan("residential", None).checks) == 6  # four consumption rules, two money rules
     off = Evaluator(RulesConfig.model_validate({"default": {"same_period_reached": {"enabled": False}}}))
     assert off.plan("residential", None).live is None
 

@@ -324,3 +324,29 @@ async def test_a_conflicting_duplicate_is_dead_lettered_with_both_values(
     assert letter.error.code == "conflicting_duplicate"
     assert "booked_kwh=0.25" in letter.error.message and "new_kwh=0.4" in letter.error.message
     assert json.loads(letter.raw)["kwh"] == 0.4 and letter.source.offset == 2
+
+
+class _Msg:
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+
+class _Ev:
+    def __init__(self, offset: int) -> None:
+        self.message = _Msg(offset)
+
+
+def test_offsets_the_consumer_skipped_are_counted_redeliveries_are_not(
+    stage_worker: tuple[Worker, MemoryOutputs], caplog: pytest.LogCaptureFixture
+) -> None:
+    worker, _ = stage_worker
+    stage = worker.profiles
+    stage.check_order(P, [_Ev(2), _Ev(3)])
+    stage.check_order(P, [_Ev(2), _Ev(3), _Ev(4)])  # redelivered after a rebalance: no gap
+    assert worker.ctx.metrics.counters["delivery_gaps"] == 0
+    stage.check_order(P, [_Ev(5), _Ev(5), _Ev(7)])  # 6 never came (what Faust's seek race did)
+    assert worker.ctx.metrics.counters["delivery_gaps"] == 1
+    assert "offsets 6..6 were never delivered" in caplog.text
+    stage.revoke({P})  # a new owner starts from wherever the consumer starts
+    stage.check_order(P, [_Ev(40)])
+    assert worker.ctx.metrics.counters["delivery_gaps"] == 1

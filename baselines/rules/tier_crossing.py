@@ -1,0 +1,158 @@
+"""``tier_crossing``: at the current pace the customer passes into a higher tier within this cycle.
+
+For plans with tiers (阶梯电价: annual, or monthly per billing cycle). The
+projection is the engine's (the cycle so far plus the recent level for the days
+to come, spread evenly as the bill maths does); the alert names the day the
+tier period's consumption passes the limit, the new tier and the price step, and
+is sent before that day. At most once per tier and tier period (the mark
+``_tier<N>`` in ``Profile.fired`` holds the period's first day: old profiles
+without it load unchanged) and once per cycle; moderated like the others.
+
+Cost: once per customer-day, a cheap bound first (the tier limit ahead against
+the tariff year's kWh before the cycle, cached per cycle, plus the projection);
+the bill figures only when the bound says a crossing is possible.
+Parameters: ``baselines.rules.config.TierCrossing``.
+"""
+
+from __future__ import annotations
+
+from baselines.alerts import Finding, Numbers
+from baselines.billing import cycle_figures, money_of, next_limit, plan_on, rest_upper_bound, tier_facts
+from baselines.cycle_book import cycle_to_date
+from baselines.rules.context import RuleContext, rounded
+from baselines.tariffs import Plan
+from meterwatch.contracts import Observed
+
+RULE = "tier_crossing"
+MARK = "_tier"  # + the tier number: Profile.fired key -> first day of the tier period it fired in
+
+
+def check(ctx: RuleContext) -> tuple[Finding, ...]:
+    """The finding, when the projection passes into a higher tier later in this cycle.
+
+    >>> import datetime as dt
+    >>> from baselines.billing import Tariffs
+    >>> from baselines.customer import CustomerConfig
+    >>> from baselines.profile import ClosedCycleT, OpenCycle, Profile
+    >>> from baselines.rules.config import RulesConfig
+    >>> jan, jul = dt.date(2024, 1, 1).toordinal(), dt.date(2024, 7, 1).toordinal()
+    >>> p = Profile.new("c"); p.newest_day = jul + 10
+    >>> p.closed_cycles.append(ClosedCycleT(jan, jul, 2600.0, 1.0))      # 2,600 kWh this year so far
+    >>> p.open_cycles.append(OpenCycle(jul, jul + 31, 100.0, 10.0))
+    >>> p.final_start, p.final_days = jul - 20, [10.0] * 30
+    >>> cfg = RulesConfig(); rs = cfg.resolve("residential", None)
+    >>> ctx = RuleContext(p, cfg, rs, CustomerConfig("c", tariff_plan="cn-js-residential"), None, 0.0, None,
+    ...                   jul + 9, 0, tariffs=Tariffs.default())
+    >>> [(f.rule, f.numbers["to_tier"], f.numbers["crossing_on"]) for f in check(ctx)]
+    [('tier_crossing', 2, '2024-07-17')]
+    >>> check(ctx)   # once per tier and tariff year
+    ()
+    """
+    tariffs = ctx.tariffs
+    if tariffs is None:
+        return ()
+    p, c = ctx.profile, ctx.cycle
+    if p.fired.get(RULE) == c.start:
+        return ()
+    plan = plan_on(p, ctx.customer, tariffs, c.start)
+    if plan is None or plan.compiled.tier_period == "none":
+        return ()
+    if ctx.as_of - c.start + 1 < ctx.rules.tier_crossing.min_days_elapsed:
+        return ()
+    if _nothing_to_warn(ctx, plan):
+        return ()
+    proj = ctx.projection()
+    if proj is None:
+        ctx.skip(RULE, "baselines.sufficiency.recent_days_missing")
+        return ()
+    p.reasons.pop(RULE, None)  # evaluated: no reason to show
+    projected, ctd, level = proj
+    if not _may_cross(ctx, plan, projected, ctd):
+        return ()
+    return _finding(ctx, plan, projected, ctd, level)
+
+
+def _scale(ctx: RuleContext, plan: Plan) -> int:
+    return ctx.customer.cycle_months if plan.compiled.tier_period == "cycle" else 1
+
+
+def _period_start(ctx: RuleContext, plan: Plan, day: int) -> int:
+    cp = plan.compiled
+    return cp.year_start_of(day) if cp.tier_period == "year" else ctx.cycle.start
+
+
+def _nothing_to_warn(ctx: RuleContext, plan: Plan) -> bool:
+    """True when no projection can reach an unwarned next tier this cycle (the cheap exit).
+
+    Decided only for a cycle inside one price version and one tier period (else False):
+    the next tier was already warned of in this tier period, or it lies further than any
+    projection can reach (``baselines.billing.rest_upper_bound``).
+    """
+    p = ctx.profile
+    before, limits = tier_facts(p, plan, ctx.cycle_index)
+    if limits is None:
+        return False
+    if not limits:
+        return True  # no price in force in this cycle
+    ctd = cycle_to_date(p, ctx.cycle_index, ctx.as_of)
+    limit, tier = next_limit(limits, before + ctd, _scale(ctx, plan))
+    if tier is None or p.fired.get(f"{MARK}{tier}") == _period_start(ctx, plan, ctx.as_of):
+        return True
+    return limit - before - ctd > rest_upper_bound(p, ctx.as_of, ctx.cycle.end)
+
+
+def _may_cross(ctx: RuleContext, plan: Plan, projected: float, ctd: float) -> bool:
+    """False when the projection stays below the next tier's limit (no bill figures needed)."""
+    before, limits = tier_facts(ctx.profile, plan, ctx.cycle_index)
+    if limits is None:
+        return True  # a price change or a tariff-year start in the cycle: the figures decide
+    return before + projected > next_limit(limits, before + ctd, _scale(ctx, plan))[0]
+
+
+def _finding(ctx: RuleContext, plan: Plan, projected: float, ctd: float, level: float) -> tuple[Finding, ...]:
+    p, c = ctx.profile, ctx.cycle
+    f = cycle_figures(p, ctx.customer, ctx.tariffs, ctx.cycle_index, ctx.as_of, projected)  # type: ignore[arg-type]
+    if f is None or f.crossing is None:
+        return ()
+    x = f.crossing
+    on = x.on.toordinal()
+    period_start = _period_start(ctx, plan, on)
+    mark = f"{MARK}{x.to_tier}"
+    if p.fired.get(mark) == period_start:
+        return ()
+    p.fired[mark] = period_start
+    money = money_of(f)
+    if money.tier is not None:
+        money = money.model_copy(
+            update={
+                "tier": money.tier.model_copy(
+                    update={"next_on": x.on, "next_at_kwh": float(x.at_kwh), "price_step": x.price_step}
+                )
+            }
+        )
+    cfg = ctx.rules.tier_crossing
+    observed = Observed(
+        cycle_to_date_kwh=round(ctd, 3),
+        baseline_daily_kwh=rounded(p.baseline_median),
+        recent_daily_kwh=round(level, 3),
+        projected_cycle_kwh=round(projected, 3),
+    )
+    period_kwh = None if f.tier is None else float(f.tier.period_kwh)
+    explain = {
+        "from_tier": float(x.from_tier),
+        "to_tier": float(x.to_tier),
+        "at_kwh": float(x.at_kwh),
+        "on": float(on),
+        "price_step": float(x.price_step),
+    }
+    numbers: Numbers = {
+        "from_tier": x.from_tier,
+        "to_tier": x.to_tier,
+        "at_kwh": float(x.at_kwh),
+        "crossing_on": x.on.isoformat(),
+        "price_step": float(x.price_step),
+        "period": x.period,
+        "period_kwh": period_kwh,
+        "plan": plan.id,
+    }
+    return (Finding(RULE, c, cfg.severity, cfg.customer_facing, observed, explain, numbers, money=money),)
