@@ -172,6 +172,28 @@ class Engine:
         """
         return views.snapshot(profile, customer, segment, now, self.rules, self.tariffs)
 
+    def snapshot_parts(
+        self,
+        profile: Profile,
+        customer: CustomerConfig,
+        segment: SegmentRef | None,
+        now: dt.datetime,
+        *,
+        cycles: bool = True,
+    ) -> dict[str, Any]:
+        """``snapshot``'s fields as plain values (for ``baselines.views.snapshot_json``: ``cycles=False``).
+
+        >>> import datetime as dt
+        >>> from baselines.customer import CustomerConfig
+        >>> from baselines.views import cycles_json, snapshot_json
+        >>> eng, cust, p = Engine(), CustomerConfig("c1", timezone="UTC"), Profile.new("c1")
+        >>> now = dt.datetime(2024, 5, 3, tzinfo=dt.UTC)
+        >>> body = snapshot_json(eng.snapshot_parts(p, cust, None, now, cycles=False), cycles_json(p))
+        >>> body == eng.snapshot(p, cust, None, now).model_dump_json().encode()
+        True
+        """
+        return views.snapshot_parts(profile, customer, segment, now, self.rules, self.tariffs, cycles=cycles)
+
     def segment_features(self, profile: Profile, customer: CustomerConfig) -> dict[str, float]:
         """Named, stable features for the online segmenter; see ``baselines.views.segment_features``.
 

@@ -8,6 +8,9 @@ cycle's bill as of the newest complete day (``baselines.billing.snapshot_money``
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
+
+from pydantic import TypeAdapter
 
 from baselines.alerts import alert_id
 from baselines.baseline_stats import project_cycle, recent_level
@@ -19,15 +22,7 @@ from baselines.profile import Profile
 from baselines.rules.config import RULES, RulesConfig
 from baselines.rules.context import rounded
 from baselines.stats import robust_sigma
-from meterwatch.contracts import (
-    BaselineBlock,
-    BaselineSnapshot,
-    ClosedCycle,
-    CycleNow,
-    Reason,
-    SamePeriod,
-    SegmentRef,
-)
+from meterwatch.contracts import BaselineSnapshot, ClosedCycle, SegmentRef
 
 # a closed cycle at least this well covered counts for seasonality and trend
 FULL_CYCLE_COVERAGE = 0.8
@@ -56,45 +51,76 @@ def snapshot(
     >>> snap.cycle.start, snap.cycle.end, snap.cycle.cycle_to_date_kwh
     (datetime.date(2024, 5, 1), datetime.date(2024, 5, 31), 0.0)
     """
+    return BaselineSnapshot.model_validate(snapshot_parts(p, customer, segment, now, config, tariffs))
+
+
+def snapshot_parts(
+    p: Profile,
+    customer: CustomerConfig,
+    segment: SegmentRef | None,
+    now: dt.datetime,
+    config: RulesConfig,
+    tariffs: Tariffs | None = None,
+    *,
+    cycles: bool = True,
+) -> dict[str, Any]:
+    """The snapshot's fields as plain values, not validated (``cycles=False``: no closed cycles).
+
+    ``BaselineSnapshot.model_validate`` of it is :func:`snapshot`; the worker writes its JSON
+    with :func:`snapshot_json` (without the cycles, then their cached JSON). ``money`` is the
+    ``MoneyNow`` model itself (cached on the profile; pydantic takes the instance as it is).
+
+    >>> import datetime as dt
+    >>> from baselines.customer import CustomerConfig
+    >>> from baselines.rules.config import RulesConfig
+    >>> parts = snapshot_parts(Profile.new("c1"), CustomerConfig("c1", timezone="UTC"), None,
+    ...                        dt.datetime(2024, 5, 3, tzinfo=dt.UTC), RulesConfig())
+    >>> list(parts)[:4], parts["cycle"]["cycle_to_date_kwh"]
+    (['customer_id', 'as_of', 'cycle', 'same_period'], 0.0)
+    """
     mincov = config.min_day_coverage
     now_day = local_date(now.timestamp(), customer.tz).toordinal()
     as_of = dt.datetime.fromtimestamp(p.latest_ts, dt.UTC) if p.latest_ts is not None else now
     cycle = _cycle_now(p, customer, now_day, mincov)
-    start, end = cycle.start.toordinal(), cycle.end.toordinal() + 1
+    start, end = cycle["start"].toordinal(), cycle["end"].toordinal() + 1
     sp = same_period_figures(p, start, end)
     s1, e1 = same_period(_d(start), _d(end))
-    reasons = [Reason(code=str(v[0]), message=k, numbers=dict(v[1])) for k, v in sorted(p.reasons.items())]
+    reasons = [{"code": str(v[0]), "message": k, "numbers": dict(v[1])} for k, v in sorted(p.reasons.items())]
     open_alerts = [alert_id(p.customer_id, rule, _d(start)) for rule in RULES if p.fired.get(rule) == start]
     recent = recent_level(p, p.newest_day - 1, 7, mincov) if p.newest_day is not None else None
     money = snapshot_money(p, customer, tariffs, mincov) if tariffs is not None else None
-    return BaselineSnapshot(
-        customer_id=p.customer_id,
-        as_of=as_of,
-        cycle=cycle,
-        same_period=SamePeriod(
-            start=s1 if sp else None,
-            end=(e1 - dt.timedelta(days=1)) if sp else None,
-            kwh=round(sp[0], 3) if sp else None,
-            coverage=round(sp[1], 3) if sp else None,
-        ),
-        baseline=BaselineBlock(
-            daily_kwh=rounded(p.baseline_median),
-            cycles=[
-                ClosedCycle(start=_d(c.start), end=_d(c.end - 1), kwh=round(c.kwh, 3), coverage=c.coverage)
-                for c in p.closed_cycles
-            ],
-        ),
-        segment=segment if segment is not None else SegmentRef(),
-        open_alerts=open_alerts,
-        manager_id=customer.manager_id,
-        recent_daily_kwh=round(recent[0], 3) if recent is not None else None,
-        reasons=reasons,
-        processed_at=now,
-        money=money,
-    )
+    return {
+        "customer_id": p.customer_id,
+        "as_of": as_of,
+        "cycle": cycle,
+        "same_period": {
+            "start": s1 if sp else None,
+            "end": (e1 - dt.timedelta(days=1)) if sp else None,
+            "kwh": round(sp[0], 3) if sp else None,
+            "coverage": round(sp[1], 3) if sp else None,
+        },
+        "baseline": {
+            "daily_kwh": rounded(p.baseline_median),
+            "cycles": _cycles(p) if cycles else [],
+        },
+        "segment": segment.model_dump() if segment is not None else SegmentRef().model_dump(),
+        "open_alerts": open_alerts,
+        "manager_id": customer.manager_id,
+        "recent_daily_kwh": round(recent[0], 3) if recent is not None else None,
+        "reasons": reasons,
+        "processed_at": now,
+        "money": money,
+    }
 
 
-def _cycle_now(p: Profile, customer: CustomerConfig, now_day: int, min_day_coverage: float) -> CycleNow:
+def _cycles(p: Profile) -> list[dict[str, Any]]:
+    return [
+        {"start": _d(c.start), "end": _d(c.end - 1), "kwh": round(c.kwh, 3), "coverage": c.coverage}
+        for c in p.closed_cycles
+    ]
+
+
+def _cycle_now(p: Profile, customer: CustomerConfig, now_day: int, min_day_coverage: float) -> dict[str, Any]:
     """The running cycle: to date (with a provisional register estimate), elapsed days, projection."""
     projected = None
     if p.open_cycles:
@@ -116,13 +142,13 @@ def _cycle_now(p: Profile, customer: CustomerConfig, now_day: int, min_day_cover
         ctd += max(
             0.0, p.register_estimate[1] - p.register_read[1]
         )  # provisional, until the next actual read
-    return CycleNow(
-        start=_d(start),
-        end=_d(end - 1),
-        cycle_to_date_kwh=round(ctd, 3),
-        days_elapsed=days_elapsed,
-        projected_kwh=projected,
-    )
+    return {
+        "start": _d(start),
+        "end": _d(end - 1),
+        "cycle_to_date_kwh": round(ctd, 3),
+        "days_elapsed": days_elapsed,
+        "projected_kwh": projected,
+    }
 
 
 def segment_features(p: Profile, customer: CustomerConfig) -> dict[str, float]:
@@ -170,3 +196,66 @@ def segment_features(p: Profile, customer: CustomerConfig) -> dict[str, float]:
         "rented": 1.0 if customer.occupancy == "rented" else 0.0,
         "tariff_code": TARIFF_CODES.get(customer.tariff, 0.0),
     }
+
+
+_CYCLES = TypeAdapter(list[ClosedCycle])
+_NO_CYCLES = b'"cycles":[]'
+
+
+def cycles_json(p: Profile) -> bytes:
+    """The snapshot's ``baseline.cycles`` as JSON, byte for byte as the model writes them.
+
+    Written directly: a date is its ISO text (kept per day), a float its ``repr`` (the
+    shortest round-trip digits, as pydantic writes them); a float ``repr`` would write
+    with an exponent (or inf, nan) takes pydantic's path for the whole list.
+
+    >>> from baselines.profile import ClosedCycleT
+    >>> p = Profile.new("c"); p.closed_cycles.append(ClosedCycleT(738886, 738917, 250, 1))
+    >>> cycles_json(p)
+    b'[{"start":"2024-01-01","end":"2024-01-31","kwh":250.0,"coverage":1.0}]'
+    """
+    out = []
+    for c in p.closed_cycles:
+        kwh, cov = repr(float(round(c.kwh, 3))), repr(float(c.coverage))
+        if "e" in kwh or "n" in kwh or "e" in cov or "n" in cov:  # exponent, inf, nan: pydantic's spelling
+            return _CYCLES.dump_json(_CYCLES.validate_python(_cycles(p)))
+        out.append(f'{{"start":{_iso(c.start)},"end":{_iso(c.end - 1)},"kwh":{kwh},"coverage":{cov}}}')
+    return ("[" + ",".join(out) + "]").encode()
+
+
+_ISO: dict[int, str] = {}
+
+
+def _iso(ordinal: int) -> str:
+    """``"YYYY-MM-DD"`` (quoted) of a day; kept per day (a few thousand days are ever asked)."""
+    s = _ISO.get(ordinal)
+    if s is None:
+        if len(_ISO) > 100_000:
+            _ISO.clear()
+        s = _ISO[ordinal] = f'"{_d(ordinal).isoformat()}"'
+    return s
+
+
+def snapshot_json(parts: dict[str, Any], cycles: bytes) -> bytes:
+    """``BaselineSnapshot`` JSON of ``parts`` (made with ``cycles=False``) with ``cycles`` (``cycles_json``).
+
+    The same bytes as the model with its cycles writes: pydantic writes the snapshot with no
+    cycles, then their JSON takes the place of the empty list (``"cycles":[]`` occurs once: in
+    JSON text a quote inside a string is escaped). Why: validating the up to 36 closed cycles
+    was most of the model's cost (and building their dates), and the worker writes a snapshot
+    per changed customer and flush.
+
+    >>> import datetime as dt
+    >>> from baselines.customer import CustomerConfig
+    >>> from baselines.profile import ClosedCycleT
+    >>> from baselines.rules.config import RulesConfig
+    >>> p = Profile.new("c"); p.closed_cycles.append(ClosedCycleT(738886, 738917, 250.0, 1))
+    >>> now = dt.datetime(2024, 5, 3, tzinfo=dt.UTC)
+    >>> args = p, CustomerConfig("c", timezone="UTC"), None, now, RulesConfig()
+    >>> body = snapshot_json(snapshot_parts(*args, cycles=False), cycles_json(p))
+    >>> body == snapshot(*args).model_dump_json().encode()
+    True
+    """
+    assert not parts["baseline"]["cycles"]
+    body = BaselineSnapshot.model_validate(parts).model_dump_json().encode()
+    return body.replace(_NO_CYCLES, b'"cycles":' + cycles, 1)

@@ -20,13 +20,14 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from baselines.customer import CustomerConfig
 from baselines.profile import Profile
 from baselines.readings import Reading
 from baselines.rebuild import rebuild_cycles
-from meterwatch.contracts import Alert, BaselineSnapshot, CustomerRecord, DeadLetterError, SegmentRef
+from baselines.views import cycles_json, snapshot_json
+from meterwatch.contracts import Alert, CustomerRecord, DeadLetterError, SegmentRef
 from stream import workbench
 from stream.context import StageContext
 from stream.deadletters import domain_error, unknown_error
@@ -275,23 +276,26 @@ class Fold:
         def thunk() -> bytes | None:
             if st.profile is None or st.config is None:
                 return None
-            now = clock()
-            snap = engine.snapshot(st.profile, st.config, st.segment or SegmentRef(), now)
-            if not finite_snapshot(snap):
+            parts = engine.snapshot_parts(
+                st.profile, st.config, st.segment or SegmentRef(), clock(), cycles=False
+            )
+            if not finite_snapshot(parts):
                 log.error("snapshot of %s has a non-finite figure; not written", st.customer_id)
                 return None
-            return snap.model_copy(update={"processed_at": now}).model_dump_json().encode()
+            # the closed cycles' JSON written directly (the same bytes as the model's)
+            return snapshot_json(parts, cycles_json(st.profile))
 
         ctx.readmodel.mark_snapshot(st.customer_id, thunk)
 
 
-def finite_snapshot(snap: BaselineSnapshot) -> bool:
-    """No figure of the snapshot is inf or NaN (JSON would carry it as null, breaking the contract)."""
+def finite_snapshot(parts: dict[str, Any]) -> bool:
+    """No figure of the snapshot (``Engine.snapshot_parts``) is inf or NaN (JSON would carry it as
+    null, breaking the contract)."""
     figures = (
-        snap.cycle.cycle_to_date_kwh,
-        snap.cycle.projected_kwh,
-        snap.same_period.kwh,
-        snap.baseline.daily_kwh,
-        snap.recent_daily_kwh,
+        parts["cycle"]["cycle_to_date_kwh"],
+        parts["cycle"]["projected_kwh"],
+        parts["same_period"]["kwh"],
+        parts["baseline"]["daily_kwh"],
+        parts["recent_daily_kwh"],
     )
     return all(x is None or math.isfinite(x) for x in figures)
