@@ -1,7 +1,7 @@
 """Benchmark: a worker restoring N customers from its changelogs (prints figures; asserts nothing).
 
     python bench/bench_recovery.py [--customers 1000000] [--partitions 4] [--templates 8]
-                                   [--timeout 900] [--no-rocksdict-reference] [--profile]
+                                   [--timeout 900] [--no-rocksdict-reference] [--profile] [--prerestore]
 
 On private topics, consumer groups and Redis prefix of the running local stack (the
 tests' isolation, ``meterwatch.cli.devstack.isolation``; all removed at the end) and a
@@ -28,6 +28,12 @@ temporary ``MW_DATA_DIR`` (so the worker's RocksDB starts empty):
    meter index's "meter index ready" line (registry read), and the probe reading counted in
    the read model's ``readings_processed`` (the worker does work: readiness end to end).
    The worker's RSS is read from /proc when the probe is counted.
+
+``--profile`` runs the worker under cProfile (its main thread: Faust's recovery loop; the
+Kafka fetches run in Faust's consumer thread). ``--prerestore`` is an experiment, not what
+the worker does: before the worker starts, the two changelogs are bulk-restored into its own
+RocksDB stores (Faust's store paths, options and stored-offset key) by a raw consumer, so
+Faust reads only what follows; the figure is what a bulk restore would give.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -219,8 +226,18 @@ async def commit_group_offsets(s: Any, group: str, topic: str, partitions: int) 
         await c.stop()
 
 
-async def read_all(s: Any, topics: dict[str, int], db_dir: Path | None) -> tuple[float, int, int]:
-    """Read ``topics`` end to end (bytes only; with ``db_dir``: into rocksdict); (seconds, records, bytes)."""
+async def read_all(
+    s: Any,
+    topics: dict[str, int],
+    opener: Callable[[Any], Any] | None = None,
+    offset_key: bytes | None = None,
+) -> tuple[float, int, int]:
+    """Read ``topics`` end to end: (seconds, records, key + value bytes).
+
+    Bytes only, or with ``opener`` (topic-partition -> an open rocksdict DB) each fetch is
+    written as one write batch, and with ``offset_key`` each DB gets the partition's last
+    offset under that key at the end (how Faust's store remembers how far it restored).
+    """
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     c = AIOKafkaConsumer(
@@ -230,6 +247,7 @@ async def read_all(s: Any, topics: dict[str, int], db_dir: Path | None) -> tuple
         max_partition_fetch_bytes=4 << 20,
     )
     dbs: dict[Any, Any] = {}
+    last: dict[Any, int] = {}
     t0 = time.perf_counter()
     await c.start()
     try:
@@ -244,10 +262,15 @@ async def read_all(s: Any, topics: dict[str, int], db_dir: Path | None) -> tuple
             for tp, msgs in batch.items():
                 records += len(msgs)
                 size += sum(len(m.key or b"") + len(m.value or b"") for m in msgs)
-                if db_dir is not None:
-                    write_batch(dbs, db_dir, tp, msgs)
+                if opener is not None and msgs:
+                    db = dbs.get(tp)
+                    write_batch(db if db is not None else dbs.setdefault(tp, opener(tp)), msgs)
+                    last[tp] = msgs[-1].offset
                 if msgs and msgs[-1].offset + 1 >= ends[tp]:
                     left.discard(tp)
+        if offset_key is not None:
+            for tp, offset in last.items():
+                dbs[tp].put(offset_key, str(offset).encode())
     finally:
         await c.stop()
         for db in dbs.values():
@@ -255,12 +278,9 @@ async def read_all(s: Any, topics: dict[str, int], db_dir: Path | None) -> tuple
     return time.perf_counter() - t0, records, size
 
 
-def write_batch(dbs: dict[Any, Any], db_dir: Path, tp: Any, msgs: list[Any]) -> None:
-    from rocksdict import Options, Rdict, WriteBatch
+def write_batch(db: Any, msgs: list[Any]) -> None:
+    from rocksdict import WriteBatch
 
-    db = dbs.get(tp)
-    if db is None:
-        db = dbs[tp] = Rdict(str(db_dir / f"{tp.topic}-{tp.partition}.db"), options=Options(raw_mode=True))
     wb = WriteBatch(raw_mode=True)
     for m in msgs:
         if m.value is None:
@@ -268,6 +288,33 @@ def write_batch(dbs: dict[Any, Any], db_dir: Path, tp: Any, msgs: list[Any]) -> 
         else:
             wb.put(m.key, m.value)
     db.write(wb)
+
+
+def plain_opener(db_dir: Path) -> Callable[[Any], Any]:
+    from rocksdict import Options, Rdict
+
+    return lambda tp: Rdict(str(db_dir / f"{tp.topic}-{tp.partition}.db"), options=Options(raw_mode=True))
+
+
+async def prerestore(s: Any, instance: str) -> float:
+    """Bulk-restore the two changelogs into the worker's own RocksDB stores before it starts.
+
+    The experiment of a bulk restore (not what the worker does today): Faust's store
+    API gives each table partition's path and options; the stored changelog offsets make
+    Faust read only what follows them.
+    """
+    from stream.app import build_app
+
+    wapp = build_app(s, instance)
+    stores = {t.changelog_topic.get_topic_name(): t.data for t in (wapp.customers_table, wapp.profiles_table)}
+
+    def opener(tp: Any) -> Any:
+        store = stores[tp.topic]
+        return store.rocksdb_options.open(store.partition_path(tp.partition))
+
+    offset_key = next(iter(stores.values())).offset_key
+    el, _, _ = await read_all(s, dict.fromkeys(stores, s.readings_partitions), opener, offset_key)
+    return el
 
 
 def topic_disk_bytes(topics: dict[str, int]) -> int | None:
@@ -426,6 +473,12 @@ def parse_args() -> argparse.Namespace:
     )
     ap.add_argument("--no-rocksdict-reference", action="store_true", help="skip the read-and-write reference")
     ap.add_argument("--profile", action="store_true", help="run the worker under cProfile, print the top")
+    ap.add_argument(
+        "--prerestore",
+        action="store_true",
+        help="experiment: bulk-restore the changelogs into the worker's stores (raw consumer, write "
+        "batches, Faust's store paths and offset key) before starting it",
+    )
     args = ap.parse_args()
     if not 1 <= args.customers <= 5_000_000 or not 1 <= args.partitions <= 64 or args.templates < 1:
         ap.error("--customers 1..5,000,000, --partitions 1..64, --templates >= 1")
@@ -433,14 +486,15 @@ def parse_args() -> argparse.Namespace:
 
 
 async def references(s: Any, topics: dict[str, int], tmp: Path, rocks: bool) -> dict[str, float]:
-    el, recs, size = await read_all(s, topics, None)
+    el, recs, size = await read_all(s, topics)
     print(
         f"reference, raw aiokafka read of the 3 topics (bytes only): {el:.1f} s "
         f"({recs:,} records, {size / 1e6:,.0f} MB)"
     )
     out = {"raw": el}
     if rocks:
-        el2, _, _ = await read_all(s, topics, tmp / "ref-rocks")
+        (tmp / "ref-rocks").mkdir()
+        el2, _, _ = await read_all(s, topics, plain_opener(tmp / "ref-rocks"))
         print(f"reference, the same + rocksdict write batches: {el2:.1f} s")
         out["raw_rocks"] = el2
         shutil.rmtree(tmp / "ref-rocks", ignore_errors=True)
@@ -501,11 +555,18 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
             )
         refs = await references(s, names, tmp, not args.no_rocksdict_reference)
         await produce_probe(s, templates[0])
+        pre = 0.0
+        if args.prerestore:
+            pre = await prerestore(s, "rec")
+            print(f"experiment: bulk restore of the two changelogs into the worker's stores: {pre:.1f} s")
         print(f"load avg before the worker: {os.getloadavg()[0]:.1f}")
         worker, log = start_worker(s, tmp, args.profile)
         seen = await watch_worker(worker, log, s, args.timeout)
         print(f"load avg when ready: {os.getloadavg()[0]:.1f}")
         report(args.customers, seen, refs, args.timeout)
+        if args.prerestore and "probe" in seen:
+            total = pre + seen["probe"]
+            print(f"experiment: bulk restore + worker ready = {total:.1f} s ({total / refs['raw']:.1f}x raw)")
         tables = s.tables_dir / "rec"
         if tables.is_dir():
             print(
