@@ -34,6 +34,8 @@ Kafka fetches run in Faust's consumer thread). ``--prerestore`` is an experiment
 the worker does: before the worker starts, the two changelogs are bulk-restored into its own
 RocksDB stores (Faust's store paths, options and stored-offset key) by a raw consumer, so
 Faust reads only what follows; the figure is what a bulk restore would give.
+
+(One file of ~600 lines: a benchmark script that runs as ``python bench/bench_recovery.py``.)
 """
 
 from __future__ import annotations
@@ -524,6 +526,18 @@ def report(n: int, seen: dict[str, float], refs: dict[str, float], timeout: floa
     print(f"per 1 M customers: {ready * 1e6 / n:,.0f} s (linear from {n:,})")
 
 
+def print_profile(path: Path) -> None:
+    import pstats
+
+    if not path.exists():
+        print("no worker profile written")
+        return
+    print("--- worker profile, by cumulative time ---")
+    pstats.Stats(str(path)).sort_stats("cumulative").print_stats(35)
+    print("--- by own time ---")
+    pstats.Stats(str(path)).sort_stats("tottime").print_stats(25)
+
+
 async def run(args: argparse.Namespace, tmp: Path) -> int:
     from meterwatch.cli.devstack.isolation import cleanup, isolated_settings
     from meterwatch.settings import Settings
@@ -574,13 +588,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
                 "per customer on disk"
             )
         stop_worker(worker)
-        if args.profile and (tmp / "worker.prof").exists():
-            import pstats
-
-            print("--- worker profile, by cumulative time ---")
-            pstats.Stats(str(tmp / "worker.prof")).sort_stats("cumulative").print_stats(35)
-            print("--- by own time ---")
-            pstats.Stats(str(tmp / "worker.prof")).sort_stats("tottime").print_stats(25)
+        if args.profile:
+            print_profile(tmp / "worker.prof")
         return 0 if "probe" in seen else 1
     finally:
         if worker is not None:
