@@ -37,6 +37,7 @@ MARK = "_tier"  # + the tier number: Profile.fired key -> first day of the tier 
 # the cheap exit's margin for float rounding of the cycle-to-date (1 Wh; the rounding is < 1e-6 Wh)
 SLACK_KWH = 0.001
 _KWH = attrgetter("kwh")
+MEMO_WF = "tier_exit_wf"  # ... and of the weekday factors: (factors, smallest, largest)
 MEMO = "tier_exit"  # Profile.money_cache key of the cheap exit's per-cycle facts (_quick_exit)
 
 
@@ -173,6 +174,7 @@ def _quick_exit(ctx: RuleContext, plan: Plan) -> bool:
         m = _memo(ctx, plan)
         if m is None:
             return False
+        cache = p.money_cache
     steps = m.steps
     if steps is None:
         return True  # no price in force in this cycle
@@ -190,8 +192,13 @@ def _quick_exit(ctx: RuleContext, plan: Plan) -> bool:
     for lim_wh, lim_kwh in steps:
         if wh <= lim_wh:
             n = c.end - as_of - 1
-            wf = p.weekday_factors
-            rest = top / min(wf) * max(wf) * n if n > 0 else 0.0
+            rest = 0.0
+            if n > 0:
+                wf = p.weekday_factors
+                w = cache.get(MEMO_WF)  # type: ignore[union-attr]  # a memo is in it
+                if w is None or w[0] is not wf:
+                    w = cache[MEMO_WF] = (wf, min(wf), max(wf))  # type: ignore[index]
+                rest = top / w[1] * w[2] * n
             return lim_kwh - before - (total + SLACK_KWH) > rest
     return True  # in the top tier
 
