@@ -105,4 +105,5 @@ def rebuild_cycles(profile: Profile, customer: CustomerConfig, late_window_days:
                 p.fired[rule] = s
                 break
     p.same_period_cache = None
+    p.money_cache = None  # its keys hold the cycle starts and closed cycles, rebuilt here
     return p

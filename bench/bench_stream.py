@@ -1,6 +1,13 @@
 """Benchmark of the stream worker on the local Kafka (prints figures; asserts nothing).
 
     python bench/bench_stream.py [--customers 100000] [--slots 3] [--probes 100] [--profile]
+    python bench/bench_stream.py --customers 20000 --compare-plan cn-js-residential --rounds 2
+
+``--tariff-plan ID`` runs the worker with ``MW_DEFAULT_TARIFF_PLANS={"residential": ID}``
+(every customer on that plan: bill figures, money rules). ``--compare-plan ID`` runs the
+bench ``--rounds`` times without a plan and with ``ID``, interleaved, each a separate run
+without the latency phase, and prints the ratio of the sustained rates and of the worker's
+CPU time per reading (``/proc``: the figure to read on a shared machine).
 
 Phases (all in one run, on private topics / Redis prefix of the running local stack):
 
@@ -193,6 +200,47 @@ async def raw_consumer_rate(s: Settings, n: int) -> tuple[float, float]:
     return n / el, el
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def compare(args: argparse.Namespace) -> int:
+    """``--compare-plan``: interleaved runs without and with the plan; the best of each."""
+    base = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--skip-latency",
+        "--customers",
+        str(args.customers),
+    ]
+    base += ["--slots", str(args.slots), "--probes", str(args.probes), "--timeout", str(args.timeout)]
+    configs = {"no plan (reference)": [], args.compare_plan: ["--tariff-plan", args.compare_plan]}
+    best: dict[str, tuple[float, float]] = {}
+    for r in range(args.rounds):
+        for name, extra in configs.items():
+            out = subprocess.run(base + extra, capture_output=True, text=True, check=False).stdout
+            rate = cpu = None
+            for line in out.splitlines():
+                if line.startswith("RESULT "):
+                    _, rate_s, cpu_s = line.split()
+                    rate, cpu = float(rate_s), float(cpu_s)
+            if rate is None or cpu is None:
+                print(f"round {r + 1} {name}: no result\n{out}")
+                return 1
+            print(f"round {r + 1} {name:<22} {rate:8,.0f} readings/s, worker CPU {cpu:6.1f} us/reading")
+            old = best.get(name)
+            best[name] = (max(rate, old[0]) if old else rate, min(cpu, old[1]) if old else cpu)
+    (ref_rate, ref_cpu), (rate, cpu) = best["no plan (reference)"], best[args.compare_plan]
+    print(
+        f"worker with {args.compare_plan} for every customer: sustained rate {rate / ref_rate:.3f} x, "
+        f"CPU-time throughput {ref_cpu / cpu:.3f} x the worker without a plan "
+        f"(best of {args.rounds}; load avg {os.getloadavg()[0]:.1f})"
+    )
+    return 0
+
+
 def start_worker(cmd: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     with open(log_path, "wb") as log:
         return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(log_path.parent))
@@ -249,16 +297,26 @@ async def main() -> int:
     ap.add_argument("--latency-load", type=float, default=0.5, help="share of the sustained rate (0.5)")
     ap.add_argument("--profile", action="store_true", help="run the worker under cProfile, print the top")
     ap.add_argument("--timeout", type=float, default=600.0)
+    ap.add_argument("--tariff-plan", metavar="ID", help="every customer on this plan")
+    ap.add_argument("--compare-plan", metavar="ID", help="runs without and with this plan, interleaved")
+    ap.add_argument("--rounds", type=int, default=2, help="rounds of --compare-plan (2)")
+    ap.add_argument("--skip-latency", action="store_true", help="no latency phase")
     args = ap.parse_args()
+    if args.compare_plan:
+        return compare(args)
 
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
     tmp = Path(tempfile.mkdtemp(prefix="mw-bench-"))
     s = isolated(Settings(), tmp / "data")
+    if args.tariff_plan:
+        s = s.model_copy(update={"default_tariff_plans": {"residential": args.tariff_plan}})
     keys = Keys(s.redis_prefix)
     rds = redis.Redis.from_url(s.redis_url)
     print(f"machine: {platform.machine()} {os.cpu_count()} cores (shared), load avg {os.getloadavg()[0]:.1f}")
-    print(f"customers={args.customers} slots={args.slots} probes={args.probes}")
+    print(
+        f"customers={args.customers} slots={args.slots} probes={args.probes} tariff plan={args.tariff_plan}"
+    )
     await prepare_topics(s)
     prod = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks=1, linger_ms=5, max_batch_size=1 << 20)
     await prod.start()
@@ -317,17 +375,17 @@ async def main() -> int:
         t_prod = time.perf_counter() - t_prod
         print(f"produced {n} readings in {t_prod:.1f} s ({n / t_prod:,.0f}/s) while the worker consumed")
         t_start = time.perf_counter()
-        samples: list[tuple[float, int]] = []
+        samples: list[tuple[float, int, float]] = []
         deadline = time.perf_counter() + args.timeout
         while time.perf_counter() < deadline:
             await asyncio.sleep(0.5)
             done = progress(rds, keys) + dead_lettered(rds, keys)
-            samples.append((time.perf_counter(), done))
+            samples.append((time.perf_counter(), done, cpu_seconds(worker.pid)))
             if done >= n:
                 break
             if worker.poll() is not None:
                 raise RuntimeError(f"worker exited: see {tmp / 'worker.log'}")
-        first = next(((t, d) for t, d in samples if d > 0), None)
+        first = next(((t, d) for t, d, _ in samples if d > 0), None)
         last = samples[-1]
         dlq = dead_lettered(rds, keys)
         if dlq:
@@ -336,12 +394,16 @@ async def main() -> int:
             print(f"worker did not finish: {last[1]} of {n} in {args.timeout} s")
             return 1
         # sustained: between 10 % and 100 % of the work (skips start-up and recovery)
-        t10 = next((t, d) for t, d in samples if d >= n * 0.1)
-        if last[0] > t10[0]:
+        t10 = next((t, d, c) for t, d, c in samples if d >= n * 0.1)
+        if last[0] > t10[0] and last[1] > t10[1]:
             sustained = (last[1] - t10[1]) / (last[0] - t10[0])
+            cpu_us = (last[2] - t10[2]) / (last[1] - t10[1]) * 1e6
         else:  # the whole backlog within one sample (a small run): from the start of the phase
             sustained = last[1] / (last[0] - t_start)
+            cpu_us = last[2] / last[1] * 1e6
             print("note: the backlog fit in one 0.5 s sample; the rate is from the start (a lower bound)")
+        print(f"worker CPU time between 10 % and 100 % of the work: {cpu_us:.1f} us per reading")
+        print(f"RESULT {sustained:.1f} {cpu_us:.2f}")
         # the reference, now that the worker is done: the same topic, nothing else running
         raw_rate, raw_el = await raw_consumer_rate(s, n)
         print(f"raw aiokafka consumer (getmany, no processing): {raw_rate:,.0f} readings/s ({raw_el:.1f} s)")
@@ -352,14 +414,15 @@ async def main() -> int:
         print(f"aim: >= 30,000 readings/s and >= 0.3 of raw; reached {sustained / 30000:.2f} of the rate aim")
 
         # ---- phase 4: latency at half the sustained load
+        probes = 0 if args.skip_latency else args.probes
         triggers = {}
-        for j in range(args.probes):
+        for j in range(probes):
             t = probe_trigger(j)
             if t is not None:
                 triggers[j] = t
         rate = sustained * args.latency_load
-        probe_msgs = [(j, i, r) for j in range(args.probes) for i, r in enumerate(probe_readings(j))]
-        total = int(rate * args.latency_seconds)
+        probe_msgs = [(j, i, r) for j in range(probes) for i, r in enumerate(probe_readings(j))]
+        total = 0 if args.skip_latency else int(rate * args.latency_seconds)
         bg_n = max(total - len(probe_msgs), 0)
         every = max(bg_n // max(len(probe_msgs), 1), 1)
         ac = AIOKafkaConsumer(

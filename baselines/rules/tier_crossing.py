@@ -10,21 +10,35 @@ without it load unchanged) and once per cycle; moderated like the others.
 
 Cost: once per customer-day, a cheap bound first (the tier limit ahead against
 the tariff year's kWh before the cycle, cached per cycle, plus the projection);
-the bill figures only when the bound says a crossing is possible.
+the bill figures only when the bound says a crossing is possible. The bound runs on
+every evaluation of every customer with tiers, so its common case (the next tier
+further than any projection can reach) is one pass over the open days and the ring's
+last week against what stays the same for the cycle, kept on the profile's
+``money_cache`` (``_quick_exit``: it computes the same floats as ``_nothing_to_warn``
+and says "nothing to warn" only where that does; else the full bound decides).
 Parameters: ``baselines.rules.config.TierCrossing``.
 """
 
 from __future__ import annotations
 
+from operator import attrgetter
+from typing import NamedTuple
+
 from baselines.alerts import Finding, Numbers
 from baselines.billing import cycle_figures, money_of, next_limit, plan_on, rest_upper_bound, tier_facts
 from baselines.cycle_book import cycle_to_date
+from baselines.profile import ClosedCycleT
 from baselines.rules.context import RuleContext, rounded
 from baselines.tariffs import Plan
 from meterwatch.contracts import Observed
 
 RULE = "tier_crossing"
 MARK = "_tier"  # + the tier number: Profile.fired key -> first day of the tier period it fired in
+# the cheap exit's margin for float rounding of the cycle-to-date (1 Wh; the rounding is < 1e-6 Wh)
+SLACK_KWH = 0.001
+_KWH = attrgetter("kwh")
+MEMO_WF = "tier_exit_wf"  # ... and of the weekday factors: (factors, smallest, largest)
+MEMO = "tier_exit"  # Profile.money_cache key of the cheap exit's per-cycle facts (_quick_exit)
 
 
 def check(ctx: RuleContext) -> tuple[Finding, ...]:
@@ -59,7 +73,7 @@ def check(ctx: RuleContext) -> tuple[Finding, ...]:
         return ()
     if ctx.as_of - c.start + 1 < ctx.rules.tier_crossing.min_days_elapsed:
         return ()
-    if _nothing_to_warn(ctx, plan):
+    if _quick_exit(ctx, plan) or _nothing_to_warn(ctx, plan):
         return ()
     proj = ctx.projection()
     if proj is None:
@@ -99,6 +113,94 @@ def _nothing_to_warn(ctx: RuleContext, plan: Plan) -> bool:
     if tier is None or p.fired.get(f"{MARK}{tier}") == _period_start(ctx, plan, ctx.as_of):
         return True
     return limit - before - ctd > rest_upper_bound(p, ctx.as_of, ctx.cycle.end)
+
+
+class _Memo(NamedTuple):
+    """The cheap exit's facts of one cycle (valid while its key fields match)."""
+
+    start: int  # key: the cycle's first day,
+    plan: Plan  # the plan pricing it,
+    closed: int  # the number of closed cycles
+    last: ClosedCycleT | None  # and the newest one (the key of ``tier_facts``)
+    before: float  # the tier period's kWh before the cycle
+    # (limit in Wh, limit in kWh) of each tier limit, scaled as ``next_limit`` does; None: no price
+    steps: tuple[tuple[int, float], ...] | None
+
+
+def _memo(ctx: RuleContext, plan: Plan) -> _Memo | None:
+    """The cycle's ``_Memo`` (cached on ``money_cache``); None when a price change or a tier-period
+    start cuts the cycle (``tier_facts`` gives no limits)."""
+    p, c = ctx.profile, ctx.cycle
+    closed = p.closed_cycles
+    before, limits = tier_facts(p, plan, ctx.cycle_index)
+    if limits is None:
+        return None
+    steps: list[tuple[int, float]] = []
+    scale = _scale(ctx, plan)
+    for lim in limits:
+        if lim is None:
+            break
+        steps.append((lim * scale, lim * scale / 1000))
+    m = _Memo(
+        c.start, plan, len(closed), closed[-1] if closed else None, before, tuple(steps) if limits else None
+    )
+    if p.money_cache is None:
+        p.money_cache = {}
+    p.money_cache[MEMO] = m
+    return m
+
+
+def _quick_exit(ctx: RuleContext, plan: Plan) -> bool:
+    """True only where ``_nothing_to_warn`` is True (the next tier out of reach, or none); False: undecided.
+
+    The same bound as ``_nothing_to_warn`` (the gap to the next tier against
+    ``rest_upper_bound``) with the cycle's tier facts from ``_memo`` and the open days
+    summed by built-ins (C loops). A summation order may round differently, so the
+    cycle-to-date is taken ``SLACK_KWH`` higher for the gap and lower for the tier. It
+    skips the check of the tier already warned of: where that alone makes the answer
+    True, ``_nothing_to_warn`` says so.
+    """
+    p, c = ctx.profile, ctx.cycle
+    closed = p.closed_cycles
+    cache = p.money_cache
+    m: _Memo | None = None if cache is None else cache.get(MEMO)
+    if (
+        m is None
+        or m.start != c.start
+        or m.plan is not plan
+        or m.closed != len(closed)
+        or m.last is not (closed[-1] if closed else None)
+    ):
+        m = _memo(ctx, plan)
+        if m is None:
+            return False
+        cache = p.money_cache
+    steps = m.steps
+    if steps is None:
+        return True  # no price in force in this cycle
+    as_of, start = ctx.as_of, c.start
+    days = p.open_days
+    if not days:
+        total = c.kwh
+    elif start <= min(days) and max(days) <= as_of:  # every open day in the cycle so far
+        total = sum(map(_KWH, days.values()), c.kwh)
+    else:
+        total = sum((acc.kwh for d, acc in days.items() if start <= d <= as_of), c.kwh)
+    top = max(max(map(_KWH, days.values()), default=0.0), max(filter(None, p.final_days[-7:]), default=0.0))
+    before = m.before
+    wh = round((before + total - SLACK_KWH) * 1000)
+    for lim_wh, lim_kwh in steps:
+        if wh <= lim_wh:
+            n = c.end - as_of - 1
+            rest = 0.0
+            if n > 0:
+                wf = p.weekday_factors
+                w = cache.get(MEMO_WF)  # type: ignore[union-attr]  # a memo is in it
+                if w is None or w[0] is not wf:
+                    w = cache[MEMO_WF] = (wf, min(wf), max(wf))  # type: ignore[index]
+                rest = top / w[1] * w[2] * n
+            return lim_kwh - before - (total + SLACK_KWH) > rest
+    return True  # in the top tier
 
 
 def _may_cross(ctx: RuleContext, plan: Plan, projected: float, ctd: float) -> bool:

@@ -1,0 +1,136 @@
+"""``tier_crossing``'s quick exit (``_quick_exit``) against the full bound (``_nothing_to_warn``).
+
+The quick exit may only say "nothing to warn" where the full bound says so too (else a
+tier-crossing warning would be lost); it may leave any case undecided (the full bound
+then decides). Checked on every evaluation of generated consumption series under an
+annual-tier plan (with the tariff year's kWh before the cycle near a tier limit) and a
+monthly-tier plan, daily and half-hourly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from unittest import mock
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+import baselines.rules.tier_crossing as tc
+from baselines.customer import CustomerConfig
+from baselines.engine import Engine
+from baselines.profile import Profile
+from baselines.readings import Reading
+from baselines.rules.context import RuleContext
+from baselines.tariffs import Plan
+
+JS, FJ = "cn-js-residential", "cn-fj-residential-monthly"  # annual tiers 2,760 / 4,800; monthly 200 / 400
+D = dt.date
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@contextmanager
+def both_exits() -> Iterator[list[tuple[bool, bool]]]:
+    """Record (quick exit, full bound) of every evaluation that reaches the quick exit."""
+    seen: list[tuple[bool, bool]] = []
+    quick = tc._quick_exit
+
+    def spy(ctx: RuleContext, plan: Plan) -> bool:
+        q = quick(ctx, plan)
+        seen.append((q, tc._nothing_to_warn(ctx, plan)))  # both read the profile only
+        return q
+
+    with mock.patch.object(tc, "_quick_exit", spy):
+        yield seen
+
+
+def _profile(eng: Engine, cust: CustomerConfig, before_kwh: float) -> Profile:
+    """January-June 2024 with ``before_kwh`` in all (the tariff year's kWh before July)."""
+    rows: list[dict[str, object]] = []
+    for m in range(1, 7):
+        end = D(2024, m + 1, 1) - dt.timedelta(days=1)
+        rows.append(
+            {"customer_id": "c", "start": f"2024-{m:02d}-01", "end": end.isoformat(), "kwh": before_kwh / 6}
+        )
+    return eng.load_history(Profile.new("c"), rows, cust)
+
+
+def _feed(eng: Engine, cust: CustomerConfig, p: Profile, days: list[float | None]) -> None:
+    for i, v in enumerate(days):
+        if v is not None:
+            eng.process_inplace(p, Reading.daily(D(2024, 7, 1) + dt.timedelta(days=i), v), cust)
+
+
+@SETTINGS
+@example(plan=JS, before=2760.0 - 31 * 5.0, days=[5.0] * 40, read_day=1)  # lands on the limit
+@example(plan=FJ, before=0.0, days=[6.45] * 31 + [0.0] * 10, read_day=1)
+@given(
+    plan=st.sampled_from([JS, FJ]),
+    before=st.floats(0.0, 6000.0, allow_nan=False),
+    days=st.lists(st.one_of(st.none(), st.floats(0.0, 80.0, allow_nan=False)), min_size=20, max_size=75),
+    read_day=st.integers(1, 28),
+)
+def test_quick_exit_never_hides_a_warning_on_daily_series(
+    plan: str, before: float, days: list[float | None], read_day: int
+) -> None:
+    eng = Engine()
+    cust = CustomerConfig("c", tariff_plan=plan, read_day=read_day, timezone="UTC")
+    p = _profile(eng, cust, before)
+    with both_exits() as seen:
+        _feed(eng, cust, p, days)
+    assert [(q, full) for q, full in seen if q and not full] == []
+
+
+@SETTINGS
+@given(
+    before=st.floats(2000.0, 2760.0, allow_nan=False),
+    level=st.floats(0.0, 4.0, allow_nan=False),
+    spikes=st.lists(
+        st.tuples(st.integers(0, 30 * 48 - 1), st.floats(0.0, 40.0, allow_nan=False)), max_size=6
+    ),
+    late=st.integers(0, 6),
+)
+def test_quick_exit_never_hides_a_warning_on_half_hourly_series_with_late_readings(
+    before: float, level: float, spikes: list[tuple[int, float]], late: int
+) -> None:
+    # half-hours of July 2024; spikes replace some values; every 7th day arrives ``late`` days late
+    eng = Engine()
+    cust = CustomerConfig("c", tariff_plan=JS, timezone="UTC")
+    p = _profile(eng, cust, before)
+    values = [level / 48] * (30 * 48)
+    for i, v in spikes:
+        values[i] = v
+    t0 = dt.datetime(2024, 7, 1, tzinfo=dt.UTC).timestamp()
+    order = sorted(range(len(values)), key=lambda i: i // 48 + (late if (i // 48) % 7 == 3 else 0))
+    with both_exits() as seen:
+        for i in order:
+            eng.process_inplace(
+                p, Reading("interval", t0 + 1800.0 * (i + 1), values[i], interval_s=1800), cust
+            )
+    assert [(q, full) for q, full in seen if q and not full] == []
+
+
+def test_quick_exit_decides_the_common_case_alone() -> None:
+    # far below the next tier: every evaluation exits on the quick path, the full bound never runs
+    eng = Engine()
+    cust = CustomerConfig("c", tariff_plan=JS, timezone="UTC")
+    p = _profile(eng, cust, 600.0)
+    with mock.patch.object(tc, "_nothing_to_warn", side_effect=AssertionError("full bound ran")):
+        _feed(eng, cust, p, [8.0] * 60)
+    assert tc.MEMO in (p.money_cache or {})
+
+
+def test_quick_exit_leaves_a_reachable_tier_to_the_full_bound() -> None:
+    # 2,700 kWh before July at 10 kWh a day: the 2,760 kWh limit is in reach, the rule warns
+    eng = Engine()
+    cust = CustomerConfig("c", tariff_plan=JS, timezone="UTC")
+    p = _profile(eng, cust, 2700.0)
+    with both_exits() as seen:
+        alerts = [
+            a
+            for v in range(5)
+            for a in eng.process_inplace(p, Reading.daily(D(2024, 7, 1 + v), 10.0), cust).alerts
+        ]
+    assert [a.rule for a in alerts] == ["tier_crossing"]
+    assert seen and not seen[-1][0]
