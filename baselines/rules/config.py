@@ -18,7 +18,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from baselines.readings import MAX_RATING_KW
 from meterwatch.contracts import Severity
@@ -83,6 +83,24 @@ class ProjectedOverSamePeriod(_Rule):
     min_recent_ratio: float = Field(1.5, ge=0)
 
 
+class GradedStep(BaseModel):
+    """Graded evidence: the newest ``days`` complete days all at >= ``ratio`` x expected.
+
+    A jump that large and that steady needs fewer days than the ``ignore_top +
+    1``-of-``window_days`` window; every other condition of the rule holds
+    (own spikes, excess, sudden against the week before), with ``z_min`` as the
+    robust score asked of the lowest of those days.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    days: int = Field(ge=1, le=14)
+    ratio: float = Field(gt=1)
+    z_min: float = Field(ge=0)
+    beyond_own_max: bool = False  # also above every earlier day of the ring (not only the p95 day)
+    prior_min_jump: float | None = Field(None, gt=1)  # x the week before (default: the rule's)
+
+
 class SuddenIncrease(_Rule):
     """Recent daily use >= ``factor`` x the customer's own baseline.
 
@@ -112,6 +130,13 @@ class SuddenIncrease(_Rule):
     fires ``sudden_increase_escalation`` (its own alert id, customer-facing, at
     most once per cycle): a small alert early in the cycle must not silence a
     much larger surge later in it.
+
+    ``graded`` (issue #15, graded evidence): a larger, steadier jump needs fewer
+    days. Each step fires on its newest ``days`` days alone when all of them
+    are at >= ``ratio`` x expected with a robust score >= ``z_min`` (and the
+    tests above); default: 2 days at 5x, z >= 8, above every earlier day of the
+    ring and 4x the week before, so a 6x surge is told on its second day
+    instead of its fourth. Steps must ask at least ``factor x tolerance``.
     """
 
     customer_facing: bool = True
@@ -130,6 +155,20 @@ class SuddenIncrease(_Rule):
     recent_floor: float = Field(0.6, gt=0, le=1)
     escalation: bool = True
     escalation_factor: float = Field(2.0, gt=1)
+    graded: tuple[GradedStep, ...] = (
+        GradedStep(days=2, ratio=5.0, z_min=8.0, beyond_own_max=True, prior_min_jump=4.0),
+    )
+
+    @model_validator(mode="after")
+    def _graded_at_least_the_window(self) -> SuddenIncrease:
+        # the rule's cheap exit (newest days all below the window's trigger) must stay exact
+        for step in self.graded:
+            if step.ratio < self.factor * self.tolerance:
+                raise ValueError(
+                    f"graded step ratio {step.ratio} is below factor x tolerance "
+                    f"({self.factor * self.tolerance:.3g})"
+                )
+        return self
 
 
 class SustainedDrop(_Rule):

@@ -39,6 +39,8 @@ class Surge(NamedTuple):
     z: float
     season: float
     prior_ratio: float | None
+    days: int  # the days behind ``recent``: the window, or a graded step's days
+    graded: bool = False  # fired by a graded step (``SuddenIncrease.graded``), not the window
 
 
 def check(ctx: RuleContext) -> tuple[Finding, ...]:
@@ -75,7 +77,7 @@ def check(ctx: RuleContext) -> tuple[Finding, ...]:
     if _newest_days_all_low(p, cfg, med, window):
         p.reasons.pop(RULE, None)  # evaluated: no reason to show
         return ()
-    surge = _measure(ctx, cfg, med, window)
+    surge = _measure(ctx, cfg, med, window) or _graded(ctx, cfg, med, window)
     if surge is None:
         return ()
     return _findings(ctx, cfg, med, surge, fired_here, prev_level)
@@ -164,7 +166,66 @@ def _measure(ctx: RuleContext, cfg: SuddenIncrease, med: float, window: list[flo
         prior_ratio = recent / (lvp[0] * wsum / len(xs)) if lvp[0] > 0 else None
         if prior_ratio is not None and prior_ratio < cfg.prior_min_jump:
             return None  # not sudden: the level was already about as high the week before
-    return Surge(recent, expected, ratio, z, season, prior_ratio)
+    return Surge(recent, expected, ratio, z, season, prior_ratio, cfg.window_days)
+
+
+def _graded(ctx: RuleContext, cfg: SuddenIncrease, med: float, window: list[float | None]) -> Surge | None:
+    """Graded evidence: a large, steady jump over the newest few days (``cfg.graded``), else ``None``.
+
+    ``recent`` is the lowest of the step's newest days (weekday-adjusted
+    expectation over the same days); the rest of the tests are the window's.
+    """
+    for step in cfg.graded:
+        if step.days > len(window):
+            continue
+        days = window[len(window) - step.days :]
+        if any(v is None for v in days):
+            continue
+        s = _step_surge(ctx, cfg, med, step.days, [v for v in days if v is not None])
+        if s is None or s.ratio < step.ratio or s.z < step.z_min:
+            continue
+        if step.prior_min_jump is not None and (s.prior_ratio is None or s.prior_ratio < step.prior_min_jump):
+            continue
+        if step.beyond_own_max and s.recent <= _ring_max_before(ctx.profile, ctx.as_of - step.days + 1):
+            continue
+        return s
+    return None
+
+
+def _ring_max_before(p: Profile, day: int) -> float:
+    """The customer's highest known final day of the ring before ``day`` (0.0 when none)."""
+    if p.final_start is None:
+        return 0.0
+    known = [v for v in p.final_days[: max(0, day - p.final_start)] if v is not None]
+    return max(known, default=0.0)
+
+
+def _step_surge(ctx: RuleContext, cfg: SuddenIncrease, med: float, n: int, days: list[float]) -> Surge | None:
+    """The figures of the newest ``n`` days as a surge, if they pass the window's other tests."""
+    p = ctx.profile
+    recent = min(days)
+    wf = p.weekday_factors
+    w0 = weekday(ctx.as_of - n + 1)
+    wmean = sum(wf[(w0 + i) % 7] for i in range(n)) / n
+    lvp = ctx.level(ctx.as_of - n, cfg.prior_days) if cfg.prior_days else None
+    level_factor = 1.0
+    if cfg.recent_floor < 1.0 and lvp is not None:
+        level_factor = max(cfg.recent_floor, min(1.0, lvp[0] / med))
+    expected = med * level_factor * wmean
+    season = season_factor(p, ctx.as_of, ctx.config) if cfg.seasonal_adjust else 1.0
+    expected *= max(1.0, season)
+    hi = p.p95_day
+    if cfg.beyond_own_spikes and hi is not None and recent <= hi:
+        return None
+    z = (recent - expected) / robust_sigma(p.baseline_mad, med)
+    if recent - expected < cfg.min_excess_kwh_per_day:
+        return None
+    prior_ratio = None
+    if lvp is not None and lvp[0] > 0:
+        prior_ratio = recent / (lvp[0] * wmean)
+        if prior_ratio < cfg.prior_min_jump:
+            return None
+    return Surge(recent, expected, recent / expected, z, season, prior_ratio, n, graded=True)
 
 
 def _findings(
@@ -181,7 +242,8 @@ def _findings(
     numbers: Numbers = {
         "z": round(s.z, 2),
         "expected_kwh": round(s.expected, 3),
-        "window_days": cfg.window_days,
+        "window_days": s.days,
+        "evidence": "graded" if s.graded else "window",
         "prior_ratio": None if s.prior_ratio is None else round(s.prior_ratio, 3),
         "season_factor": round(s.season, 3),
     }
