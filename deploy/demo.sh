@@ -11,7 +11,8 @@
 # Demo size: MW_DEMO_CUSTOMERS (default 100), MW_DEMO_DAYS (default 7: the sudden-increase
 # rule needs 4 high days of 5, so a surge needs a few days to be told); MW_DEMO_WAIT_S
 # (default 90): how long to wait for the first segments, and then for the surged households'
-# alerts, from the API (0: do not wait).
+# alerts, from the API (0: do not wait); MW_DEMO_TARIFF_PLAN (default cn-zj-residential-tou,
+# peak/valley + annual tiers: alerts quote the bill in yuan; empty: no plan, no money).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 action="${1:-up}"
@@ -127,9 +128,10 @@ case "$action" in
     fi
     rm -f "$RUN_DIR/surged-id"
     if has_command simulate; then
-      echo "== demo data: meterwatch simulate --customers ${MW_DEMO_CUSTOMERS:-100} --days ${MW_DEMO_DAYS:-7}"
+      plan="${MW_DEMO_TARIFF_PLAN-cn-zj-residential-tou}"
+      echo "== demo data: meterwatch simulate --customers ${MW_DEMO_CUSTOMERS:-100} --days ${MW_DEMO_DAYS:-7}${plan:+ --tariff-plan $plan}"
       meterwatch simulate --customers "${MW_DEMO_CUSTOMERS:-100}" --days "${MW_DEMO_DAYS:-7}" \
-        --surge-share 0.1 >"$LOG_DIR/simulate.log" 2>&1 \
+        --surge-share 0.1 ${plan:+--tariff-plan "$plan"} >"$LOG_DIR/simulate.log" 2>&1 \
         && tail -n 15 "$LOG_DIR/simulate.log" \
         || echo "  simulate failed; see $LOG_DIR/simulate.log"
     fi
@@ -188,7 +190,9 @@ for cid in sorted(found):
     a = found[cid]
     to = "manager + customer SMS (if consented)" if a.get("customer_facing") else "manager only"
     en = a.get("explanation", {}).get("en")
-    print(f"  {cid} (injected x{surged[cid]:.1f}): {a['rule']}, {a.get('severity')}, {to}: {en}")
+    m = a.get("money") or {}
+    bill = f" [bill {m['currency']} {m['to_date']} to date, {m['projected']} projected]" if m.get("projected") is not None else ""
+    print(f"  {cid} (injected x{surged[cid]:.1f}): {a['rule']}, {a.get('severity')}, {to}: {en}{bill}")
 print(f"  sudden-increase alerts for {len(found)} of {len(surged)} surged households")
 if found:  # the demo's closing lines show this household's alerts with curl, and its manager's workbench
     first = sorted(found)[0]

@@ -81,6 +81,7 @@ class SimConfig:
     timezone: str = "Asia/Shanghai"
     managers: int = 0  # 0 = one manager per 25 customers
     id_prefix: str = "sim"
+    tariff_plan: str | None = None  # every household's CustomerRecord.tariff_plan (None: no money)
 
 
 @dataclass(frozen=True)
@@ -114,9 +115,9 @@ class Household:
     drop_from: dt.date | None = None  # injected long drop: standby load from this day on
     shape: list[float] = field(default_factory=list)  # per slot of the day, sums to 1
 
-    def customer_record(self, timezone: str) -> dict[str, Any]:
-        """A ``meterwatch.contracts.CustomerRecord`` as a JSON-ready dict."""
-        return {
+    def customer_record(self, timezone: str, tariff_plan: str | None = None) -> dict[str, Any]:
+        """A ``meterwatch.contracts.CustomerRecord`` as a JSON-ready dict (``tariff_plan`` when given)."""
+        rec: dict[str, Any] = {
             "customer_id": self.customer_id,
             "meter_ids": [self.meter_id],
             "name": f"Household {self.index}",
@@ -133,6 +134,9 @@ class Household:
             "arrears_count": self.arrears_count,
             "complaints_count": self.complaints_count,
         }
+        if tariff_plan is not None:
+            rec["tariff_plan"] = tariff_plan
+        return rec
 
     def vacant(self, day: dt.date) -> bool:
         return any(a <= day <= b for a, b in self.vacancies)

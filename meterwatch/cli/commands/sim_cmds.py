@@ -93,6 +93,13 @@ def _register_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--timezone", default="Asia/Shanghai", help="households' timezone (Asia/Shanghai)")
     p.add_argument("--id-prefix", default="sim", help="prefix of customer/meter/manager ids (sim)")
     p.add_argument(
+        "--tariff-plan",
+        metavar="ID",
+        default=None,
+        help="every household's tariff plan (an id of the catalogue, MW_TARIFFS_FILE or the shipped one); "
+        "default: none (no money in alerts)",
+    )
+    p.add_argument(
         "--out", type=Path, default=None, help="write JSON Lines {topic,key,value} instead of publishing"
     )
     p.add_argument("--dry-run", action="store_true", help="only print the summary; publish nothing")
@@ -315,6 +322,7 @@ def _sim_config(args: argparse.Namespace, tz: Any) -> Any:
         history_days=args.history_days,
         timezone=args.timezone,
         id_prefix=args.id_prefix,
+        tariff_plan=args.tariff_plan,
     )
 
 
@@ -330,9 +338,19 @@ def _simulate(args: argparse.Namespace) -> int:
     except (ZoneInfoNotFoundError, ValueError):
         print(f"error: unknown timezone {args.timezone!r}", file=sys.stderr)
         return 2
+    settings = Settings()
+    if args.tariff_plan is not None:
+        from baselines.tariffs import catalogue_or_default
+
+        known = catalogue_or_default(settings.tariffs_file).ids()
+        if args.tariff_plan not in known:
+            print(
+                f"error: unknown tariff plan {args.tariff_plan!r}; the catalogue has {', '.join(known)}",
+                file=sys.stderr,
+            )
+            return 2
     cfg = _sim_config(args, tz)
     summary = summarise(make_households(cfg), cfg)
-    settings = Settings()
     if not args.dry_run:
         from aiokafka.errors import KafkaError
 

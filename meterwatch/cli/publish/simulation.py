@@ -30,7 +30,7 @@ def simulation_messages(
     households = make_households(cfg)
     if publish_customers and "customers" in wanted:
         for h in households:
-            record = json_bytes(h.customer_record(cfg.timezone))
+            record = json_bytes(h.customer_record(cfg.timezone, cfg.tariff_plan))
             yield settings.topic_customers, h.customer_id.encode(), record
     if "history" in wanted:
         for row in generate_history(households, cfg):

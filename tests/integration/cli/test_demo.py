@@ -50,6 +50,12 @@ def _closing_lines_work(out: str, token: Path) -> None:
     answer = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=30, check=False)
     alerts = json.loads(answer.stdout)["alerts"]
     assert any(a["rule"] == "sudden_increase" for a in alerts), answer.stdout
+    # the demo's households are on a peak/valley plan: the alerts quote the bill in yuan
+    for a in alerts:
+        m = a["money"]
+        assert m["currency"] == "CNY" and m["projected"] >= m["to_date"] > 0, a
+    bill = r"^  \S+ \(injected x[0-9.]+\): sudden_increase.*\[bill CNY [0-9.]+ to date, [0-9.]+ projected\]$"
+    assert re.search(bill, out, re.M), out
     # the workbench: its URL, and a manager token whose worklist holds that household's open alert
     wb = re.search(r"^Workbench \(the account manager's page\): (http://\S+/)$", out, re.M)
     told = re.search(r"^  sign in as (\S+) \(the manager of (\S+)\) with the token in (\S+)$", out, re.M)

@@ -193,3 +193,25 @@ def test_injected_drop_is_standby_from_its_day() -> None:
         assert len(after) == 11 and max(after) < 0.1 * h.level < 0.5 * sorted(before)[len(before) // 2]
         window = [r["kwh"] for r in generate_readings([h], cfg)]
         assert sum(window) / cfg.days < 0.1 * h.level
+
+
+def test_cli_simulate_puts_every_household_on_the_tariff_plan_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sim.jsonl"
+    argv = ["simulate", "--customers", "3", "--days", "1", "--history-days", "0", "--no-progress"]
+    assert main([*argv, "--out", str(out), "--tariff-plan", "cn-zj-residential-tou"]) == 0
+    recs = [
+        CustomerRecord.model_validate(m["value"])
+        for m in map(json.loads, out.read_text().splitlines())
+        if m["topic"] == "customers"
+    ]
+    assert [r.tariff_plan for r in recs] == ["cn-zj-residential-tou"] * 3
+    # without the option the records name no plan (no money), as before
+    assert main([*argv, "--out", str(out)]) == 0
+    first = json.loads(out.read_text().splitlines()[0])
+    assert first["topic"] == "customers" and "tariff_plan" not in first["value"]
+    # an id the catalogue lacks is refused before anything is written
+    out.unlink()
+    assert main([*argv, "--out", str(out), "--tariff-plan", "cn-nowhere"]) == 2
+    assert "unknown tariff plan 'cn-nowhere'" in capsys.readouterr().err and not out.exists()
