@@ -175,19 +175,23 @@ def _graded(ctx: RuleContext, cfg: SuddenIncrease, med: float, window: list[floa
     ``recent`` is the lowest of the step's newest days (weekday-adjusted
     expectation over the same days); the rest of the tests are the window's.
     """
+    low = min(1.0, cfg.recent_floor) * min(ctx.profile.weekday_factors)
     for step in cfg.graded:
         if step.days > len(window):
             continue
         days = window[len(window) - step.days :]
-        if any(v is None for v in days):
+        known = [v for v in days if v is not None]
+        # cheap exit: expected is at least med x min(1, recent_floor) x the lowest weekday factor
+        if len(known) < step.days or min(known) < step.ratio * med * low:
             continue
-        s = _step_surge(ctx, cfg, med, step.days, [v for v in days if v is not None])
+        s = _step_surge(ctx, cfg, med, step.days, known)
         if s is None or s.ratio < step.ratio or s.z < step.z_min:
             continue
         if step.prior_min_jump is not None and (s.prior_ratio is None or s.prior_ratio < step.prior_min_jump):
             continue
         if step.beyond_own_max and s.recent <= _ring_max_before(ctx.profile, ctx.as_of - step.days + 1):
             continue
+        ctx.profile.reasons.pop(RULE, None)  # judged: a missing day of the window is no reason now
         return s
     return None
 
