@@ -117,7 +117,7 @@ def fold_inplace(
         return _ts_out_of_range(r)
     kind = r.kind
     if kind == "register":
-        return _fold_register_read(p, r, customer, config, days)
+        return _fold_register_read(p, r, customer, config, days, tariffs)
     v = r.value
     max_kw = customer.max_kw  # the meter's rating (RulesConfig.max_kw, inline)
     if max_kw is None:
@@ -218,9 +218,14 @@ def _ts_out_of_range(r: Reading) -> FoldOutcome:
 
 
 def _fold_register_read(
-    p: Profile, r: Reading, customer: CustomerConfig, config: RulesConfig, days: DayLocator
+    p: Profile,
+    r: Reading,
+    customer: CustomerConfig,
+    config: RulesConfig,
+    days: DayLocator,
+    tariffs: Tariffs | None,
 ) -> FoldOutcome:
-    out = fold_register(p, r, customer, config, days)
+    out = fold_register(p, r, customer, config, days, tariffs)
     if out is not None:
         return out
     if p.latest_ts is None or r.ts > p.latest_ts:

@@ -31,6 +31,7 @@ from baselines.late_window import (
     iso_utc,
     rejected,
 )
+from baselines.plans import Tariffs
 from baselines.profile import REGISTER_GRANULARITY_S, OpenDay, Profile
 from baselines.readings import (
     CONFLICTING_DUPLICATE,
@@ -46,7 +47,12 @@ from baselines.rules.config import RulesConfig
 
 
 def fold_register(
-    p: Profile, r: Reading, customer: CustomerConfig, config: RulesConfig, days: DayLocator
+    p: Profile,
+    r: Reading,
+    customer: CustomerConfig,
+    config: RulesConfig,
+    days: DayLocator,
+    tariffs: Tariffs | None = None,
 ) -> FoldOutcome | None:
     """Book a cumulative register read; ``None`` when it was applied and processing continues.
 
@@ -73,7 +79,7 @@ def fold_register(
         if r.estimated:
             return _remember_estimate(p, t, v)
         p.register_read = (t, v)
-        _advance_to(p, days.locate(t - 1.0, customer.tz)[0], customer, config)
+        _advance_to(p, days.locate(t - 1.0, customer.tz)[0], customer, config, tariffs)
         return None
     pt, pv = p.register_read
     if t <= pt:
@@ -83,7 +89,7 @@ def fold_register(
     if v < pv:
         diff = rollover_kwh(customer.register_digits, pv, v, max_kw * max(hours, 0.5))
         if diff is None:
-            return _backwards(p, r, pv, customer, config, days)
+            return _backwards(p, r, pv, customer, config, days, tariffs)
     else:
         diff = v - pv
         if diff > max_kw * max(hours, 0.5):
@@ -98,7 +104,7 @@ def fold_register(
             REGISTER_ROLLOVER,
             {"previous_kwh": pv, "register_kwh": v, "kwh": diff, "digits": customer.register_digits, "at": t},
         ]
-    _advance_to(p, last_day, customer, config)
+    _advance_to(p, last_day, customer, config, tariffs)
     return None
 
 
@@ -153,13 +159,19 @@ def _not_newer(r: Reading, pt: float, pv: float) -> FoldOutcome:
 
 
 def _backwards(
-    p: Profile, r: Reading, pv: float, customer: CustomerConfig, config: RulesConfig, days: DayLocator
+    p: Profile,
+    r: Reading,
+    pv: float,
+    customer: CustomerConfig,
+    config: RulesConfig,
+    days: DayLocator,
+    tariffs: Tariffs | None,
 ) -> FoldOutcome | None:
     """A newer read below the last one and no plausible wrap: a meter reset, or rejected."""
     t, v = r.ts, r.value
     if v <= pv * config.register_reset_fraction:
         _meter_reset(p, t, v, pv)
-        _advance_to(p, days.locate(t - 1.0, customer.tz)[0], customer, config)
+        _advance_to(p, days.locate(t - 1.0, customer.tz)[0], customer, config, tariffs)
         return None
     return rejected(
         REGISTER_BACKWARDS,
@@ -200,9 +212,12 @@ def _meter_reset(p: Profile, t: float, v: float, previous: float) -> None:
     ]
 
 
-def _advance_to(p: Profile, day: int, customer: CustomerConfig, config: RulesConfig) -> None:
+def _advance_to(
+    p: Profile, day: int, customer: CustomerConfig, config: RulesConfig, tariffs: Tariffs | None
+) -> None:
+    # ``tariffs``: the interval days it finalises keep their time-of-use split (baselines.tou_days)
     if p.newest_day is None or day > p.newest_day:
-        advance(p, day, customer, config)
+        advance(p, day, customer, config, tariffs)
 
 
 def _spread(

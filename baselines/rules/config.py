@@ -168,6 +168,10 @@ class SuddenIncrease(_Rule):
                     f"graded step ratio {step.ratio} is below factor x tolerance "
                     f"({self.factor * self.tolerance:.3g})"
                 )
+            if step.days > self.window_days:
+                raise ValueError(f"graded step days {step.days} exceed window_days {self.window_days}")
+            if step.prior_min_jump is not None and not self.prior_days:
+                raise ValueError("a graded step's prior_min_jump needs prior_days > 0")
         return self
 
 

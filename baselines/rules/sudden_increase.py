@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from baselines.alerts import CUSTOMER_FACING_KEY, CUSTOMER_LEVEL_KEY, ESCALATION, Finding, Numbers
-from baselines.baseline_stats import weekday
+from baselines.baseline_stats import day_values, weekday
 from baselines.profile import Profile
 from baselines.rules.config import RulesConfig, SuddenIncrease
 from baselines.rules.context import RuleContext
@@ -182,26 +182,29 @@ def _graded(ctx: RuleContext, cfg: SuddenIncrease, med: float, window: list[floa
         days = window[len(window) - step.days :]
         known = [v for v in days if v is not None]
         # cheap exit: expected is at least med x min(1, recent_floor) x the lowest weekday factor
-        if len(known) < step.days or min(known) < step.ratio * med * low:
+        # (a relative margin of 1e-9: the products round in another order than the ratio below)
+        if len(known) < step.days or min(known) < step.ratio * med * low * (1.0 - 1e-9):
             continue
         s = _step_surge(ctx, cfg, med, step.days, known)
         if s is None or s.ratio < step.ratio or s.z < step.z_min:
             continue
         if step.prior_min_jump is not None and (s.prior_ratio is None or s.prior_ratio < step.prior_min_jump):
             continue
-        if step.beyond_own_max and s.recent <= _ring_max_before(ctx.profile, ctx.as_of - step.days + 1):
+        if step.beyond_own_max and s.recent <= _own_max_before(ctx, ctx.as_of - step.days + 1):
             continue
         ctx.profile.reasons.pop(RULE, None)  # judged: a missing day of the window is no reason now
         return s
     return None
 
 
-def _ring_max_before(p: Profile, day: int) -> float:
-    """The customer's highest known final day of the ring before ``day`` (0.0 when none)."""
+def _own_max_before(ctx: RuleContext, day: int) -> float:
+    """The customer's highest known day before ``day``: the ring's final days and the open days
+    of the late window (0.0 when none)."""
+    p = ctx.profile
     if p.final_start is None:
         return 0.0
-    known = [v for v in p.final_days[: max(0, day - p.final_start)] if v is not None]
-    return max(known, default=0.0)
+    vals = day_values(p, p.final_start, day, ctx.config.min_day_coverage)
+    return max((v for v in vals if v is not None), default=0.0)
 
 
 def _step_surge(ctx: RuleContext, cfg: SuddenIncrease, med: float, n: int, days: list[float]) -> Surge | None:

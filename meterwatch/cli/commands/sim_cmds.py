@@ -342,7 +342,11 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.tariff_plan is not None:
         from baselines.tariffs import catalogue_or_default
 
-        known = catalogue_or_default(settings.tariffs_file).ids()
+        try:
+            known = catalogue_or_default(settings.tariffs_file).ids()
+        except (OSError, ValueError) as e:  # pydantic's ValidationError is a ValueError
+            print(f"error: tariff catalogue {settings.tariffs_file}: {e}", file=sys.stderr)
+            return 2
         if args.tariff_plan not in known:
             print(
                 f"error: unknown tariff plan {args.tariff_plan!r}; the catalogue has {', '.join(known)}",

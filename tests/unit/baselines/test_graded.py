@@ -81,9 +81,28 @@ def test_two_high_days_no_higher_than_a_day_of_its_own_ring_wait_for_the_window(
     assert surges(alerts) == []  # not above every earlier day of the ring: no graded alert
 
 
-def test_a_graded_step_below_the_window_trigger_is_refused() -> None:
-    with pytest.raises(ValidationError, match="below factor x tolerance"):
-        SuddenIncrease.model_validate({"graded": [{"days": 2, "ratio": 2.0, "z_min": 3.0}]})
+def test_a_higher_day_in_the_late_window_also_counts_as_its_own() -> None:
+    eng = Engine()
+    vals = habit()
+    vals[57] = 50.0  # three days before the surge: still an open day of the late window
+    p = settled(eng, vals)
+    _, alerts = feed_daily(eng, CUST, D0 + dt.timedelta(days=60), [42.0, 43.0, 44.0], p)
+    assert surges(alerts) == []
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        ({"graded": [{"days": 2, "ratio": 2.0, "z_min": 3.0}]}, "below factor x tolerance"),
+        ({"graded": [{"days": 6, "ratio": 5.0, "z_min": 3.0}]}, "exceed window_days"),
+        ({"prior_days": 0}, "needs prior_days > 0"),
+    ],
+)
+def test_graded_steps_that_could_never_fire_or_break_the_cheap_exit_are_refused(
+    over: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        SuddenIncrease.model_validate(over)
 
 
 def test_the_alert_says_which_evidence_fired_it() -> None:

@@ -231,3 +231,20 @@ def test_the_day_uses_and_the_whole_wh_form_give_the_same_bill() -> None:
         projected_kwh=568.0,
     )
     assert a == b and a.to_date.total == Decimal("102.73") and a.to_date.estimated_split_wh == 0
+
+
+def test_a_register_read_that_moves_the_day_on_keeps_the_interval_days_split() -> None:
+    # interval days 1-3 March, then a meter's register reads on 12 and 13 March: the reads move the
+    # newest day on, which finalises days 1-3; they must keep their measured split (14,000 Wh peak,
+    # 5,000 valley), as when an interval reading moves the day on
+    eng = Engine()
+    p = _run(eng, _readings(range(1, 4), skip=0, partial=0))
+    for day, kwh in ((12, 1000.0), (13, 1019.0)):
+        ts = dt.datetime(2024, 3, day, 12, tzinfo=zone(TZ)).timestamp()
+        res = eng.process_inplace(p, Reading("register", ts, kwh), CUST)
+        assert res.rejected is None, res.rejected
+    assert {d: p.tou_days.get(D(2024, 3, d).toordinal()) for d in (1, 2, 3)} == {
+        1: (14000, 5000),
+        2: (14000, 5000),
+        3: (14000, 5000),
+    }

@@ -215,3 +215,12 @@ def test_cli_simulate_puts_every_household_on_the_tariff_plan_asked(
     out.unlink()
     assert main([*argv, "--out", str(out), "--tariff-plan", "cn-nowhere"]) == 2
     assert "unknown tariff plan 'cn-nowhere'" in capsys.readouterr().err and not out.exists()
+
+
+def test_cli_simulate_with_a_missing_tariff_file_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MW_TARIFFS_FILE", str(tmp_path / "nowhere.json"))
+    argv = ["simulate", "--customers", "1", "--days", "1", "--history-days", "0", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / "o.jsonl"), "--tariff-plan", "cn-js-residential"]) == 2
+    assert "error: tariff catalogue" in capsys.readouterr().err
