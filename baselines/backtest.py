@@ -171,8 +171,10 @@ def run_customers(
     progress: Callable[[int], None] | None = None,
     only: Iterable[str] | None = None,
     tariffs: Tariffs | None = None,
+    region: str | None = None,
 ) -> BacktestResult:
-    """Run the engine over each customer's series; customers without a record get the defaults given.
+    """Run the engine over each customer's series; customers without a record get the defaults given
+    (``region``: their public-holiday calendar, ``baselines.special_days``; None: none).
 
     ``series``: (id, its readings in time order), e.g. from ``meterwatch.cli.feed.iter_customers``.
     An id matches a record by ``customer_id`` or by one of the record's ``meter_ids``.
@@ -197,7 +199,9 @@ def run_customers(
         if rec is not None:
             cust = CustomerConfig.from_record(rec)
         else:
-            cust = CustomerConfig(cid, read_day=read_day, cycle_months=cycle_months, timezone=timezone)
+            cust = CustomerConfig(
+                cid, read_day=read_day, cycle_months=cycle_months, timezone=timezone, region=region
+            )
         p = Profile.new(cust.customer_id)
         res.customers += 1
         seen_cycles: set[int] = set()

@@ -19,6 +19,8 @@ through ``recent_level``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from baselines.cycle_book import cycle_to_date
 from baselines.profile import DAILY_GRANULARITY_S, Profile
 from baselines.rules.config import RulesConfig
@@ -40,10 +42,14 @@ def weekday(ordinal: int) -> int:
     return (ordinal + 6) % 7
 
 
-def push_final_day(p: Profile, day: int, value: float | None, config: RulesConfig) -> None:
+def push_final_day(
+    p: Profile, day: int, value: float | None, config: RulesConfig, special: bool = False
+) -> None:
     """Add a final day's total (``None``: missing or partial) to the ring and refresh the statistics.
 
-    A day already in the ring is corrected instead (a register spread over final days).
+    A day already in the ring is corrected instead (a register spread over final days). A
+    ``special`` day (a holiday or away day, ``baselines.special_days``) is kept in the ring but
+    out of the statistics (``special_flags``), never flagged high or low.
 
     >>> from baselines.rules.config import RulesConfig
     >>> p = Profile.new("c"); push_final_day(p, 700_000, 5.0, RulesConfig())
@@ -51,7 +57,7 @@ def push_final_day(p: Profile, day: int, value: float | None, config: RulesConfi
     (700000, [5.0], 5.0)
     """
     if p.final_start is None or day - p.final_start - len(p.final_days) > config.ring_days:
-        p.final_start, p.final_days, p.high_flags, p.low_flags = day, [], 0, 0
+        p.final_start, p.final_days, p.high_flags, p.low_flags, p.special_flags = day, [], 0, 0, 0
     idx = day - p.final_start
     if idx < len(p.final_days):  # a final day corrected (register spread over final days)
         if idx >= 0:
@@ -61,7 +67,9 @@ def push_final_day(p: Profile, day: int, value: float | None, config: RulesConfi
     while len(p.final_days) < idx:
         p.final_days.append(None)
     med = p.baseline_median
-    if value is not None and med is not None and med > 0 and p.baseline_days >= MIN_DAYS_FOR_SHAPE:
+    if special:
+        p.special_flags |= 1 << idx
+    elif value is not None and med is not None and med > 0 and p.baseline_days >= MIN_DAYS_FOR_SHAPE:
         # flag a day far above or below the weekday-adjusted baseline (kept out of the statistics)
         med = med * p.weekday_factors[(day + 6) % 7]
         sig = robust_sigma(p.baseline_mad, med)
@@ -76,6 +84,7 @@ def push_final_day(p: Profile, day: int, value: float | None, config: RulesConfi
         p.final_start += excess
         p.high_flags >>= excess
         p.low_flags >>= excess
+        p.special_flags >>= excess
     if (p.high_flags or p.low_flags) and _clear_level_shift(p, config):  # no flags: nothing to clear
         recompute(p)
         return
@@ -110,9 +119,12 @@ def recompute(p: Profile) -> None:
     >>> recompute(p); p.baseline_median, p.baseline_mad, p.baseline_days
     (5.0, 1.0, 2)
     """
-    flagged = p.high_flags | p.low_flags
+    flagged = p.high_flags | p.low_flags | p.special_flags
     assert p.final_start is not None
     days = p.final_days
+    if p.special_flags:  # holidays and away days: out of the spikes and the weekly shape too
+        sp = p.special_flags
+        days = [None if (sp >> i) & 1 else v for i, v in enumerate(days)]
     if flagged:
         vals = [v for i, v in enumerate(days) if v is not None and not (flagged >> i) & 1]
         p.p95_day = p95_day(days)
@@ -207,14 +219,19 @@ def day_values(p: Profile, lo: int, hi: int, min_day_coverage: float) -> list[fl
     return out
 
 
-def recent_level(p: Profile, as_of: int, n: int, min_day_coverage: float) -> tuple[float, int] | None:
+def recent_level(
+    p: Profile, as_of: int, n: int, min_day_coverage: float, skip: Callable[[int], bool] | None = None
+) -> tuple[float, int] | None:
     """Median of the last ``n`` days through ``as_of``, each divided by its weekday factor, and their count.
 
-    ``None`` with fewer than ``max(1, n - 2)`` known days.
+    ``None`` with fewer than ``max(1, n - 2)`` known days (a day for which ``skip(day)`` is true,
+    e.g. a holiday, counts as unknown).
 
     >>> p = Profile.new("c"); p.final_start, p.final_days = 10, [2.0, 4.0, None, 6.0]
     >>> recent_level(p, 13, 4, 0.9), recent_level(p, 13, 7, 0.9)
     ((4.0, 3), None)
+    >>> recent_level(p, 13, 4, 0.9, skip=lambda day: day == 10)
+    (5.0, 2)
     """
     lo = as_of - n + 1
     wf = p.weekday_factors
@@ -222,7 +239,7 @@ def recent_level(p: Profile, as_of: int, n: int, min_day_coverage: float) -> tup
     xs = [
         v / wf[(w0 + i) % 7]
         for i, v in enumerate(day_values(p, lo, as_of + 1, min_day_coverage))
-        if v is not None
+        if v is not None and (skip is None or not skip(lo + i))
     ]
     if len(xs) < max(1, n - 2):
         return None

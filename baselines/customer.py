@@ -46,6 +46,8 @@ class CustomerConfig:
     budget: Budget | None = None  # the customer's budget per billing cycle (budget alerts)
     max_kw: float | None = None
     register_digits: int | None = None
+    region: str | None = None  # public-holiday calendar (baselines.special_days); None: none
+    away: tuple[tuple[int, int], ...] = ()  # declared away periods: (first, last day) ordinals
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -59,6 +61,11 @@ class CustomerConfig:
             raise ValueError(f"register_digits must be 4-10, got {self.register_digits}")
         object.__setattr__(self, "tz", zone(self.timezone))
 
+    @property
+    def has_special_days(self) -> bool:
+        """Whether any day can be special (a holiday region or an away period: ``baselines.special_days``)."""
+        return self.region is not None or bool(self.away)
+
     @classmethod
     def from_record(cls, rec: CustomerRecord) -> CustomerConfig:
         """Build from the `customers` topic model (a rating above ``MAX_RATING_KW`` is capped there).
@@ -69,6 +76,10 @@ class CustomerConfig:
         >>> c = CustomerConfig.from_record(CustomerRecord(customer_id="c9", max_kw=1e300, register_digits=5))
         >>> c.max_kw, c.register_digits
         (1000000.0, 5)
+        >>> away = [{"start": "2024-02-08", "end": "2024-02-09"}]
+        >>> c = CustomerConfig.from_record(CustomerRecord(customer_id="c9", region="CN", away=away))
+        >>> c.region, c.away, c.has_special_days
+        ('CN', ((738924, 738925),), True)
         """
         return cls(
             customer_id=rec.customer_id,
@@ -87,6 +98,8 @@ class CustomerConfig:
             budget=rec.budget,
             max_kw=None if rec.max_kw is None else min(rec.max_kw, MAX_RATING_KW),
             register_digits=rec.register_digits,
+            region=rec.region,
+            away=tuple((a.start.toordinal(), a.end.toordinal()) for a in rec.away),
         )
 
     @classmethod

@@ -22,7 +22,8 @@ State kept per customer (stored key in brackets):
   daily totals (``None``: missing or partial day) with ``high_flags`` [fh] /
   ``low_flags`` [fl] bitmasks of days that were far above/below the baseline,
   excluded from it so that the surge the baseline should detect does not drag
-  it up.
+  it up, and ``special_flags`` [fx], the ring's holidays and away days
+  (``baselines.special_days``), also kept out of it (absent: none).
 * the baseline statistics [bm, wf, ns]: ``baseline_median``, ``baseline_mad``,
   ``baseline_days`` (unflagged known days behind them), ``p95_day`` (the
   95th-percentile day of the ring, spikes included), ``weekday_factors``,
@@ -185,6 +186,7 @@ class Profile:
         "register_read",
         "same_period_cache",
         "schema_version",
+        "special_flags",
         "streaks",
         "tou_days",
         "weekday_factors",
@@ -203,6 +205,7 @@ class Profile:
         self.final_days: list[float | None] = []
         self.high_flags = 0
         self.low_flags = 0
+        self.special_flags = 0  # ring days that are holidays or away days (out of the statistics)
         self.baseline_median: float | None = None
         self.baseline_mad: float | None = None
         self.baseline_days = 0
@@ -313,6 +316,8 @@ class Profile:
             d["fh"] = format(self.high_flags, "x")
         if self.low_flags:
             d["fl"] = format(self.low_flags, "x")
+        if self.special_flags:
+            d["fx"] = format(self.special_flags, "x")
         if self.baseline_median is not None:
             d["bm"] = [self.baseline_median, self.baseline_mad, self.baseline_days, self.p95_day]
         if any(w != 1.0 for w in self.weekday_factors):
@@ -384,6 +389,7 @@ class Profile:
             p.final_days = [None if x is None else float(x) for x in d["dy"]]
         p.high_flags = int(d.get("fh", "0"), 16)
         p.low_flags = int(d.get("fl", "0"), 16)
+        p.special_flags = int(d.get("fx", "0"), 16)
         if "bm" in d:
             med, mad, n, hi = d["bm"]
             p.baseline_median, p.baseline_mad, p.baseline_days = (

@@ -203,8 +203,10 @@ def evaluate_seeds(
     quiet: bool,
     onset: str = "habit",
     tariffs: Tariffs | None = None,
+    region: str | None = None,
 ) -> dict[str, Any]:
-    """Inject, backtest and score for each seed; the figures pool all seeds' households.
+    """Inject, backtest and score for each seed; the figures pool all seeds' households
+    (``region``: every household's public-holiday calendar, ``baselines.special_days``).
 
     Besides the recall per rule, each customer-facing miss of a surge is put in one class:
     ``no_data`` (fewer than 4 days of readings in the surge's first week), ``fell`` (the
@@ -226,7 +228,7 @@ def evaluate_seeds(
     for seed in seeds:
         table = load(sample, seed)
         table, truth = inject(table, share, seed, onset)
-        res = run_table(table, rules=rules, tariffs=tariffs)
+        res = run_table(table, rules=rules, tariffs=tariffs, region=region)
         households += res.customers
         injected += len(truth)
         rows += res.rows
@@ -435,11 +437,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--tariff-plan", metavar="ID", help="every household on this plan in the surge evaluation"
     )
+    ap.add_argument("--region", help="every household's public-holiday calendar (e.g. GB-ENG); default: none")
     a = ap.parse_args(argv)
     rules = RulesConfig.model_validate_json(a.rules.read_bytes()) if a.rules else None
     tariffs = Tariffs.default(dict.fromkeys(("residential",), a.tariff_plan)) if a.tariff_plan else None
     out = evaluate_seeds(
-        a.sample, a.share, a.seeds or [a.seed], rules, quiet=False, onset=a.onset, tariffs=tariffs
+        a.sample,
+        a.share,
+        a.seeds or [a.seed],
+        rules,
+        quiet=False,
+        onset=a.onset,
+        tariffs=tariffs,
+        region=a.region,
     )
     if a.money:
         from eval.eval_money import evaluate_money  # eval/eval_money.py, beside this script

@@ -33,6 +33,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -80,6 +81,66 @@ class Budget(BaseModel):
 
     amount: Annotated[Amount, Field(gt=0, le=Decimal("1000000000"))]
     currency: Currency
+
+
+def check_region(value: str) -> str:
+    """A region the public-holiday calendar (the ``holidays`` package) knows.
+
+    >>> check_region("GB-ENG"), check_region("CN")
+    ('GB-ENG', 'CN')
+    >>> check_region("GB-XX")
+    Traceback (most recent call last):
+    ...
+    ValueError: region 'GB-XX': GB has no subdivision 'XX' in the holiday calendar (ENG, NIR, SCT, WLS)
+    """
+    import holidays  # the calendar library (kept: the `holidays` package); imported on first use
+
+    country, _, subdiv = value.partition("-")
+    known = holidays.list_supported_countries()
+    if country not in known:
+        raise ValueError(f"region {value!r}: no public-holiday calendar for country {country!r}")
+    if subdiv and subdiv not in known[country]:
+        subs = ", ".join(known[country]) or "none"
+        raise ValueError(
+            f"region {value!r}: {country} has no subdivision {subdiv!r} in the holiday calendar ({subs})"
+        )
+    return value
+
+
+#: a holiday region: an ISO 3166-1 country code, optionally with a subdivision ("CN", "GB-ENG")
+Region = Annotated[
+    str, StringConstraints(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$"), AfterValidator(check_region)
+]
+#: the most away periods a record keeps (the customer's declared absences)
+MAX_AWAY_PERIODS = 24
+
+
+class AwayPeriod(BaseModel):
+    """A period the customer declared the home empty (registry field ``away``): first and last day,
+    inclusive, in the customer's time zone. Drop alerts are muted for it and its days stay out
+    of the baseline.
+
+    >>> AwayPeriod(start="2024-02-08", end="2024-02-18").end
+    datetime.date(2024, 2, 18)
+    >>> AwayPeriod(start="2024-02-18", end="2024-02-08")
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for AwayPeriod
+    ...
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    start: dt.date
+    end: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AwayPeriod:
+        if self.end < self.start:
+            raise ValueError(f"away period ends ({self.end}) before it starts ({self.start})")
+        if (self.end - self.start).days > 366:
+            raise ValueError("an away period is at most a year (366 days)")
+        return self
 
 
 class MeterReading(BaseModel):
@@ -163,6 +224,11 @@ class CustomerRecord(BaseModel):
     register_digits: Annotated[int, Field(ge=1, le=15)] | None = None
     #: date of the latest move-in (CONTRACTS.md additions; set from the workbench, issue #15 uses it)
     occupant_since: dt.date | None = None
+    #: the public-holiday calendar of the home (issue #15: holiday days neither raise surge or
+    #: drop alerts nor enter the baseline); None: no calendar, today's behaviour exactly
+    region: Region | None = None
+    #: periods the customer declared the home empty (drop alerts muted, days out of the baseline)
+    away: Annotated[list[AwayPeriod], Field(max_length=MAX_AWAY_PERIODS)] = Field(default_factory=list)
 
 
 class CycleRef(BaseModel):

@@ -27,6 +27,7 @@ from baselines.customer import CustomerConfig
 from baselines.cycle_book import cycle_to_date, same_period_figures
 from baselines.profile import OpenCycle, Profile
 from baselines.rules.config import RulesConfig, RuleSet
+from baselines.special_days import special_day
 from meterwatch.contracts import SegmentRef
 
 Clock = Callable[[], dt.datetime]
@@ -126,9 +127,54 @@ class RuleContext:
         """kWh of the ``n`` days ending with ``as_of``."""
         return day_values(self.profile, self.as_of - n + 1, self.as_of + 1, self.config.min_day_coverage)
 
+    def judged_window(self, n: int) -> tuple[list[float | None], str | None, int]:
+        """``window(n)`` with the special days (holidays, away days: ``baselines.special_days``) masked
+        as unknown, the kind of special day found (``"away"`` first) and how many days were masked.
+
+        >>> from baselines.customer import CustomerConfig
+        >>> from baselines.profile import OpenCycle, Profile
+        >>> from baselines.rules.config import RulesConfig
+        >>> p = Profile.new("c"); p.newest_day = 738900
+        >>> p.open_cycles.append(OpenCycle(738886, 738917, 40.0, 10.0))
+        >>> p.final_start, p.final_days = 738890, [4.0] * 10
+        >>> cfg = RulesConfig(); rs = cfg.resolve("residential", None)
+        >>> cust = CustomerConfig("c", away=((738898, 738898),))
+        >>> RuleContext(p, cfg, rs, cust, None, 0.0, None, 738899, 0).judged_window(3)
+        ([4.0, None, 4.0], 'away', 1)
+        """
+        w = self.window(n)
+        c = self.customer
+        if not c.has_special_days:
+            return w, None, 0
+        kind: str | None = None
+        masked = 0
+        first = self.as_of - n + 1
+        for i in range(len(w)):
+            k = special_day(c.region, c.away, first + i)
+            if k is not None:
+                w[i] = None
+                masked += 1
+                if kind != "away":
+                    kind = k
+        return w, kind, masked
+
     def level(self, as_of: int, n: int = 7) -> tuple[float, int] | None:
         """The weekday-adjusted median of the ``n`` days through ``as_of`` and how many were known."""
         return recent_level(self.profile, as_of, n, self.config.min_day_coverage)
+
+    def prior_level(self, as_of: int, n: int) -> tuple[float, int] | None:
+        """``level(as_of, n)`` without the special days (holidays, away days): the household's
+        level before a window, where a holiday week is no habit to compare with."""
+        c = self.customer
+        if not c.has_special_days:
+            return self.level(as_of, n)
+        return recent_level(
+            self.profile,
+            as_of,
+            n,
+            self.config.min_day_coverage,
+            lambda day: special_day(c.region, c.away, day) is not None,
+        )
 
     def projection(self) -> tuple[float, float, float] | None:
         """(projected cycle kWh, cycle-to-date through ``as_of``, recent level) of ``cycle`` (computed once:

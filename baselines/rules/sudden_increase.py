@@ -7,7 +7,9 @@ lowered to the week before when that was quieter (not below
 ``recent / expected`` reaches ``factor x tolerance``, beyond the customer's own
 95th-percentile day, ``z_min`` robust sigmas and ``min_excess_kwh_per_day``
 above expected, and ``prior_min_jump`` x the level of the week before (it is
-*sudden*). Escalation: after a customer-facing alert this cycle, a surge at
+*sudden*). Holidays and away days (``baselines.special_days``) are no evidence: they
+are judged as unknown days (skip reason ``baselines.calendar.holiday`` / ``.away``).
+Escalation: after a customer-facing alert this cycle, a surge at
 least ``escalation_factor`` x that alert's level fires
 ``sudden_increase_escalation`` once. Parameters:
 ``baselines.rules.config.SuddenIncrease``.
@@ -73,12 +75,15 @@ def check(ctx: RuleContext) -> tuple[Finding, ...]:
     if med <= 0:
         ctx.skip(RULE, "baselines.sufficiency.zero_baseline")
         return ()
-    window = ctx.window(cfg.window_days)
+    window, special, masked = ctx.judged_window(cfg.window_days)  # holidays/away days: no evidence
     if _newest_days_all_low(p, cfg, med, window):
         p.reasons.pop(RULE, None)  # evaluated: no reason to show
         return ()
     surge = _measure(ctx, cfg, med, window) or _graded(ctx, cfg, med, window)
     if surge is None:
+        if masked and p.reasons.get(RULE, ("",))[0] == "baselines.sufficiency.recent_days_missing":
+            # the days are there, but they are holidays or away days (baselines.special_days)
+            ctx.skip(RULE, f"baselines.calendar.{special}", special_days=masked, window_days=cfg.window_days)
         return ()
     return _findings(ctx, cfg, med, surge, fired_here, prev_level)
 
@@ -138,7 +143,7 @@ def _measure(ctx: RuleContext, cfg: SuddenIncrease, med: float, window: list[flo
         return None
     level_factor = 1.0
     # the household's level of the days before the window
-    lvp = ctx.level(ctx.as_of - cfg.window_days, cfg.prior_days) if cfg.prior_days else None
+    lvp = ctx.prior_level(ctx.as_of - cfg.window_days, cfg.prior_days) if cfg.prior_days else None
     if cfg.recent_floor < 1.0 and cfg.prior_days:
         # ... lowers the expected level when lower than its 8-week median
         if lvp is not None:
@@ -214,7 +219,7 @@ def _step_surge(ctx: RuleContext, cfg: SuddenIncrease, med: float, n: int, days:
     wf = p.weekday_factors
     w0 = weekday(ctx.as_of - n + 1)
     wmean = sum(wf[(w0 + i) % 7] for i in range(n)) / n
-    lvp = ctx.level(ctx.as_of - n, cfg.prior_days) if cfg.prior_days else None
+    lvp = ctx.prior_level(ctx.as_of - n, cfg.prior_days) if cfg.prior_days else None
     level_factor = 1.0
     if cfg.recent_floor < 1.0 and lvp is not None:
         level_factor = max(cfg.recent_floor, min(1.0, lvp[0] / med))

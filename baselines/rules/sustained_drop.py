@@ -2,7 +2,10 @@
 
 A day is low at or below ``max(near_zero_kwh, fraction x baseline)``; of the
 last ``days`` days at least ``min_present`` must be known and all but
-``exception_days`` of them low. Parameters: ``baselines.rules.config.SustainedDrop``.
+``exception_days`` of them low. Holidays and away days (``baselines.special_days``)
+are judged as unknown days: a declared absence mutes the rule (skip reason
+``baselines.calendar.away``), as does a holiday break (``baselines.calendar.holiday``).
+Parameters: ``baselines.rules.config.SustainedDrop``.
 """
 
 from __future__ import annotations
@@ -54,9 +57,13 @@ def check(ctx: RuleContext) -> tuple[Finding, ...]:
     if high_days > cfg.exception_days:
         p.reasons.pop(RULE, None)  # evaluated: no reason to show
         return ()
-    xs = [v for v in ctx.window(cfg.days) if v is not None]
+    window, special, masked = ctx.judged_window(cfg.days)  # holidays and away days: no evidence
+    xs = [v for v in window if v is not None]
     if len(xs) < cfg.min_present:
-        ctx.skip(RULE, "baselines.sufficiency.recent_days_missing", present=len(xs))
+        if masked and len(xs) + masked >= cfg.min_present:  # the days are there: holidays or away
+            ctx.skip(RULE, f"baselines.calendar.{special}", special_days=masked, present=len(xs))
+        else:
+            ctx.skip(RULE, "baselines.sufficiency.recent_days_missing", present=len(xs))
         return ()
     p.reasons.pop(RULE, None)  # evaluated: no reason to show
     low = sum(1 for x in xs if x <= thr)

@@ -433,6 +433,7 @@ def run_table(
     progress: Callable[[int], None] | None = None,
     only: Iterable[str] | None = None,
     tariffs: Tariffs | None = None,
+    region: str | None = None,
 ) -> BacktestResult:
     """The backtest over a table: :func:`iter_customers` into ``baselines.backtest.run_customers``.
 
@@ -452,4 +453,5 @@ def run_table(
         progress=progress,
         only=only,
         tariffs=tariffs,
+        region=region,
     )

@@ -47,6 +47,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "default: MW_DEFAULT_TARIFF_PLANS per tariff category (unset: no money)",
     )
     p.add_argument("--timezone", default="Europe/London", help="for customers without a record")
+    p.add_argument(
+        "--region",
+        help="public-holiday calendar of customers without a record (e.g. GB-ENG, CN): holidays are "
+        "no evidence of a surge or drop and stay out of the baseline; default: none",
+    )
     p.add_argument("--read-day", type=int, default=1, help="for customers without a record (1-28)")
     p.add_argument(
         "--cycle-months", type=int, default=1, choices=(1, 2), help="for customers without a record"
@@ -136,6 +141,15 @@ def _check_arguments(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         raise ValueError(f"--timezone: unknown timezone {args.timezone!r} (e.g. Europe/London)") from None
     if args.jobs < 1:
         raise ValueError("--jobs must be at least 1")
+    if args.region is not None:
+        from pydantic import TypeAdapter, ValidationError
+
+        from meterwatch.contracts import Region
+
+        try:
+            TypeAdapter(Region).validate_python(args.region)
+        except ValidationError as exc:
+            raise ValueError(f"--region: {exc.errors()[0]['msg']}") from None
     if not 1 <= args.read_day <= 28:
         raise ValueError("--read-day must be 1-28")
     customers = load_customers(args.customers) if args.customers else None
@@ -184,6 +198,7 @@ def _run(args: argparse.Namespace) -> int:
             timezone=args.timezone,
             read_day=args.read_day,
             cycle_months=args.cycle_months,
+            region=args.region,
             id_column=args.id_column,
             progress=bar.update if bar is not None else None,
             tariffs=tariffs,

@@ -63,3 +63,18 @@ async def test_alerts_carry_money_and_solicited_ones_are_counted_apart(settings:
     money = alerts[0].money
     assert money is not None and str(money.to_date) == "6.34" and str(money.budget) == "5"
     assert worker.ctx.metrics.counters["alerts_solicited"] == 1
+
+
+async def test_a_record_with_an_unknown_holiday_region_is_dead_lettered_with_the_field(
+    stage_worker: tuple[Worker, MemoryOutputs],
+) -> None:
+    worker, out = stage_worker
+    away = [{"start": "2024-02-08", "end": "2024-02-18"}]
+    async with worker.agents["customers_in"].test_context() as agent:
+        await agent.put(dumps(record("c1", ["m1"], region="CN", away=away)), key=b"c1", wait=False)
+        await agent.put(dumps(record("c2", ["m2"], region="XX")), key=b"c2")
+    envs = [Envelope.model_validate_json(v or b"") for _, _, v in out.take(worker.ctx.names.by_customer)]
+    assert [(e.customer_id, e.customer and e.customer.region) for e in envs] == [("c1", "CN")]
+    assert envs[0].customer is not None and envs[0].customer.away[0].end == dt.date(2024, 2, 18)
+    (letter,) = [DeadLetter.model_validate_json(v or b"") for _, _, v in out.records[worker.ctx.names.dlq]]
+    assert letter.error.field == "region" and "XX" in letter.error.message, letter.error
