@@ -6,7 +6,8 @@
 ['/healthz', '/metrics', '/readyz', '/v1/alerts', '/v1/alerts/{alert_id}/ack',
  '/v1/alerts/{alert_id}/outcome', '/v1/baselines', '/v1/customers/{customer_id}',
  '/v1/customers/{customer_id}/alerts', '/v1/customers/{customer_id}/baseline',
- '/v1/customers/{customer_id}/budget', '/v1/customers/{customer_id}/daily', '/v1/segments',
+ '/v1/customers/{customer_id}/budget', '/v1/customers/{customer_id}/daily',
+ '/v1/customers/{customer_id}/occupancy', '/v1/segments',
  '/v1/segments/{segment_id}/customers', '/v1/tariffs', '/v1/tariffs/{plan_id}']
 """
 
@@ -21,7 +22,7 @@ from fastapi import FastAPI
 from api import errors, web
 from api.deps import Runtime
 from api.metrics import MetricsMiddleware
-from api.routes import baselines, budget, customers, health, segments, tariffs
+from api.routes import baselines, budget, customers, health, occupancy, segments, tariffs
 from baselines.plans import Tariffs
 from meterwatch import __version__
 from meterwatch.bodylimit import BodyLimit
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     app.include_router(segments.router)
     app.include_router(tariffs.router)
     app.include_router(budget.router)
+    app.include_router(occupancy.router)
     app.include_router(health.router)
     web.install(app, runtime)  # the workbench: alerts, daily, members, pages, /docs, /openapi.json
     # bodies (the budget, the workbench forms, lifecycle JSON: a few KB) are bounded: 413 before parsing

@@ -48,6 +48,7 @@ class CustomerConfig:
     register_digits: int | None = None
     region: str | None = None  # public-holiday calendar (baselines.special_days); None: none
     away: tuple[tuple[int, int], ...] = ()  # declared away periods: (first, last day) ordinals
+    occupant_since: int | None = None  # the latest move-in day (ordinal): baselines.occupancy
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -100,6 +101,7 @@ class CustomerConfig:
             register_digits=rec.register_digits,
             region=rec.region,
             away=tuple((a.start.toordinal(), a.end.toordinal()) for a in rec.away),
+            occupant_since=None if rec.occupant_since is None else rec.occupant_since.toordinal(),
         )
 
     @classmethod

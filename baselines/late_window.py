@@ -186,6 +186,9 @@ def finalize_day(
         old = p.night_share
         p.night_share = round(ns if old is None else NIGHT_SHARE_KEEP * old + NIGHT_SHARE_WEIGHT * ns, 4)
     special = customer.has_special_days and special_day(customer.region, customer.away, day) is not None
+    occ = customer.occupant_since
+    if occ is not None and day < occ:  # a previous occupant's day (baselines.occupancy)
+        special = True
     push_final_day(p, day, value, config, special)
     if tariffs is not None and acc.values is not None:
         keep_final_day(p, day, acc, customer, tariffs)

@@ -23,7 +23,9 @@ State kept per customer (stored key in brackets):
   ``low_flags`` [fl] bitmasks of days that were far above/below the baseline,
   excluded from it so that the surge the baseline should detect does not drag
   it up, and ``special_flags`` [fx], the ring's holidays and away days
-  (``baselines.special_days``), also kept out of it (absent: none).
+  (``baselines.special_days``) and the days before the current occupant moved in,
+  also kept out of it (absent: none); ``occupant_from`` [oc], the move-in day the
+  baseline was restarted for (``baselines.occupancy``; absent: none).
 * the baseline statistics [bm, wf, ns]: ``baseline_median``, ``baseline_mad``,
   ``baseline_days`` (unflagged known days behind them), ``p95_day`` (the
   95th-percentile day of the ring, spikes included), ``weekday_factors``,
@@ -177,6 +179,7 @@ class Profile:
         "money_cache",
         "newest_day",
         "night_share",
+        "occupant_from",
         "open_cycles",
         "open_days",
         "p95_day",
@@ -205,7 +208,8 @@ class Profile:
         self.final_days: list[float | None] = []
         self.high_flags = 0
         self.low_flags = 0
-        self.special_flags = 0  # ring days that are holidays or away days (out of the statistics)
+        self.special_flags = 0  # ring days out of the statistics: holidays, away, a previous occupant's
+        self.occupant_from: int | None = None  # the move-in day the baseline was restarted for
         self.baseline_median: float | None = None
         self.baseline_mad: float | None = None
         self.baseline_days = 0
@@ -318,6 +322,8 @@ class Profile:
             d["fl"] = format(self.low_flags, "x")
         if self.special_flags:
             d["fx"] = format(self.special_flags, "x")
+        if self.occupant_from is not None:
+            d["oc"] = self.occupant_from
         if self.baseline_median is not None:
             d["bm"] = [self.baseline_median, self.baseline_mad, self.baseline_days, self.p95_day]
         if any(w != 1.0 for w in self.weekday_factors):
@@ -390,6 +396,8 @@ class Profile:
         p.high_flags = int(d.get("fh", "0"), 16)
         p.low_flags = int(d.get("fl", "0"), 16)
         p.special_flags = int(d.get("fx", "0"), 16)
+        if "oc" in d:
+            p.occupant_from = int(d["oc"])
         if "bm" in d:
             med, mad, n, hi = d["bm"]
             p.baseline_median, p.baseline_mad, p.baseline_days = (

@@ -46,6 +46,24 @@ def with_budget(raw: bytes | str, amount: Decimal | None, currency: str) -> tupl
     return json.dumps(doc, ensure_ascii=False).encode(), rec
 
 
+def with_fields(raw: bytes | str, fields: dict[str, Any]) -> tuple[bytes, CustomerRecord]:
+    """The registry document with ``fields`` set (a ``None`` value removes the field), the rest as it
+    was (fields this version does not know are kept); the record validated (ValidationError).
+
+    >>> body, rec = with_fields('{"customer_id": "c1", "x_billing": 7}', {"occupant_since": "2024-03-10"})
+    >>> json.loads(body), rec.occupant_since
+    ({'customer_id': 'c1', 'x_billing': 7, 'occupant_since': '2024-03-10'}, datetime.date(2024, 3, 10))
+    """
+    doc: dict[str, Any] = json.loads(raw)
+    for k, v in fields.items():
+        if v is None:
+            doc.pop(k, None)
+        else:
+            doc[k] = v
+    rec = CustomerRecord.model_validate(doc)
+    return json.dumps(doc, ensure_ascii=False).encode(), rec
+
+
 class PublishError(RuntimeError):
     """The record could not be published (Kafka unreachable, timeout)."""
 

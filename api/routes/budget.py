@@ -48,7 +48,8 @@ class BudgetResult(BaseModel):
     published: bool = Field(description="True: the record is on the customers topic (the worker applies it).")
 
 
-async def _record(caller: Caller, customer_id: str) -> bytes:
+async def registry_record(caller: Caller, customer_id: str) -> bytes:
+    """The worker's copy of the customer's registry record (404 unless visible to the caller)."""
     raw = await caller.rt.redis.get(caller.rt.keys.customer(customer_id))
     if raw is None or not caller.may_read(manager_of(raw)):
         raise ApiError(404, "not_found", f"no customer {customer_id!r} with data visible to this token")
@@ -66,12 +67,13 @@ def _plan(request: Request, rec: CustomerRecord) -> tuple[str, str]:
     return plan.id, plan.currency
 
 
-async def _publish(request: Request, customer_id: str, body: bytes) -> None:
+async def publish_record(request: Request, customer_id: str, body: bytes, what: str = "budget") -> None:
+    """Publish the registry record to the customers topic (503 when Kafka does not take it)."""
     publisher: RegistryPublisher = request.app.state.registry
     try:
         await publisher(customer_id.encode(), body)
     except PublishError as exc:
-        raise ApiError(503, "unavailable", f"the budget was not saved: {exc}") from exc
+        raise ApiError(503, "unavailable", f"the {what} was not saved: {exc}") from exc
 
 
 @router.put(
@@ -90,7 +92,7 @@ async def _publish(request: Request, customer_id: str, body: bytes) -> None:
 async def put_budget(
     customer_id: CustomerId, body: BudgetBody, caller: Ctx, request: Request
 ) -> BudgetResult:
-    raw = await _record(caller, customer_id)
+    raw = await registry_record(caller, customer_id)
     rec = CustomerRecord.model_validate_json(raw)
     plan_id, currency = _plan(request, rec)
     if body.currency != currency:
@@ -98,7 +100,7 @@ async def put_budget(
             422, "currency_mismatch", f"the plan {plan_id!r} bills in {currency}, not {body.currency}"
         )
     out, new = with_budget(raw, body.amount, currency)
-    await _publish(request, customer_id, out)
+    await publish_record(request, customer_id, out)
     return BudgetResult(customer_id=customer_id, budget=new.budget, plan_id=plan_id, published=True)
 
 
@@ -111,10 +113,10 @@ async def put_budget(
     responses=error_responses(401, 404, 429, 503),
 )
 async def delete_budget(customer_id: CustomerId, caller: Ctx, request: Request) -> BudgetResult:
-    raw = await _record(caller, customer_id)
+    raw = await registry_record(caller, customer_id)
     rec = CustomerRecord.model_validate_json(raw)
     t: Tariffs = request.app.state.tariffs
     plan_id = rec.tariff_plan or t.defaults.get(rec.tariff) or ""
     out, _ = with_budget(raw, None, "")
-    await _publish(request, customer_id, out)
+    await publish_record(request, customer_id, out)
     return BudgetResult(customer_id=customer_id, budget=None, plan_id=plan_id, published=True)

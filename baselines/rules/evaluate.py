@@ -7,7 +7,8 @@ evaluations only ``same_period_reached`` is checked, and only when the reading
 may have crossed its threshold. The money rules (``tier_crossing``, ``budget``)
 run last, so that on one day the consumption rules take the cycle's one
 customer-facing alert first; with a tariff catalogue the evaluator also records
-the customer's plan (``baselines.billing.note_plan``) once per evaluation day.
+the customer's plan (``baselines.billing.note_plan``) once per evaluation day, and a new
+occupant restarts the baseline (``baselines.occupancy``) before that day's rules run.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from baselines.alerts import Finding, fire
 from baselines.billing import Tariffs, note_plan
 from baselines.customer import CustomerConfig
 from baselines.cycle_book import cycle_index
+from baselines.occupancy import start_occupancy
 from baselines.profile import Profile
 from baselines.rules import (
     budget,
@@ -114,6 +116,9 @@ class Evaluator:
         tariffs = self.tariffs
         if p.evaluated_day is None or as_of > p.evaluated_day:
             p.evaluated_day = as_of
+            occ = customer.occupant_since
+            if occ is not None and occ != p.occupant_from:
+                start_occupancy(p, occ)  # a new occupant: the baseline learns afresh
             if tariffs is not None:
                 note_plan(p, customer, tariffs)
             ci = cycle_index(p, as_of)

@@ -1,7 +1,8 @@
 """The same-period basis shared by ``same_period_reached`` and ``projected_over_same_period``.
 
 Both rules compare the cycle with the same cycle one year earlier (同期), and
-both need it known, covered enough and large enough to judge against.
+both need it known, covered enough and large enough to judge against, and lived
+in by the same occupant (``baselines.occupancy``).
 
 >>> from baselines.customer import CustomerConfig
 >>> from baselines.profile import OpenCycle, Profile
@@ -15,7 +16,10 @@ both need it known, covered enough and large enough to judge against.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from baselines.cycle_book import same_period_figures
+from baselines.occupancy import NEW_OCCUPANT, YEAR_DAYS, compared_with_previous_occupant
 from baselines.profile import OpenCycle
 from baselines.rules.config import ProjectedOverSamePeriod, SamePeriodReached
 from baselines.rules.context import RuleContext
@@ -46,6 +50,15 @@ def same_period_basis(
     >>> round(kwh, 1), coverage
     (315.8, 0.95)
     """
+    occ = ctx.customer.occupant_since
+    if occ is not None and compared_with_previous_occupant(cycle.start, occ):
+        ctx.skip(
+            rule,
+            NEW_OCCUPANT,
+            occupant_since=dt.date.fromordinal(occ).isoformat(),
+            comparable_from=dt.date.fromordinal(occ + YEAR_DAYS).isoformat(),
+        )
+        return NEW_OCCUPANT
     sp = same_period_figures(ctx.profile, cycle.start, cycle.end)
     if sp is None:
         ctx.skip(rule, NO_SAME_PERIOD)
