@@ -25,6 +25,9 @@ True
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -315,6 +318,9 @@ class Cluster:
         from aiokafka.admin import AIOKafkaAdminClient
 
         admin = AIOKafkaAdminClient(bootstrap_servers=self.layout.bootstrap, request_timeout_ms=5000)
+        quiet = logging.getLogger("aiokafka")
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL)  # "Unable connect" while the nodes start is expected
         try:
             await admin.start()
             cluster = await admin.describe_cluster()
@@ -324,6 +330,7 @@ class Cluster:
         finally:
             with contextlib.suppress(Exception):
                 await admin.close()
+            quiet.setLevel(level)
 
     # --- Redis -----------------------------------------------------------------------------
     def start_redis(self, timeout_s: float = 60.0) -> None:
@@ -400,9 +407,6 @@ class Cluster:
         pid = self.pid(name)
         if pid is None:
             raise StackError(f"{name} is not running")
-        import os
-        import signal
-
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 20
         while pid_alive(pid, self._marker(name)) and time.monotonic() < deadline:
@@ -410,9 +414,6 @@ class Cluster:
 
     def stop(self, timeout_s: float = 30.0) -> list[str]:
         """SIGTERM every process (all at once), SIGKILL what is left; returns what was running."""
-        import os
-        import signal
-
         names = [*self.kafka_names, *self.layout.redis_names]
         running = {n: p for n in names if (p := self.pid(n)) is not None}
         for pid in running.values():
