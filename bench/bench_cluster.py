@@ -12,7 +12,9 @@ shared stack. Phases, in one run:
 2. workers: for 1, 2 and 3 ``meterwatch worker`` processes, each a fresh consumer group
    (own app id, internal topics, Redis prefix, RocksDB) over the same backlog. Sustained
    rate = readings processed between 10 % and 100 % of the backlog / elapsed (start-up and
-   the first rebalance excluded); the wall time from the start of the processes is printed too.
+   the first rebalance excluded); the wall time from the start of the processes is printed too,
+   and the workers' CPU time per reading (``/proc``, start-up included: the figure that does
+   not depend on what else runs on the machine).
 3. reference: a raw aiokafka consumer (``getmany``, no processing) reads the same topic,
    after the workers (so they do not share the cores). Figures are ratios to it and to 1 worker.
 4. failover (3 workers, 16 households streamed continuously at ~640 readings/s): kill -9
@@ -80,9 +82,11 @@ async def run_workers(s: Settings, n: int, total: int, tmp: Path, bound_s: float
                 break
             await asyncio.sleep(0.2)
         t_end = time.monotonic()
+        cpu_us = group.cpu_seconds() / max(done, 1) * 1e6
         if t10 is None or n10 is None or done < total:
-            return {"rate": float("nan"), "wall": float("nan"), "done": float(done)}
-        return {"rate": (done - n10) / max(t_end - t10, 1e-9), "wall": t_end - t_start, "done": float(done)}
+            return {"rate": float("nan"), "wall": float("nan"), "done": float(done), "cpu_us": cpu_us}
+        rate = (done - n10) / max(t_end - t10, 1e-9)
+        return {"rate": rate, "wall": t_end - t_start, "done": float(done), "cpu_us": cpu_us}
     finally:
         group.stop_all()
         await redis.aclose()
@@ -195,9 +199,10 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
 
 def report(rates: dict[int, dict[str, float]], raw: float) -> None:
     one = rates.get(1, {}).get("rate", float("nan"))
-    print("workers | readings/s | x 1 worker | / raw consumer")
+    print("workers | readings/s | x 1 worker | / raw consumer | worker CPU us/reading (all processes)")
     for n, r in rates.items():
-        print(f"{n:>7} | {r['rate']:>10,.0f} | {r['rate'] / one:>10.2f} | {r['rate'] / raw:>14.3f}")
+        print(f"{n:>7} | {r['rate']:>10,.0f} | {r['rate'] / one:>10.2f} | {r['rate'] / raw:>14.3f} | "
+              f"{r['cpu_us']:>8.0f}")  # fmt: skip
 
 
 def parse_args() -> argparse.Namespace:

@@ -91,6 +91,17 @@ class WorkerGroup:
                 proc.kill()
                 proc.wait(timeout=10)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the running workers so far (``/proc``; 0 where unreadable)."""
+        total = 0.0
+        for proc in self.procs.values():
+            try:
+                fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
     def tails(self, lines: int = 30) -> str:
         out = []
         for log in sorted(self.workdir.glob("worker-w*.log")):
