@@ -8,6 +8,8 @@ import sys
 import time
 from typing import Any
 
+from meterwatch.cli.commands import cluster_cmds
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dev = sub.add_parser(
@@ -19,10 +21,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dev_sub = dev.add_subparsers(dest="dev_command", required=True, metavar="ACTION")
     p_up = dev_sub.add_parser("up", help="start Kafka and Redis (idempotent) and create the topics")
     p_up.add_argument("--no-topics", action="store_true", help="do not create meterwatch's topics")
+    _cluster_options(p_up)
     p_up.set_defaults(func=_up)
     p_down = dev_sub.add_parser("down", help="stop the services started by `dev up`")
+    _cluster_options(p_down)
     p_down.set_defaults(func=_down)
     p_status = dev_sub.add_parser("status", help="show both services and the topics")
+    _cluster_options(p_status)
     p_status.add_argument("--json", action="store_true", help="machine-readable output")
     p_status.add_argument(
         "--lag", action="store_true", help="also show how far each consumer group is behind, per topic"
@@ -30,6 +35,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p_status.set_defaults(func=_status)
     p_fetch = dev_sub.add_parser("fetch", help="only resolve and cache the Kafka jars (Maven Central)")
     p_fetch.set_defaults(func=_fetch)
+
+
+def _cluster_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--brokers",
+        type=int,
+        choices=[1, 3],
+        default=1,
+        help="1 (default): the single-node stack; 3: a local cluster of three KRaft nodes and a Redis "
+        "primary + replica + 3 sentinels (docs/operations/cluster.md)",
+    )
+    p.add_argument(
+        "--base-port",
+        type=int,
+        default=19092,
+        help="with --brokers 3: brokers on BASE..BASE+2, controllers BASE+100.., Redis BASE+200/201, "
+        "sentinels BASE+300.. (default 19092)",
+    )
 
 
 def _print_status(st: object) -> None:
@@ -49,6 +72,8 @@ def _up(args: argparse.Namespace) -> int:
     from meterwatch.settings import Settings, hide_userinfo
 
     settings = Settings()
+    if args.brokers > 1:
+        return cluster_cmds.up(settings, args)
     t0 = time.monotonic()
     try:
         st = up(settings, create_topics=not args.no_topics)
@@ -66,6 +91,8 @@ def _down(args: argparse.Namespace) -> int:
     from meterwatch.cli.devstack import down
     from meterwatch.settings import Settings
 
+    if args.brokers > 1:
+        return cluster_cmds.down(Settings(), args)
     st = down(Settings())
     _print_status(st)
     left = [s.name for s in (st.kafka, st.redis) if s.running]
@@ -85,6 +112,8 @@ def _status(args: argparse.Namespace) -> int:
     from meterwatch.settings import Settings
 
     settings = Settings()
+    if args.brokers > 1:
+        return cluster_cmds.status(settings, args)
     st = status(settings)
     lags = _lags(settings) if args.lag and st.kafka.answering else None
     if args.json:

@@ -1,7 +1,7 @@
 """Three KRaft brokers, topics with 3 replicas and min.insync.replicas 2 (``MW_TOPIC_REPLICATION``,
 ``MW_TOPIC_MIN_INSYNC_REPLICAS``), one broker killed with SIGKILL mid-stream: nothing is lost.
 
-The cluster is private to the test (own ports and data, the dev stack's cached jars); Redis
+The cluster is private to the test (``meterwatch.cli.devstack.cluster`` on free ports); Redis
 is the shared stack's, under the test's own prefix. The worker runs as a ``meterwatch
 worker`` process; half the readings go in before the kill, half after it (acks=all still
 succeeds with two in-sync replicas). The surge must come out as exactly one alert, and
@@ -25,15 +25,9 @@ from typing import Any
 
 import pytest
 
-from meterwatch.cli.devstack import StackError, run_async
+from meterwatch.cli.devstack import run_async
+from meterwatch.cli.devstack.cluster import Cluster, ClusterLayout, free_port
 from meterwatch.cli.devstack.isolation import delete_redis_keys, isolated_settings
-from meterwatch.cli.devstack.kafka import (
-    KAFKA_MAIN,
-    STORAGE_TOOL,
-    _java_cmd,
-    ensure_kafka_jars,
-    new_cluster_id,
-)
 from meterwatch.connections import kafka_client_kwargs, redis_client
 from meterwatch.contracts import Alert
 from meterwatch.keys import Keys
@@ -43,120 +37,13 @@ from meterwatch.topics import ensure_topics
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 T0 = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
-NODES = 3
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Cluster:
-    """Three broker+controller nodes on loopback."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.ports = [_free_port() for _ in range(NODES)]
-        self.controllers = [_free_port() for _ in range(NODES)]
-        self.procs: dict[int, subprocess.Popen[bytes]] = {}
-        self.base = Settings().model_copy(
-            update={"data_dir": root / "run", "kafka_jvm_opts": "-Xms128m -Xmx320m"}
-        )
-
-    @property
-    def bootstrap(self) -> str:
-        return ",".join(f"127.0.0.1:{p}" for p in self.ports)
-
-    def _config(self, i: int) -> Path:
-        voters = ",".join(f"{n + 1}@127.0.0.1:{c}" for n, c in enumerate(self.controllers))
-        lines = [
-            "process.roles=broker,controller", f"node.id={i + 1}", f"controller.quorum.voters={voters}",
-            f"listeners=PLAINTEXT://127.0.0.1:{self.ports[i]},CONTROLLER://127.0.0.1:{self.controllers[i]}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.ports[i]}",
-            "inter.broker.listener.name=PLAINTEXT", "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            f"log.dirs={self.root / f'node{i + 1}'}",
-            "default.replication.factor=3", "min.insync.replicas=2", "unclean.leader.election.enable=false",
-            "offsets.topic.replication.factor=3", "offsets.topic.num.partitions=4",
-            "transaction.state.log.replication.factor=3", "transaction.state.log.min.isr=2",
-            "share.coordinator.state.topic.replication.factor=3", "share.coordinator.state.topic.min.isr=2",
-            "group.initial.rebalance.delay.ms=0", "auto.create.topics.enable=false",
-            "num.network.threads=2", "num.io.threads=2", "background.threads=2", "log.cleaner.threads=1",
-            "log.cleaner.dedupe.buffer.size=16777216", "num.replica.fetchers=1",
-            "replica.lag.time.max.ms=10000", "",
-        ]  # fmt: skip
-        path = self.root / f"node{i + 1}.properties"
-        path.write_text("\n".join(lines))
-        return path
-
-    def start(self, timeout_s: float = 150) -> Cluster:
-        ensure_kafka_jars(self.base)
-        self.root.mkdir(parents=True, exist_ok=True)
-        cluster_id = new_cluster_id()
-        for i in range(NODES):
-            config = self._config(i)
-            fmt = _java_cmd(self.base, STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(config))
-            done = subprocess.run(fmt, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                raise StackError(f"format node {i + 1}: {done.stdout[-1500:]}{done.stderr[-1500:]}")
-        for i in range(NODES):
-            with (self.root / f"node{i + 1}.out").open("ab") as out:
-                cmd = _java_cmd(self.base, KAFKA_MAIN, str(self.root / f"node{i + 1}.properties"))
-                self.procs[i] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=self.root)
-        deadline = time.monotonic() + timeout_s
-        while not run_async(lambda: self._all_brokers_registered()):
-            if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs.values()):
-                self.stop()
-                raise StackError("the 3-node cluster did not come up: " + self._tails())
-            time.sleep(1)
-        return self
-
-    def _tails(self) -> str:
-        return "".join(
-            f"\n--- node{i + 1}\n" + (self.root / f"node{i + 1}.out").read_text()[-1500:]
-            for i in range(NODES)
-        )
-
-    async def _all_brokers_registered(self) -> bool:
-        from aiokafka.admin import AIOKafkaAdminClient
-
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
-        try:
-            await admin.start()
-            cluster = await admin.describe_cluster()
-            return len(cluster["brokers"]) == NODES
-        except Exception:
-            return False
-        finally:
-            try:
-                await admin.close()
-            except Exception:
-                pass
-
-    def kill9(self, i: int) -> None:
-        proc = self.procs[i]
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=20)
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
 
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(tmp_path / "cluster").start()
+    c = Cluster(ClusterLayout.free(tmp_path / "cluster"))
     try:
+        c.start_kafka()
         yield c
     finally:
         c.stop()
@@ -237,7 +124,11 @@ async def test_a_broker_killed_mid_stream_loses_nothing(
     cluster: Cluster, stack: Settings, tmp_path: Path
 ) -> None:
     s = isolated_settings(stack, tmp_path / "mw-data").model_copy(
-        update={"kafka_bootstrap": cluster.bootstrap, "topic_replication": 3, "topic_min_insync_replicas": 2}
+        update={
+            "kafka_bootstrap": cluster.layout.bootstrap,
+            "topic_replication": 3,
+            "topic_min_insync_replicas": 2,
+        }
     )
     run_async(lambda: ensure_topics(s))
     env = {k: v for k, v in os.environ.items() if not k.startswith("MW_")}
@@ -252,7 +143,7 @@ async def test_a_broker_killed_mid_stream_loses_nothing(
     with log.open("ab") as out:
         worker = subprocess.Popen(  # noqa: ASYNC220 - a child process for the test's lifetime
             [sys.executable, "-m", "meterwatch.cli", "worker", "--instance", "w0",
-             "--metrics-port", str(_free_port())],
+             "--metrics-port", str(free_port())],
             env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     redis = redis_client(s)
@@ -271,7 +162,7 @@ async def test_a_broker_killed_mid_stream_loses_nothing(
             return got if got >= n else None
 
         await _wait(lambda: processed(2 * half), 90, "the first half to be processed")
-        cluster.kill9(1)  # node 2: whatever it led moves to the others
+        cluster.kill9("kafka2")  # node 2: whatever it led moves to the others
         await _publish(s, s.topic_readings, [(r["meter_id"], r) for r in surge[half:] + quiet[half:]])
         await _wait(lambda: processed(len(surge) + len(quiet)), 120, "every reading after the broker loss")
         await asyncio.sleep(2)  # a duplicate folded twice would show now
