@@ -50,6 +50,8 @@ class CustomerConfig:
     away: tuple[tuple[int, int], ...] = ()  # declared away periods: (first, last day) ordinals
     occupant_since: int | None = None  # the latest move-in day (ordinal): baselines.occupancy
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
+    #: what the ring's special days derive from (region, away periods, move-in); None: nothing
+    calendar_key: str | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.read_day <= 28:
@@ -61,6 +63,10 @@ class CustomerConfig:
         if self.register_digits is not None and not 4 <= self.register_digits <= 10:
             raise ValueError(f"register_digits must be 4-10, got {self.register_digits}")
         object.__setattr__(self, "tz", zone(self.timezone))
+        key = None
+        if self.region is not None or self.away or self.occupant_since is not None:
+            key = f"{self.region or ''};{self.away};{self.occupant_since or ''}"
+        object.__setattr__(self, "calendar_key", key)
 
     @property
     def has_special_days(self) -> bool:

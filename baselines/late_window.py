@@ -23,7 +23,7 @@ from baselines.cycles import day_bounds_epoch, local_date
 from baselines.plans import Tariffs
 from baselines.profile import DAILY_GRANULARITY_S, REGISTER_GRANULARITY_S, OpenDay, Profile
 from baselines.rules.config import RulesConfig
-from baselines.special_days import special_day
+from baselines.special_days import excluded
 from baselines.tou_days import drop_closed, keep_final_day
 from meterwatch.contracts import Reason
 
@@ -185,11 +185,8 @@ def finalize_day(
         ns = acc.night_kwh / value
         old = p.night_share
         p.night_share = round(ns if old is None else NIGHT_SHARE_KEEP * old + NIGHT_SHARE_WEIGHT * ns, 4)
-    special = customer.has_special_days and special_day(customer.region, customer.away, day) is not None
-    occ = customer.occupant_since
-    if occ is not None and day < occ:  # a previous occupant's day (baselines.occupancy)
-        special = True
-    push_final_day(p, day, value, config, special)
+    # a holiday, an away day or a previous occupant's day stays out of the statistics
+    push_final_day(p, day, value, config, customer.calendar_key is not None and excluded(customer, day))
     if tariffs is not None and acc.values is not None:
         keep_final_day(p, day, acc, customer, tariffs)
 

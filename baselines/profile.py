@@ -24,8 +24,9 @@ State kept per customer (stored key in brackets):
   excluded from it so that the surge the baseline should detect does not drag
   it up, and ``special_flags`` [fx], the ring's holidays and away days
   (``baselines.special_days``) and the days before the current occupant moved in,
-  also kept out of it (absent: none); ``occupant_from`` [oc], the move-in day the
-  baseline was restarted for (``baselines.occupancy``; absent: none).
+  also kept out of it (absent: none); ``calendar_key`` [ck], the customer's region,
+  away periods and move-in day they were derived for (``baselines.special_days``;
+  absent: none).
 * the baseline statistics [bm, wf, ns]: ``baseline_median``, ``baseline_mad``,
   ``baseline_days`` (unflagged known days behind them), ``p95_day`` (the
   95th-percentile day of the ring, spikes included), ``weekday_factors``,
@@ -167,6 +168,7 @@ class Profile:
         "baseline_days",
         "baseline_mad",
         "baseline_median",
+        "calendar_key",
         "closed_cycles",
         "customer_id",
         "evaluated_day",
@@ -179,7 +181,6 @@ class Profile:
         "money_cache",
         "newest_day",
         "night_share",
-        "occupant_from",
         "open_cycles",
         "open_days",
         "p95_day",
@@ -209,7 +210,7 @@ class Profile:
         self.high_flags = 0
         self.low_flags = 0
         self.special_flags = 0  # ring days out of the statistics: holidays, away, a previous occupant's
-        self.occupant_from: int | None = None  # the move-in day the baseline was restarted for
+        self.calendar_key: str | None = None  # the calendar special_flags derive from (special_days)
         self.baseline_median: float | None = None
         self.baseline_mad: float | None = None
         self.baseline_days = 0
@@ -322,8 +323,8 @@ class Profile:
             d["fl"] = format(self.low_flags, "x")
         if self.special_flags:
             d["fx"] = format(self.special_flags, "x")
-        if self.occupant_from is not None:
-            d["oc"] = self.occupant_from
+        if self.calendar_key is not None:
+            d["ck"] = self.calendar_key
         if self.baseline_median is not None:
             d["bm"] = [self.baseline_median, self.baseline_mad, self.baseline_days, self.p95_day]
         if any(w != 1.0 for w in self.weekday_factors):
@@ -396,8 +397,8 @@ class Profile:
         p.high_flags = int(d.get("fh", "0"), 16)
         p.low_flags = int(d.get("fl", "0"), 16)
         p.special_flags = int(d.get("fx", "0"), 16)
-        if "oc" in d:
-            p.occupant_from = int(d["oc"])
+        if "ck" in d:
+            p.calendar_key = str(d["ck"])
         if "bm" in d:
             med, mad, n, hi = d["bm"]
             p.baseline_median, p.baseline_mad, p.baseline_days = (

@@ -11,7 +11,8 @@ applies it like any registry change:
 * ``away``: the periods the customer declared the home empty (drop alerts muted, days
   out of the baseline: ``baselines.special_days``); the list replaces the record's.
 
-A field left out of the body is left as it is; ``null`` removes it.
+A field left out of the body is left as it is; ``null`` removes it. A move-in day in the
+future is refused (422 ``future_move_in``: it would silence the customer's rules).
 """
 
 from __future__ import annotations
@@ -73,6 +74,11 @@ async def put_occupancy(
     given = body.model_fields_set
     if not given:
         raise ApiError(422, "empty_body", "give occupant_since and/or away")
+    latest = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)  # any time zone's today
+    if body.occupant_since is not None and body.occupant_since > latest:
+        raise ApiError(
+            422, "future_move_in", f"occupant_since {body.occupant_since} is in the future (a typo?)"
+        )
     fields = body.model_dump(mode="json", include=given)
     if fields.get("away") == []:
         fields["away"] = None  # an empty list: no absences (the field removed)

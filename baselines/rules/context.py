@@ -129,7 +129,8 @@ class RuleContext:
 
     def judged_window(self, n: int) -> tuple[list[float | None], str | None, int]:
         """``window(n)`` with the special days (holidays, away days: ``baselines.special_days``) masked
-        as unknown, the kind of special day found (``"away"`` first) and how many days were masked.
+        as unknown, the kind of special day found (``"away"`` first) and how many days with data
+        were masked.
 
         >>> from baselines.customer import CustomerConfig
         >>> from baselines.profile import OpenCycle, Profile
@@ -150,6 +151,8 @@ class RuleContext:
         masked = 0
         first = self.as_of - n + 1
         for i in range(len(w)):
+            if w[i] is None:  # no data that day: a missing day, whatever the calendar says
+                continue
             k = special_day(c.region, c.away, first + i)
             if k is not None:
                 w[i] = None

@@ -8,7 +8,8 @@ may have crossed its threshold. The money rules (``tier_crossing``, ``budget``)
 run last, so that on one day the consumption rules take the cycle's one
 customer-facing alert first; with a tariff catalogue the evaluator also records
 the customer's plan (``baselines.billing.note_plan``) once per evaluation day, and a new
-occupant restarts the baseline (``baselines.occupancy``) before that day's rules run.
+calendar (region, away periods, move-in: ``baselines.special_days``) re-derives the
+ring's special days before that day's rules run.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from baselines.alerts import Finding, fire
 from baselines.billing import Tariffs, note_plan
 from baselines.customer import CustomerConfig
 from baselines.cycle_book import cycle_index
-from baselines.occupancy import start_occupancy
 from baselines.profile import Profile
 from baselines.rules import (
     budget,
@@ -32,6 +32,7 @@ from baselines.rules import (
 )
 from baselines.rules.config import RulesConfig, RuleSet, SamePeriodReached
 from baselines.rules.context import Clock, RuleContext
+from baselines.special_days import refresh_ring
 from meterwatch.contracts import Alert, SegmentRef
 
 Check = Callable[[RuleContext], tuple[Finding, ...]]
@@ -116,9 +117,8 @@ class Evaluator:
         tariffs = self.tariffs
         if p.evaluated_day is None or as_of > p.evaluated_day:
             p.evaluated_day = as_of
-            occ = customer.occupant_since
-            if occ is not None and occ != p.occupant_from:
-                start_occupancy(p, occ)  # a new occupant: the baseline learns afresh
+            if customer.calendar_key != p.calendar_key:
+                refresh_ring(p, customer)  # a new region, absence or occupant: the ring's special days
             if tariffs is not None:
                 note_plan(p, customer, tariffs)
             ci = cycle_index(p, as_of)

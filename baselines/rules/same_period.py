@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 
 from baselines.cycle_book import same_period_figures
-from baselines.occupancy import NEW_OCCUPANT, YEAR_DAYS, compared_with_previous_occupant
+from baselines.occupancy import NEW_OCCUPANT, compared_with_previous_occupant, one_year_on
 from baselines.profile import OpenCycle
 from baselines.rules.config import ProjectedOverSamePeriod, SamePeriodReached
 from baselines.rules.context import RuleContext
@@ -51,12 +51,12 @@ def same_period_basis(
     (315.8, 0.95)
     """
     occ = ctx.customer.occupant_since
-    if occ is not None and compared_with_previous_occupant(cycle.start, occ):
+    if occ is not None and compared_with_previous_occupant(ctx.profile, cycle.start, cycle.end, occ):
         ctx.skip(
             rule,
             NEW_OCCUPANT,
             occupant_since=dt.date.fromordinal(occ).isoformat(),
-            comparable_from=dt.date.fromordinal(occ + YEAR_DAYS).isoformat(),
+            comparable_from=one_year_on(occ).isoformat(),
         )
         return NEW_OCCUPANT
     sp = same_period_figures(ctx.profile, cycle.start, cycle.end)

@@ -203,13 +203,14 @@ def _graded(ctx: RuleContext, cfg: SuddenIncrease, med: float, window: list[floa
 
 
 def _own_max_before(ctx: RuleContext, day: int) -> float:
-    """The customer's highest known day before ``day``: the ring's final days and the open days
-    of the late window (0.0 when none)."""
+    """The customer's highest known day before ``day``: the ring's final days (but its special
+    days) and the open days of the late window (0.0 when none)."""
     p = ctx.profile
     if p.final_start is None:
         return 0.0
     vals = day_values(p, p.final_start, day, ctx.config.min_day_coverage)
-    return max((v for v in vals if v is not None), default=0.0)
+    sp = p.special_flags  # holidays, away days, a previous occupant's days: no habit to exceed
+    return max((v for i, v in enumerate(vals) if v is not None and not (sp >> i) & 1), default=0.0)
 
 
 def _step_surge(ctx: RuleContext, cfg: SuddenIncrease, med: float, n: int, days: list[float]) -> Surge | None:

@@ -65,9 +65,24 @@ SENTINEL_SERVICE = "meterwatch"
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct ports the kernel says are free now (every socket stays bound until all are
+    chosen, so one call never gets a port twice).
+
+    >>> ports = free_ports(11); len(set(ports))
+    11
+    """
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind((HOST, 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 @dataclass(frozen=True)
@@ -97,13 +112,14 @@ class ClusterLayout:
     @classmethod
     def free(cls, root: Path, brokers: int = 3) -> ClusterLayout:
         """Ports the kernel says are free now (tests and benchmarks: never the dev stack's)."""
+        ports = free_ports(2 * brokers + 5)
         return cls(
             root=root,
-            brokers=tuple(free_port() for _ in range(brokers)),
-            controllers=tuple(free_port() for _ in range(brokers)),
-            redis_primary=free_port(),
-            redis_replica=free_port(),
-            sentinels=tuple(free_port() for _ in range(3)),
+            brokers=tuple(ports[:brokers]),
+            controllers=tuple(ports[brokers : 2 * brokers]),
+            redis_primary=ports[2 * brokers],
+            redis_replica=ports[2 * brokers + 1],
+            sentinels=tuple(ports[2 * brokers + 2 :]),
         )
 
     @property

@@ -120,6 +120,8 @@ async def wait_for(check: Callable[[], Awaitable[Any]], timeout_s: float, what: 
     while time.monotonic() - t0 < timeout_s:
         try:
             last = await check()
+        except AssertionError:  # a dead worker, a failed check: at once, not after the timeout
+            raise
         except Exception as exc:  # Redis failing over, a broker gone: retry
             last = exc
         if last and not isinstance(last, Exception):

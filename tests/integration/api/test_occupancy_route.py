@@ -61,6 +61,8 @@ async def test_occupancy_changes_are_refused_clearly(client, tokens, rm):  # typ
     assert (await put("/v1/customers/c-a/occupancy", json=ok, headers=h(tokens.mgr_b))).status_code == 404
     assert (await put("/v1/customers/nobody/occupancy", json=ok, headers=h(tokens.ops))).status_code == 404
     assert (await put("/v1/customers/c-a/occupancy", json=ok)).status_code == 401
+    r = await put("/v1/customers/c-a/occupancy", json={"occupant_since": "2999-01-01"}, headers=h(tokens.ops))
+    assert r.status_code == 422 and r.json()["error"] == "future_move_in"
     r = await put("/v1/customers/c-a/occupancy", json={}, headers=h(tokens.ops))
     assert r.status_code == 422 and r.json()["error"] == "empty_body"
     for bad in (

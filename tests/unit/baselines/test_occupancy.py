@@ -55,13 +55,13 @@ def test_the_baseline_learns_the_new_occupant_afresh() -> None:
     _, plain = feed_daily(Engine(), PLAIN, START, vals)
     assert after_move_in(plain).get("sudden_increase") == 1  # the move-in looks like a surge
     p, tenant = feed_daily(Engine(), TENANT, START, vals)
-    assert after_move_in(tenant) == {} and p.occupant_from == MOVE_IN.toordinal()
+    assert after_move_in(tenant) == {} and p.calendar_key == TENANT.calendar_key
     # the ring's days before the move-in are kept but no longer count
     assert p.final_days and p.baseline_days < 10
     assert p.reasons["sudden_increase"][0] == "baselines.sufficiency.too_few_days"
     p, more = feed_daily(Engine(), TENANT, MOVE_IN + dt.timedelta(days=10), series(28.0, 28.0)[:40], p)
     assert more == [] and p.baseline_median is not None and p.baseline_median > 20.0
-    assert Profile.from_dict(p.to_dict()).occupant_from == p.occupant_from
+    assert Profile.from_dict(p.to_dict()).calendar_key == p.calendar_key
 
 
 @settings(max_examples=20, deadline=None)
@@ -83,3 +83,14 @@ def test_one_occupant_change_raises_at_most_one_alert_per_rule(
 def test_the_record_carries_the_move_in() -> None:
     rec = CustomerRecord(customer_id="c", occupant_since=MOVE_IN)
     assert CustomerConfig.from_record(rec).occupant_since == MOVE_IN.toordinal()
+
+
+def test_a_corrected_move_in_day_applies_to_the_kept_days() -> None:
+    vals = series(7.0, 7.0, end=MOVE_IN + dt.timedelta(days=20))
+    late = dataclasses.replace(PLAIN, occupant_since=(MOVE_IN + dt.timedelta(days=10)).toordinal())
+    p, _ = feed_daily(Engine(), late, START, vals)
+    assert p.baseline_days <= 11
+    p, _ = feed_daily(Engine(), TENANT, MOVE_IN + dt.timedelta(days=21), [7.0], p)  # the date corrected
+    assert p.final_start is not None
+    kept_before = MOVE_IN.toordinal() - p.final_start
+    assert p.special_flags == (1 << kept_before) - 1 and p.baseline_days > 11

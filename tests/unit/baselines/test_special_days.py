@@ -162,3 +162,25 @@ def test_records_name_known_regions_and_ordered_absences() -> None:
         CustomerRecord(customer_id="c", away=[{"start": "2024-02-03", "end": "2024-02-01"}])
     with pytest.raises(ValidationError, match="at most"):
         CustomerRecord(customer_id="c", away=[{"start": "2024-01-01", "end": "2024-01-01"}] * 25)
+
+
+def test_an_absence_declared_afterwards_leaves_the_baseline_and_undeclared_again_returns() -> None:
+    start = dt.date(2024, 1, 1)
+    vals = habit(40) + [0.05] * 35  # 35 low days: enough to pass for a new level if undeclared
+    p, _ = feed_daily(Engine(), PLAIN, start, vals)
+    undeclared = p.baseline_median
+    away = ((start.toordinal() + 40, start.toordinal() + 74),)
+    told = CustomerConfig("c1", timezone="UTC", away=away)
+    p, _ = feed_daily(Engine(), told, start + dt.timedelta(days=75), habit(2), profile=p)
+    assert undeclared is not None and p.baseline_median is not None and p.baseline_median > undeclared
+    assert p.special_flags and not (p.low_flags & p.special_flags)
+    p, _ = feed_daily(Engine(), PLAIN, start + dt.timedelta(days=77), habit(2), profile=p)
+    assert p.special_flags == 0 and p.calendar_key is None
+
+
+def test_no_calendar_makes_more_than_a_few_weeks_a_year_special() -> None:
+    import holidays
+
+    counts = {c: len(holiday_days(c, 2024)) for c in holidays.list_supported_countries()}
+    assert max(counts.values()) <= 45, sorted(counts.items(), key=lambda kv: -kv[1])[:5]
+    assert counts["SE"] < 30 and counts["CN"] >= 20 and counts["GB"] >= 8
