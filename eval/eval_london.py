@@ -52,6 +52,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from baselines.plans import Tariffs  # noqa: E402
 from baselines.rules import RULES, RulesConfig  # noqa: E402
+from eval import manager_digest  # noqa: E402  (eval/manager_digest.py, beside this script)
 from meterwatch.cli.feed import run_table  # noqa: E402
 
 MULTIPLIERS = (1.5, 2.0, 3.0, 4.0, 6.0)
@@ -203,8 +204,12 @@ def evaluate_seeds(
     quiet: bool,
     onset: str = "habit",
     tariffs: Tariffs | None = None,
+    per_manager: int = 1500,
 ) -> dict[str, Any]:
     """Inject, backtest and score for each seed; the figures pool all seeds' households.
+
+    Also the manager items per 100 customer-cycles before and after the daily digest, for each
+    policy of ``manager_digest.SCREEN`` (one manager per ``per_manager`` customers).
 
     Besides the recall per rule, each customer-facing miss of a surge is put in one class:
     ``no_data`` (fewer than 4 days of readings in the surge's first week), ``fell`` (the
@@ -222,7 +227,8 @@ def evaluate_seeds(
     false: dict[str, int] = defaultdict(int)
     classes: dict[str, dict[float, int]] = {c: defaultdict(int) for c in MISS_CLASSES}
     misses: list[dict[str, Any]] = []
-    cc_untouched = households = injected = rows = 0
+    cc_untouched = cc_all = households = injected = rows = 0
+    digest: dict[str, dict[str, int]] = {name: {} for name, _ in manager_digest.SCREEN}
     for seed in seeds:
         table = load(sample, seed)
         table, truth = inject(table, share, seed, onset)
@@ -230,6 +236,10 @@ def evaluate_seeds(
         households += res.customers
         injected += len(truth)
         rows += res.rows
+        cc_all += sum(res.cycles_by_customer.values())
+        managers = manager_digest.assign_managers(res.cycles_by_customer, per_manager)
+        for name, policy in manager_digest.SCREEN:
+            manager_digest.add(digest[name], manager_digest.tally(res.alerts, managers, policy))
         by_cust: dict[str, list[tuple[str, int, bool]]] = defaultdict(list)
         for a in res.alerts:
             day = (a.triggered_by.date() - dt.timedelta(days=1) - EPOCH).days
@@ -300,6 +310,9 @@ def evaluate_seeds(
         "households": households,
         "injected": injected,
         "untouched_customer_cycles": cc_untouched,
+        "customer_cycles": cc_all,
+        "customers_per_manager": per_manager,
+        "manager_digest": digest,
         "rows": rows,
         "seconds": round(time.perf_counter() - t0, 1),
         "rules": {},
@@ -398,6 +411,10 @@ def markdown(out: dict[str, Any]) -> str:
             )
             + " |",
         ]
+    if out.get("manager_digest"):
+        lines += manager_digest.markdown(
+            out["manager_digest"], out["customer_cycles"], out["customers_per_manager"]
+        )
     misses = out.get("misses_x3_up", [])
     if misses:
         lines += ["", "x3 and above without a customer-facing alert within 7 days:"]
@@ -430,6 +447,12 @@ def main(argv: list[str] | None = None) -> int:
         "its 8-week median; pre-onset data only); any: the earlier definition (live household only)",
     )
     ap.add_argument("--rules", type=Path, help="RulesConfig JSON")
+    ap.add_argument(
+        "--manager-customers",
+        type=int,
+        default=1500,
+        help="customers per account manager for the manager digest figures (default 1500)",
+    )
     ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
     ap.add_argument("--money", action="store_true", help="also the money rules (docs/money.md)")
     ap.add_argument(
@@ -439,7 +462,14 @@ def main(argv: list[str] | None = None) -> int:
     rules = RulesConfig.model_validate_json(a.rules.read_bytes()) if a.rules else None
     tariffs = Tariffs.default(dict.fromkeys(("residential",), a.tariff_plan)) if a.tariff_plan else None
     out = evaluate_seeds(
-        a.sample, a.share, a.seeds or [a.seed], rules, quiet=False, onset=a.onset, tariffs=tariffs
+        a.sample,
+        a.share,
+        a.seeds or [a.seed],
+        rules,
+        quiet=False,
+        onset=a.onset,
+        tariffs=tariffs,
+        per_manager=a.manager_customers,
     )
     if a.money:
         from eval.eval_money import evaluate_money  # eval/eval_money.py, beside this script
