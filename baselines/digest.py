@@ -7,9 +7,10 @@ alert of a cycle that moderation kept from the customer) are collected per manag
 and ranked by the money at stake (``Alert.money`` when present), else the kWh at stake.
 
 An **actionable item** is a manager-only alert that the day's digest puts among the first
-``actionable_per_day`` of the ranking, whose rule is not in ``fold_rules`` and whose stake
-reaches the threshold (``min_money`` in the plan's currency when the alert has money, else
-``min_excess_kwh``). It is pushed to the manager on its own. Every other manager-only alert
+``actionable_per_day`` eligible alerts of the ranking; eligible: its rule is not in
+``fold_rules``, its kWh at stake reach ``min_excess_kwh`` (every alert has kWh, in any
+currency) and, when it has money, its money at stake reaches ``min_money``. It is pushed to
+the manager on its own. Every other manager-only alert
 is **folded**: listed, ranked, in the digest (one push per manager and day), and still in
 the inbox and the alert index. Each manager-only alert is in exactly one of the two lists.
 
@@ -46,15 +47,16 @@ ItemReason = Literal["actionable", "folded.rule", "folded.below_threshold", "fol
 class DigestPolicy(BaseModel):
     """How many manager-only alerts a manager gets pushed per day, and which (settings: MW_MANAGER_DIGEST_*).
 
-    >>> DigestPolicy().actionable_per_day, DigestPolicy().fold_rules
-    (2, ('same_period_reached',))
+    >>> p = DigestPolicy()
+    >>> p.actionable_per_day, p.min_excess_kwh, p.fold_rules
+    (3, 200.0, ('same_period_reached',))
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    actionable_per_day: int = Field(2, ge=0)  # the top of the ranking pushed on its own (0: none)
-    min_money: float = Field(0.0, ge=0)  # money at stake an alert with money needs to be pushed
-    min_excess_kwh: float = Field(0.0, ge=0)  # kWh at stake an alert without money needs to be pushed
+    actionable_per_day: int = Field(3, ge=0)  # the top of the ranking pushed on its own (0: none)
+    min_excess_kwh: float = Field(200.0, ge=0)  # kWh at stake an alert needs to be pushed
+    min_money: float = Field(0.0, ge=0)  # and money at stake, when it has money (the plan's currency)
     fold_rules: tuple[str, ...] = DEFAULT_FOLD_RULES  # always folded, whatever their stake
 
 
@@ -192,8 +194,7 @@ def rank_key(s: Stake, alert_id: str) -> tuple[int, float, float, float, str]:
 def _reason(rule: str, s: Stake, pushed: int, p: DigestPolicy) -> ItemReason:
     if rule in p.fold_rules:
         return "folded.rule"
-    enough = (s.money >= p.min_money) if s.money is not None else (s.excess_kwh >= p.min_excess_kwh)
-    if not enough:
+    if s.excess_kwh < p.min_excess_kwh or (s.money is not None and s.money < p.min_money):
         return "folded.below_threshold"
     if pushed >= p.actionable_per_day:
         return "folded.daily_limit"
@@ -210,7 +211,8 @@ def build_digest(
 
     >>> import datetime as dt
     >>> xs = [sample_alert(f"a{k}", "sustained_drop", recent=1.0, baseline=2.0 + k) for k in range(4)]
-    >>> d = build_digest("m1", dt.date(2024, 3, 2), xs + xs[:1], DigestPolicy(actionable_per_day=2))
+    >>> p = DigestPolicy(actionable_per_day=2, min_excess_kwh=0)
+    >>> d = build_digest("m1", dt.date(2024, 3, 2), xs + xs[:1], p)
     >>> [(i.alert_id, i.reason) for i in d.items]
     [('a3', 'actionable'), ('a2', 'actionable'), ('a1', 'folded.daily_limit'), ('a0', 'folded.daily_limit')]
     >>> cf = sample_alert("c", "sudden_increase", cf=True)

@@ -228,7 +228,7 @@ def evaluate_seeds(
     classes: dict[str, dict[float, int]] = {c: defaultdict(int) for c in MISS_CLASSES}
     misses: list[dict[str, Any]] = []
     cc_untouched = cc_all = households = injected = rows = 0
-    digest: dict[str, dict[str, int]] = {name: {} for name, _ in manager_digest.SCREEN}
+    digest: dict[str, dict[str, int]] = {}
     for seed in seeds:
         table = load(sample, seed)
         table, truth = inject(table, share, seed, onset)
@@ -237,9 +237,11 @@ def evaluate_seeds(
         injected += len(truth)
         rows += res.rows
         cc_all += sum(res.cycles_by_customer.values())
-        managers = manager_digest.assign_managers(res.cycles_by_customer, per_manager)
-        for name, policy in manager_digest.SCREEN:
-            manager_digest.add(digest[name], manager_digest.tally(res.alerts, managers, policy))
+        for size, suffix in ((per_manager, ""), (manager_digest.SMALL_MANAGER, manager_digest.SMALL_SUFFIX)):
+            managers = manager_digest.assign_managers(res.cycles_by_customer, size)
+            for name, policy in manager_digest.SCREEN:
+                tally = manager_digest.tally(res.alerts, managers, policy)
+                manager_digest.add(digest.setdefault(name + suffix, {}), tally)
         by_cust: dict[str, list[tuple[str, int, bool]]] = defaultdict(list)
         for a in res.alerts:
             day = (a.triggered_by.date() - dt.timedelta(days=1) - EPOCH).days

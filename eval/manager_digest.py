@@ -14,7 +14,7 @@ apart, as ``digests``.
 >>> xs = [sample_alert(f"a{k}", "sustained_drop", recent=1.0, baseline=2.0 + k) for k in range(3)]
 >>> xs.append(sample_alert("s", "same_period_reached", ctd=400.0, sp=300.0))
 >>> xs.append(sample_alert("c", "sudden_increase", cf=True, recent=20.0, baseline=5.0))
->>> t = tally(xs, {a.customer_id: "m1" for a in xs}, DigestPolicy(actionable_per_day=1))
+>>> t = tally(xs, {a.customer_id: "m1" for a in xs}, DigestPolicy(actionable_per_day=1, min_excess_kwh=0))
 >>> t["before"], t["customer_facing"], t["actionable"], t["folded"], t["digests"], t["max_actionable_per_day"]
 (5, 1, 1, 3, 1, 1)
 """
@@ -29,17 +29,28 @@ from typing import Any
 from baselines.digest import DigestPolicy, build_digest, digest_day, manager_only
 from meterwatch.contracts import Alert
 
-#: the policies screened in every run (the first is the default of the notifier)
+#: the policies screened in every run ("(default)": the notifier's default, DigestPolicy())
+NO_CAP = 10**9
 SCREEN: tuple[tuple[str, DigestPolicy], ...] = (
-    ("no digest (before)", DigestPolicy(actionable_per_day=10**9, fold_rules=())),
-    ("same_period_reached folded, the rest pushed", DigestPolicy(actionable_per_day=10**9)),
+    ("no digest (before)", DigestPolicy(actionable_per_day=NO_CAP, fold_rules=())),
+    ("same_period_reached folded, the rest pushed", DigestPolicy(actionable_per_day=NO_CAP)),
     ("top 3 per manager-day", DigestPolicy(actionable_per_day=3)),
-    ("top 2 per manager-day (default)", DigestPolicy()),
+    ("top 2 per manager-day", DigestPolicy(actionable_per_day=2)),
     ("top 1 per manager-day", DigestPolicy(actionable_per_day=1)),
-    ("top 2, >= 100 kWh at stake", DigestPolicy(min_excess_kwh=100.0)),
-    ("top 2, >= 200 kWh at stake", DigestPolicy(min_excess_kwh=200.0)),
+    (">= 150 kWh at stake, no cap", DigestPolicy(actionable_per_day=NO_CAP, min_excess_kwh=150.0)),
+    (">= 200 kWh at stake, no cap", DigestPolicy(actionable_per_day=NO_CAP, min_excess_kwh=200.0)),
+    (">= 300 kWh at stake, no cap", DigestPolicy(actionable_per_day=NO_CAP, min_excess_kwh=300.0)),
+    ("top 2, >= 100 kWh at stake", DigestPolicy(actionable_per_day=2, min_excess_kwh=100.0)),
+    ("top 2, >= 200 kWh at stake", DigestPolicy(actionable_per_day=2, min_excess_kwh=200.0)),
+    ("top 3, >= 200 kWh at stake (default)", DigestPolicy()),
+    ("top 3, >= 300 kWh at stake", DigestPolicy(actionable_per_day=3, min_excess_kwh=300.0)),
 )
+#: a second, smaller manager size screened in the same run (the cap binds less often)
+SMALL_MANAGER = 300
 KEYS = ("before", "customer_facing", "manager_only", "actionable", "folded", "digests", "manager_days")
+
+
+SMALL_SUFFIX = f" @{SMALL_MANAGER}"
 
 
 def assign_managers(customer_ids: Iterable[str], per_manager: int) -> dict[str, str]:
@@ -102,15 +113,21 @@ def markdown(rows: dict[str, dict[str, int]], cycles: int, per_manager: int) -> 
         "daily digest pushes; the rest folded into one digest per manager-day):",
         "",
         "| digest policy | before | actionable | of which customer-facing | manager-only pushed | folded "
-        "| digests | max pushed / manager-day |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| digests | max pushed / manager-day | actionable, {SMALL_MANAGER} customers / manager |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, t in rows.items():
+        if name.endswith(SMALL_SUFFIX):
+            continue
+        small = rows.get(name + SMALL_SUFFIX)
+        small_cell = (
+            "-" if small is None else f"{per100(small['customer_facing'] + small['actionable'], cycles):.2f}"
+        )
         lines.append(
             f"| {name} | {per100(t['before'], cycles):.2f} | "
             f"**{per100(t['customer_facing'] + t['actionable'], cycles):.2f}** | "
             f"{per100(t['customer_facing'], cycles):.2f} | {per100(t['actionable'], cycles):.2f} | "
             f"{per100(t['folded'], cycles):.2f} | {per100(t['digests'], cycles):.2f} | "
-            f"{t['max_actionable_per_day']} |"
+            f"{t['max_actionable_per_day']} | {small_cell} |"
         )
     return lines

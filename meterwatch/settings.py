@@ -353,9 +353,9 @@ class Settings(BaseSettings):
     manager_digest_threshold_per_hour: int = 10
     # the manager's daily digest of manager-only alerts (docs/notifier.md, baselines.digest)
     manager_digest_daily: bool = True  # false: manager-only alerts are pushed one by one, as before
-    manager_digest_actionable_per_day: int = Field(2, ge=0)  # pushed on their own per manager and day
+    manager_digest_actionable_per_day: int = Field(3, ge=0)  # pushed on their own per manager and day
     manager_digest_min_money: float = Field(0.0, ge=0)  # money at stake an actionable alert needs
-    manager_digest_min_excess_kwh: float = Field(0.0, ge=0)  # kWh at stake (alerts without money)
+    manager_digest_min_excess_kwh: float = Field(200.0, ge=0)  # kWh at stake (alerts without money)
     manager_digest_fold_rules: list[str] = Field(default_factory=lambda: ["same_period_reached"])
     manager_digest_timezone: Annotated[str, AfterValidator(_check_zone)] = (
         "UTC"  # the digest day's time zone (an IANA name)

@@ -83,16 +83,19 @@ async def make(store: Store, s: Settings, nid: str, h: dict[str, str], now: dt.d
     v = view(mgr, day, raws, digest_policy(s), status="closed", made_at=now)
     for i in v.items:
         if i.actionable:
-            await store.transition(
+            now_ms = int(now.timestamp() * 1000)
+            done = await store.transition(
                 i.notification_id,
                 ["held"],
                 "queued",
                 "digest.actionable",
                 now,
-                int(now.timestamp() * 1000),
+                now_ms,
                 "push_released_by_digest",
                 f"rank {i.rank} of the daily digest {nid}",
             )
+            if done == 1:
+                await store.r.hset(store.notif_key(i.notification_id), "due_ms", str(now_ms))
         else:
             await store.transition(
                 i.notification_id,

@@ -71,8 +71,8 @@ class PushPlan:
 def digest_policy(settings: Settings) -> DigestPolicy:
     """The daily digest's policy from the settings (``MW_MANAGER_DIGEST_*``).
 
-    >>> digest_policy(Settings()).actionable_per_day
-    2
+    >>> digest_policy(Settings()).actionable_per_day, digest_policy(Settings()).min_excess_kwh
+    (3, 200.0)
     """
     return DigestPolicy(
         actionable_per_day=settings.manager_digest_actionable_per_day,

@@ -42,9 +42,11 @@ def _alerts() -> list[Alert]:
     # kWh at stake: projected (ctd * 31 / 20) against the same period; a drop's is the shortfall
     return [
         make_alert("big", rule="sustained_drop", customer_facing=False, ctd=100.0, same=400.0),  # 245
-        make_alert("small", rule="sustained_drop", customer_facing=False, ctd=300.0, same=310.0),  # 155
+        make_alert("small", rule="sustained_drop", customer_facing=False, ctd=350.0, same=310.0),  # 232.5
         make_alert("spr", rule="same_period_reached", customer_facing=False, ctd=900.0, same=300.0),  # 1095
-        make_alert("other", rule="sustained_drop", customer_facing=False, manager_id="mgr-2"),
+        make_alert(
+            "other", rule="sustained_drop", customer_facing=False, manager_id="mgr-2", ctd=100.0, same=400.0
+        ),
         make_alert("cf", rule="sudden_increase", customer_facing=True),  # pushed and texted at once
     ]
 

@@ -91,7 +91,8 @@ def test_actionable_items_are_the_top_of_the_ranking_within_the_policy(
     for i in d.actionable:
         assert i.rule not in p.fold_rules
         s = i.stake
-        assert (s.money >= p.min_money) if s.money is not None else (s.excess_kwh >= p.min_excess_kwh)
+        assert s.excess_kwh >= p.min_excess_kwh
+        assert s.money is None or s.money >= p.min_money
     # an item folded for the daily limit ranks below every actionable item
     last = max((i.rank for i in d.actionable), default=0)
     for i in d.folded:
@@ -116,7 +117,7 @@ def test_money_outranks_kwh_and_larger_money_ranks_first() -> None:
     big_kwh = sample_alert("k", "sustained_drop", recent=0.0, baseline=100.0)
     small = _with_money(sample_alert("s", "sustained_drop", recent=1.0, baseline=2.0), "20", "10")
     large = _with_money(sample_alert("l", "sustained_drop", recent=1.0, baseline=2.0), "90", "10")
-    d = build_digest("m1", DAY, [big_kwh, small, large], DigestPolicy(actionable_per_day=2))
+    d = build_digest("m1", DAY, [big_kwh, small, large], DigestPolicy(actionable_per_day=2, min_excess_kwh=0))
     assert [(i.alert_id, i.actionable) for i in d.items] == [("l", True), ("s", True), ("k", False)]
     assert d.items[0].stake.money == 80.0 and d.items[0].stake.currency == "GBP"
 
@@ -124,7 +125,7 @@ def test_money_outranks_kwh_and_larger_money_ranks_first() -> None:
 def test_same_period_reached_is_folded_even_at_the_top() -> None:
     spr = sample_alert("spr", "same_period_reached", ctd=900.0, sp=100.0)
     drop = sample_alert("drop", "sustained_drop", recent=1.0, baseline=2.0)
-    d = build_digest("m1", DAY, [drop, spr], DigestPolicy())
+    d = build_digest("m1", DAY, [drop, spr], DigestPolicy(min_excess_kwh=0.0))
     assert [(i.alert_id, i.rank, i.reason) for i in d.items] == [
         ("spr", 1, "folded.rule"),
         ("drop", 2, "actionable"),

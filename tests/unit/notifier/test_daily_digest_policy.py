@@ -58,7 +58,13 @@ def test_the_ingest_plan_carries_the_alert_and_the_day_s_keys() -> None:
 
 
 def test_the_view_names_each_alert_s_push_and_applies_the_settings_policy() -> None:
-    s = S.model_copy(update={"manager_digest_actionable_per_day": 1, "manager_digest_fold_rules": []})
+    s = S.model_copy(
+        update={
+            "manager_digest_actionable_per_day": 1,
+            "manager_digest_fold_rules": [],
+            "manager_digest_min_excess_kwh": 0.0,
+        }
+    )
     raws = [
         alert(f"c{i}", rule="sustained_drop", customer_facing=False).model_dump_json(by_alias=True)
         for i in range(3)
