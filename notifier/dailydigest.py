@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from baselines.digest import DigestItem, DigestPolicy, build_digest, digest_day
 from meterwatch.contracts import Alert
@@ -29,6 +30,8 @@ from notifier import layout
 from notifier.ids import iso, make_nid
 from notifier.policy import digest_policy
 from notifier.store import Store
+
+log = logging.getLogger("meterwatch.notifier.dailydigest")
 
 
 class DailyDigestItem(DigestItem):
@@ -58,7 +61,13 @@ class DailyDigestView(BaseModel):
 
 def view(manager_id: str, day: dt.date, raws: list[str], policy: DigestPolicy, **kw: Any) -> DailyDigestView:
     """The digest of the alerts ``raws`` (Alert JSON); ``kw``: ``status``, ``made_at``."""
-    d = build_digest(manager_id, day, [Alert.model_validate_json(r) for r in raws], policy)
+    alerts: list[Alert] = []
+    for r in raws:
+        try:
+            alerts.append(Alert.model_validate_json(r))
+        except ValidationError as e:  # written by the ingest from a valid Alert: never expected
+            log.warning("daily digest of %s on %s: an unreadable alert left out (%s)", manager_id, day, e)
+    d = build_digest(manager_id, day, alerts, policy)
     items = [DailyDigestItem(**i.model_dump(), notification_id=make_nid("push", i.alert_id)) for i in d.items]
     return DailyDigestView(
         manager_id=manager_id,

@@ -75,3 +75,9 @@ def test_the_view_names_each_alert_s_push_and_applies_the_settings_policy() -> N
         make_nid("push", f"c{i}:sustained_drop:2025-01-01") for i in range(3)
     }
     assert view("mgr-1", dt.date(2025, 1, 21), [], digest_policy(s)).status == "empty"
+
+
+def test_an_unreadable_held_alert_is_left_out_of_the_view_not_the_whole_digest() -> None:
+    good = alert("c1", rule="sustained_drop", customer_facing=False).model_dump_json(by_alias=True)
+    v = view("mgr-1", dt.date(2025, 1, 21), [good, '{"alert_id": "broken"}'], digest_policy(S))
+    assert [i.customer_id for i in v.items] == ["c1"]
