@@ -116,7 +116,10 @@ async def make(store: Store, s: Settings, nid: str, h: dict[str, str], now: dt.d
                 "push_digested_daily",
                 f"rank {i.rank}, folded into the daily digest {nid}",
             )
-    await store.r.set(layout.daily_doc_key(store.k, mgr, day.isoformat()), v.model_dump_json(), ex=keep)
+    # the first making is kept (a retried digest push makes the same digest again, a later made_at)
+    await store.r.set(
+        layout.daily_doc_key(store.k, mgr, day.isoformat()), v.model_dump_json(), ex=keep, nx=True
+    )
     return v
 
 
