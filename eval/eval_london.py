@@ -52,6 +52,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from baselines.plans import Tariffs  # noqa: E402
 from baselines.rules import RULES, RulesConfig  # noqa: E402
+from eval import manager_digest  # noqa: E402  (eval/manager_digest.py, beside this script)
 from meterwatch.cli.feed import run_table  # noqa: E402
 
 MULTIPLIERS = (1.5, 2.0, 3.0, 4.0, 6.0)
@@ -204,9 +205,13 @@ def evaluate_seeds(
     onset: str = "habit",
     tariffs: Tariffs | None = None,
     region: str | None = None,
+    per_manager: int = 1500,
 ) -> dict[str, Any]:
     """Inject, backtest and score for each seed; the figures pool all seeds' households
     (``region``: every household's public-holiday calendar, ``baselines.special_days``).
+
+    Also the manager items per 100 customer-cycles before and after the daily digest, for each
+    policy of ``manager_digest.SCREEN`` (one manager per ``per_manager`` customers).
 
     Besides the recall per rule, each customer-facing miss of a surge is put in one class:
     ``no_data`` (fewer than 4 days of readings in the surge's first week), ``fell`` (the
@@ -224,7 +229,8 @@ def evaluate_seeds(
     false: dict[str, int] = defaultdict(int)
     classes: dict[str, dict[float, int]] = {c: defaultdict(int) for c in MISS_CLASSES}
     misses: list[dict[str, Any]] = []
-    cc_untouched = households = injected = rows = 0
+    cc_untouched = cc_all = households = injected = rows = 0
+    digest: dict[str, dict[str, int]] = {}
     for seed in seeds:
         table = load(sample, seed)
         table, truth = inject(table, share, seed, onset)
@@ -232,6 +238,12 @@ def evaluate_seeds(
         households += res.customers
         injected += len(truth)
         rows += res.rows
+        cc_all += sum(res.cycles_by_customer.values())
+        for size, suffix in ((per_manager, ""), (manager_digest.SMALL_MANAGER, manager_digest.SMALL_SUFFIX)):
+            managers = manager_digest.assign_managers(res.cycles_by_customer, size)
+            for name, policy in manager_digest.SCREEN:
+                tally = manager_digest.tally(res.alerts, managers, policy)
+                manager_digest.add(digest.setdefault(name + suffix, {}), tally)
         by_cust: dict[str, list[tuple[str, int, bool]]] = defaultdict(list)
         for a in res.alerts:
             day = (a.triggered_by.date() - dt.timedelta(days=1) - EPOCH).days
@@ -302,6 +314,9 @@ def evaluate_seeds(
         "households": households,
         "injected": injected,
         "untouched_customer_cycles": cc_untouched,
+        "customer_cycles": cc_all,
+        "customers_per_manager": per_manager,
+        "manager_digest": digest,
         "rows": rows,
         "seconds": round(time.perf_counter() - t0, 1),
         "rules": {},
@@ -400,6 +415,10 @@ def markdown(out: dict[str, Any]) -> str:
             )
             + " |",
         ]
+    if out.get("manager_digest"):
+        lines += manager_digest.markdown(
+            out["manager_digest"], out["customer_cycles"], out["customers_per_manager"]
+        )
     misses = out.get("misses_x3_up", [])
     if misses:
         lines += ["", "x3 and above without a customer-facing alert within 7 days:"]
@@ -432,6 +451,12 @@ def main(argv: list[str] | None = None) -> int:
         "its 8-week median; pre-onset data only); any: the earlier definition (live household only)",
     )
     ap.add_argument("--rules", type=Path, help="RulesConfig JSON")
+    ap.add_argument(
+        "--manager-customers",
+        type=int,
+        default=1500,
+        help="customers per account manager for the manager digest figures (default 1500)",
+    )
     ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
     ap.add_argument("--money", action="store_true", help="also the money rules (docs/money.md)")
     ap.add_argument(
@@ -450,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         onset=a.onset,
         tariffs=tariffs,
         region=a.region,
+        per_manager=a.manager_customers,
     )
     if a.money:
         from eval.eval_money import evaluate_money  # eval/eval_money.py, beside this script

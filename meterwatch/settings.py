@@ -97,6 +97,25 @@ def _check_tariff_categories(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
+def _check_zone(name: str) -> str:
+    """An IANA time zone name.
+
+    >>> _check_zone("Asia/Shanghai")
+    'Asia/Shanghai'
+    >>> _check_zone("Mars/Base")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'Mars/Base' is not a known time zone (an IANA name such as Asia/Shanghai)
+    """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise ValueError(f"{name!r} is not a known time zone (an IANA name such as Asia/Shanghai)") from e
+    return name
+
+
 def _port_number(text: str) -> int:
     if not text.isdigit():
         raise ValueError(f"port {text!r} is not a number")
@@ -332,6 +351,17 @@ class Settings(BaseSettings):
     quiet_hours_start: int = 21
     quiet_hours_end: int = 8
     manager_digest_threshold_per_hour: int = 10
+    # the manager's daily digest of manager-only alerts (docs/notifier.md, baselines.digest)
+    manager_digest_daily: bool = True  # false: manager-only alerts are pushed one by one, as before
+    manager_digest_actionable_per_day: int = Field(3, ge=0)  # pushed on their own per manager and day
+    manager_digest_min_money: float = Field(0.0, ge=0)  # money at stake an actionable alert needs
+    manager_digest_min_excess_kwh: float = Field(200.0, ge=0)  # kWh at stake (alerts without money)
+    manager_digest_fold_rules: list[str] = Field(default_factory=lambda: ["same_period_reached"])
+    manager_digest_timezone: Annotated[str, AfterValidator(_check_zone)] = (
+        "UTC"  # the digest day's time zone (an IANA name)
+    )
+    manager_digest_grace_s: int = Field(300, ge=0)  # the digest goes out this long after the day ends
+    manager_digest_keep_days: int = Field(90, ge=1)  # digests and their items stay queryable this long
     sms_max_per_cycle: int = 1  # SMS per customer per billing cycle (alert.cycle.start)
     sms_inbound_secret: SecretStr = SecretStr("")  # X-MW-Inbound-Secret of the gateway callback
     sms_signature: str = ""  # prepended to every SMS, e.g. "【某供电公司】"

@@ -33,7 +33,7 @@ from notifier.clock import Clock
 from notifier.consumer import AlertConsumer
 from notifier.delivery import Dispatcher
 from notifier.deps import Principal
-from notifier.routes import alerts, customers, health, inbox, metrics, notifications, sms
+from notifier.routes import alerts, customers, digest, health, inbox, metrics, notifications, sms
 from notifier.sse import InboxHub
 from notifier.store import Store
 
@@ -166,7 +166,7 @@ def create_app(
     app.state.clock = clk
     app.state.limiter = limiter
     errors.install(app)
-    for r in (health, alerts, notifications, inbox, sms, customers, metrics):
+    for r in (health, alerts, notifications, digest, inbox, sms, customers, metrics):
         app.include_router(r.router)
 
     @app.get("/openapi.json", include_in_schema=False)

@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 
 from meterwatch.logs import mask_phone
 from meterwatch.settings import Settings
+from notifier import dailydigest
 from notifier.breaker import CircuitBreaker, Ticket
 from notifier.channels import PermanentError, PushChannel, SmsChannel, TransientError
 from notifier.clock import Clock
@@ -129,6 +130,8 @@ class Dispatcher:
             await self._sms(nid, token, h)
         elif ch in ("push", "escalation"):
             await self._push(nid, token, h, json.loads(h.get("payload") or "{}"), ch)
+        elif ch == "digest" and h.get("daily") == "1":
+            await self._daily(nid, token, h)
         elif ch == "digest":
             await self._digest(nid, token, h)
         else:
@@ -464,6 +467,23 @@ class Dispatcher:
             return
         self.breakers["push"].success(ticket)
         await self._sent(nid, token, attempts, gid, f"{kind}_sent", f"attempt {attempts}")
+
+    async def _daily(self, nid: str, token: str, h: dict[str, str]) -> None:
+        """The manager's daily digest (notifier.dailydigest): rank, release, fold, then push it."""
+        now = self.clock.now()
+        v = await dailydigest.make(self.store, self.s, nid, h, now)
+        if v.folded_count == 0:  # every alert of the day went out on its own: nothing to digest
+            await self.store.complete(
+                nid, token, "cancelled", "digest.nothing_folded", now, metric="digest_empty"
+            )
+            self.wake()
+            return
+        if h.get("inboxed") != "1":
+            item = dailydigest.inbox_item(v, nid, now)
+            await self.store.add_inbox(v.manager_id, float(_ms(now)), item, self.s.notifier_inbox_max)
+            await self.store.r.hset(self.store.notif_key(nid), "inboxed", "1")
+        self.wake()  # the released pushes are due now
+        await self._push(nid, token, h, dailydigest.payload(v, nid), "digest")
 
     async def _digest(self, nid: str, token: str, h: dict[str, str]) -> None:
         mgr = h.get("manager_id", "")

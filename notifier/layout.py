@@ -13,7 +13,7 @@ from typing import Any
 
 from meterwatch.keys import Keys
 from notifier.ids import iso, ms
-from notifier.policy import AlertPlan, DigestRule, PushPlan, SmsPlan
+from notifier.policy import AlertPlan, DailyRule, DigestRule, PushPlan, SmsPlan
 
 CYCLE_TTL_S = 400 * 86400  # an SMS-per-cycle counter outlives any billing cycle
 DIGEST_TTL_S = 3 * 3600
@@ -53,10 +53,32 @@ def inbox_channel(k: Keys, manager_id: str) -> str:
     return k.ns(f"inboxch:{manager_id}")
 
 
-def encode(plan: AlertPlan, keys: Keys, metrics_key: str, dedupe_days: int, inbox_max: int) -> dict[str, Any]:
+def daily_items_key(k: Keys, manager_id: str, day: str) -> str:
+    """HASH alert_id -> Alert JSON: the manager-only alerts held for that day's digest."""
+    return k.ns(f"ddigest:{manager_id}:{day}")
+
+
+def daily_closed_key(k: Keys, manager_id: str, day: str) -> str:
+    """Set when the day's digest is made: a later manager-only alert is pushed at once."""
+    return k.ns(f"ddigestclosed:{manager_id}:{day}")
+
+
+def daily_doc_key(k: Keys, manager_id: str, day: str) -> str:
+    """STRING: the day's digest as made (``notifier.dailydigest.DailyDigestView`` JSON)."""
+    return k.ns(f"ddigestdoc:{manager_id}:{day}")
+
+
+def encode(
+    plan: AlertPlan,
+    keys: Keys,
+    metrics_key: str,
+    dedupe_days: int,
+    inbox_max: int,
+    keep_days: int = 90,
+) -> dict[str, Any]:
     """The argument of the ingest script for ``plan`` (applied atomically, idempotent per alert)."""
     now, mgr = plan.now, plan.manager_id
-    notifications = [_push(plan, plan.push, keys)]
+    notifications = [_push(plan, plan.push, keys, keep_days)]
     if plan.sms is not None:
         notifications.append(_sms(plan, plan.sms, keys))
     return {
@@ -89,7 +111,7 @@ def _common(plan: AlertPlan, nid: str, channel: str) -> dict[str, Any]:
     }
 
 
-def _push(plan: AlertPlan, push: PushPlan, keys: Keys) -> dict[str, Any]:
+def _push(plan: AlertPlan, push: PushPlan, keys: Keys, keep_days: int) -> dict[str, Any]:
     now_ms = ms(plan.now)
     fields = {
         **_common(plan, push.nid, "push"),
@@ -112,7 +134,41 @@ def _push(plan: AlertPlan, push: PushPlan, keys: Keys) -> dict[str, Any]:
     }
     if push.digest is not None:
         out["digest"] = _digest(plan, push.digest, keys)
+    if push.daily is not None:
+        out["daily"] = _daily(plan, push.daily, keys, keep_days)
     return out
+
+
+def _daily(plan: AlertPlan, d: DailyRule, keys: Keys, keep_days: int) -> dict[str, Any]:
+    mgr, day = plan.manager_id, d.day.isoformat()
+    due_ms = str(ms(d.due))
+    items_key = daily_items_key(keys, mgr, day)
+    return {
+        "items_key": items_key,
+        "closed_key": daily_closed_key(keys, mgr, day),
+        "alert_id": plan.alert.alert_id,
+        "item": plan.alert.model_dump_json(by_alias=True),
+        "ttl": str(keep_days * 86400),
+        "nid": d.nid,
+        "notif_key": notif_key(keys, d.nid),
+        "hist_key": hist_key(keys, d.nid),
+        "due_ms": due_ms,
+        "fields": flat(
+            {
+                "alert_id": "",
+                "channel": "digest",
+                "daily": "1",
+                "manager_id": mgr,
+                "day": day,
+                "items_key": items_key,
+                "attempts": "0",
+                "claim": "0",
+                "created_at": iso(plan.now),
+                "due_ms": due_ms,
+                "status": "queued",
+            }
+        ),
+    }
 
 
 def _digest(plan: AlertPlan, d: DigestRule, keys: Keys) -> dict[str, Any]:

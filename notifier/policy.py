@@ -4,8 +4,11 @@
 consent, the manager's profile, the settings and the time, and answers:
 
 * the **manager push** (always): to ``alert.manager_id``, else the registry's manager,
-  else ``MW_NOTIFIER_UNASSIGNED_MANAGER``; it may be collapsed into the hourly digest
-  (``digest``: the threshold and the hour are decided here, the count is kept in Redis);
+  else ``MW_NOTIFIER_UNASSIGNED_MANAGER``; a customer-facing alert's push may be collapsed
+  into the hourly digest (``digest``: the threshold and the hour are decided here, the count
+  is kept in Redis); a manager-only alert's push is held for the manager's **daily digest**
+  (``daily``, ``MW_MANAGER_DIGEST_DAILY``), which at the day's end pushes the top of the
+  day's ranking and folds the rest (``baselines.digest``, ``notifier.dailydigest``);
 * the **customer SMS** (customer-facing rules only): its status (``queued``, ``deferred``,
   ``held``, ``suppressed``), reason, due time and text; when it may still go out, the
   per-cycle / per-N-days limits it must reserve (checked atomically in Redis at ingest;
@@ -23,6 +26,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from baselines.digest import DigestPolicy, day_end, digest_day
 from meterwatch.contracts import Alert, CustomerRecord
 from meterwatch.settings import SegmentPolicy, Settings
 from notifier.ids import iso, make_nid
@@ -48,10 +52,47 @@ class DigestRule:
 
 
 @dataclass(frozen=True)
+class DailyRule:
+    """Hold the push of a manager-only alert for the manager's daily digest of ``day``."""
+
+    day: dt.date
+    due: dt.datetime  # the digest goes out then (the day's end plus the grace)
+    nid: str  # the daily digest notification of that manager and day
+
+
+@dataclass(frozen=True)
 class PushPlan:
     nid: str
     payload: dict[str, Any]
     digest: DigestRule | None = None
+    daily: DailyRule | None = None
+
+
+def digest_policy(settings: Settings) -> DigestPolicy:
+    """The daily digest's policy from the settings (``MW_MANAGER_DIGEST_*``).
+
+    >>> digest_policy(Settings()).actionable_per_day, digest_policy(Settings()).min_excess_kwh
+    (3, 200.0)
+    """
+    return DigestPolicy(
+        actionable_per_day=settings.manager_digest_actionable_per_day,
+        min_money=settings.manager_digest_min_money,
+        min_excess_kwh=settings.manager_digest_min_excess_kwh,
+        fold_rules=tuple(settings.manager_digest_fold_rules),
+    )
+
+
+def daily_rule(manager_id: str, settings: Settings, now: dt.datetime) -> DailyRule:
+    """The daily digest a manager-only alert recorded at ``now`` belongs to.
+
+    >>> r = daily_rule("m1", Settings(), dt.datetime(2024, 3, 1, 17, tzinfo=dt.UTC))
+    >>> r.day.isoformat(), r.due.isoformat()
+    ('2024-03-01', '2024-03-02T00:05:00+00:00')
+    """
+    tz = settings.manager_digest_timezone
+    day = digest_day(now, tz)
+    due = day_end(day, tz) + dt.timedelta(seconds=settings.manager_digest_grace_s)
+    return DailyRule(day, due, make_nid("ddigest", manager_id, day.isoformat()))
 
 
 @dataclass(frozen=True)
@@ -145,6 +186,8 @@ def _push(
         "text": {"zh-CN": alert.explanation.zh_CN, "en": alert.explanation.en},
         "alert": alert_json,
     }
+    if not alert.customer_facing and settings.manager_digest_daily and pol.digest:
+        return PushPlan(nid, payload, daily=daily_rule(manager_id, settings, now))
     threshold = settings.manager_digest_threshold_per_hour
     if not (pol.digest and threshold > 0):
         return PushPlan(nid, payload)

@@ -1,7 +1,8 @@
 """Routing: turn a batch of Alerts into recorded notifications (the I/O around ``notifier.policy``).
 
 Every alert goes to the account manager (inbox + push, or the hourly digest when the
-manager is flooded); customer-facing rules also go to the customer by SMS when the
+manager is flooded; a manager-only alert's push is held for the manager's daily digest);
+customer-facing rules also go to the customer by SMS when the
 customer opted in, subject to the segment's policy, quiet hours and the per-cycle /
 per-N-days limits. ``notifier.policy.decide`` takes the decisions (pure); the last two
 limits are reserved atomically in Redis by the ingest script, with the plan laid out
@@ -51,7 +52,14 @@ async def ingest_alerts(
                 if rec.phone:
                     phones[rec.phone] = rec.customer_id
             plan = decide(a, rec, consent, profiles.get(m, {}), settings, now)
-            plans.append(store.encode(plan, settings.notifier_alert_dedupe_days, settings.notifier_inbox_max))
+            plans.append(
+                store.encode(
+                    plan,
+                    settings.notifier_alert_dedupe_days,
+                    settings.notifier_inbox_max,
+                    settings.manager_digest_keep_days,
+                )
+            )
             planned.append(i)
             if plan.sms is not None and rec is not None and rec.phone:
                 log.debug("alert %s: sms to %s %s", a.alert_id, mask_phone(rec.phone), plan.sms.status)

@@ -12,6 +12,9 @@ Keys (all under ``Keys.ns``, i.e. ``{prefix}n:``):
 - ``smslast:{customer}``  epoch seconds of the last SMS reserved (min days between)
 - ``mgrhour:{manager}:{hour}`` pushes counted for the manager in that hour
 - ``digestitems:{manager}:{hour}`` LIST of the alerts collapsed into that hour's digest
+- ``ddigest:{manager}:{day}`` HASH alert_id -> Alert JSON: manager-only alerts held for the daily
+  digest; ``ddigestclosed:{manager}:{day}`` set when that digest is made; ``ddigestdoc:{manager}:{day}``
+  the digest as made (JSON); all three kept ``MW_MANAGER_DIGEST_KEEP_DAYS``
 - ``inbox:{manager}``   ZSET of InboxItem JSON scored by epoch ms; ``inboxch:{manager}`` pub/sub
 - ``consent:customer`` / ``consent:phone``  HASH id -> ``in:<epoch>`` | ``out:<epoch>``
 - ``phoneidx``          HASH phone -> customer_id (for inbound STOP)
@@ -83,6 +86,20 @@ for _, n in ipairs(p.notifications) do
       status = 'digested'; reason = 'moderation.manager_digest'
       extra = {'digest_id', D.nid}
     end
+  end
+  if n.daily and redis.call('EXISTS', n.daily.closed_key) == 0 then
+    local D = n.daily
+    redis.call('HSET', D.items_key, D.alert_id, D.item)
+    redis.call('EXPIRE', D.items_key, D.ttl)
+    if redis.call('HSETNX', D.notif_key, 'id', D.nid) == 1 then
+      redis.call('HSET', D.notif_key, unpack(D.fields))
+      local ev = cjson.encode({at = p.now_iso, status = 'queued', detail = 'daily digest'})
+      redis.call('RPUSH', D.hist_key, ev)
+      redis.call('ZADD', p.due_key, D.due_ms, D.nid)
+      redis.call('HINCRBY', p.metrics_key, 'daily_digests_created', 1)
+    end
+    status = 'held'; reason = 'moderation.manager_daily_digest'
+    extra = {'digest_id', D.nid}
   end
   redis.call('HSET', n.key, unpack(n.fields))
   redis.call('HSET', n.key, 'status', status, 'reason', reason, unpack(extra))
@@ -188,6 +205,14 @@ return 1
 """
 
 
+# Close a daily digest and read its alerts in one step, so that an alert recorded after the
+# digest was made is pushed at once instead of being held for it. KEYS: items, closed. ARGV: ttl_s.
+_CLOSE_DAILY = """
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
+return redis.call('HVALS', KEYS[1])
+"""
+
+
 def event(at: dt.datetime, status: str, detail: str = "") -> str:
     return json.dumps({"at": iso(at), "status": status, "detail": detail}, ensure_ascii=False)
 
@@ -205,6 +230,7 @@ class Store:
         self._settle = redis.register_script(_SETTLE)
         self._create = redis.register_script(_CREATE)
         self._transition = redis.register_script(_TRANSITION)
+        self._close_daily = redis.register_script(_CLOSE_DAILY)
 
     # --- key names (notifier.layout) ------------------------------------------------------------
     def notif_key(self, nid: str) -> str:
@@ -227,9 +253,11 @@ class Store:
     def inbox_channel(self, manager_id: str) -> str:
         return layout.inbox_channel(self.k, manager_id)
 
-    def encode(self, plan: AlertPlan, dedupe_days: int, inbox_max: int) -> dict[str, Any]:
+    def encode(
+        self, plan: AlertPlan, dedupe_days: int, inbox_max: int, keep_days: int = 90
+    ) -> dict[str, Any]:
         """The ingest script's argument for a routing decision (``notifier.layout.encode``)."""
-        return layout.encode(plan, self.k, self.metrics_key, dedupe_days, inbox_max)
+        return layout.encode(plan, self.k, self.metrics_key, dedupe_days, inbox_max, keep_days)
 
     # --- reads --------------------------------------------------------------------------------
     async def customers(self, ids: list[str]) -> dict[str, CustomerRecord | None]:
@@ -303,6 +331,14 @@ class Store:
     async def alert_nids(self, alert_id: str) -> list[str] | None:
         raw = await self.r.get(self.k.ns(f"alert:{alert_id}"))
         return cast("list[str]", json.loads(raw)) if raw else None
+
+    async def close_daily(self, items_key: str, closed_key: str, ttl_s: int) -> list[str]:
+        """Close a daily digest and read its alerts, atomically (later alerts of that day go out at once)."""
+        return cast("list[str]", await self._close_daily(keys=[items_key, closed_key], args=[ttl_s]))
+
+    async def daily_items(self, items_key: str) -> list[str]:
+        """The alerts held for a daily digest (Alert JSON), without closing it."""
+        return cast("list[str]", await self.r.hvals(items_key))
 
     async def digest_items(self, items_key: str) -> list[dict[str, Any]]:
         return [json.loads(x) for x in await self.r.lrange(items_key, 0, -1)]
