@@ -164,6 +164,7 @@ class Profile:
         "baseline_days",
         "baseline_mad",
         "baseline_median",
+        "booked_kwh",
         "closed_cycles",
         "customer_id",
         "evaluated_day",
@@ -179,6 +180,7 @@ class Profile:
         "open_cycles",
         "open_days",
         "p95_day",
+        "peak_kwh",
         "plans",
         "reasons",
         "register_estimate",
@@ -186,6 +188,7 @@ class Profile:
         "same_period_cache",
         "schema_version",
         "streaks",
+        "tier_mark",
         "tou_days",
         "weekday_factors",
     )
@@ -223,6 +226,13 @@ class Profile:
         self.money_cache: dict[str, Any] | None = None
         # TOU customers: Wh per period of the open cycles' final days (copy on write: clones share it)
         self.tou_days: dict[int, tuple[int, ...]] = {}
+        # transient running bound for tier_crossing's cheap exit (not serialised; see
+        # baselines.rules.tier_crossing): kWh the fold applied since the rule's mark (inf after
+        # anything that is not a plain addition: a replaced estimate, a register read), the largest
+        # open-day kWh the fold wrote since then, and the mark itself
+        self.booked_kwh = 0.0
+        self.peak_kwh = 0.0
+        self.tier_mark: Any = None
 
     @classmethod
     def new(cls, customer_id: str) -> Profile:

@@ -21,13 +21,14 @@ Parameters: ``baselines.rules.config.TierCrossing``.
 
 from __future__ import annotations
 
+import math
 from operator import attrgetter
 from typing import NamedTuple
 
 from baselines.alerts import Finding, Numbers
 from baselines.billing import cycle_figures, money_of, next_limit, plan_on, rest_upper_bound, tier_facts
 from baselines.cycle_book import cycle_to_date
-from baselines.profile import ClosedCycleT
+from baselines.profile import ClosedCycleT, Profile
 from baselines.rules.context import RuleContext, rounded
 from baselines.tariffs import Plan
 from meterwatch.contracts import Observed
@@ -153,12 +154,9 @@ def _memo(ctx: RuleContext, plan: Plan) -> _Memo | None:
 def _quick_exit(ctx: RuleContext, plan: Plan) -> bool:
     """True only where ``_nothing_to_warn`` is True (the next tier out of reach, or none); False: undecided.
 
-    The same bound as ``_nothing_to_warn`` (the gap to the next tier against
-    ``rest_upper_bound``) with the cycle's tier facts from ``_memo`` and the open days
-    summed by built-ins (C loops). A summation order may round differently, so the
-    cycle-to-date is taken ``SLACK_KWH`` higher for the gap and lower for the tier. It
-    skips the check of the tier already warned of: where that alone makes the answer
-    True, ``_nothing_to_warn`` says so.
+    First the running bound (``_still_out_of_reach``: a few float operations), then the
+    same bound as ``_nothing_to_warn`` (``_bound_exit``) with the cycle's tier facts from
+    ``_memo``.
     """
     p, c = ctx.profile, ctx.cycle
     closed = p.closed_cycles
@@ -174,10 +172,54 @@ def _quick_exit(ctx: RuleContext, plan: Plan) -> bool:
         m = _memo(ctx, plan)
         if m is None:
             return False
-        cache = p.money_cache
-    steps = m.steps
-    if steps is None:
+    if m.steps is None:
         return True  # no price in force in this cycle
+    mk: _Mark | None = p.tier_mark
+    if mk is not None and mk.memo is m and mk.end == c.end and mk.factors is p.weekday_factors:
+        if _still_out_of_reach(p, mk, c.end - ctx.as_of - 1):
+            return True
+    return _bound_exit(ctx, m)
+
+
+class _Mark(NamedTuple):
+    """What ``_bound_exit`` saw when it last said "out of reach" (``Profile.tier_mark``, transient).
+
+    From then on the fold adds every kWh it books to ``Profile.booked_kwh`` and keeps the
+    largest open-day kWh it writes in ``Profile.peak_kwh`` (both reset here; ``inf`` after
+    a change that is not a plain addition), so the cycle-to-date is at most ``total`` +
+    booked and the largest day at most max(``top``, peak).
+    """
+
+    memo: _Memo  # valid for this memo (cycle, plan, closed cycles),
+    end: int  # this cycle end
+    factors: tuple[float, ...]  # and these weekday factors (their smallest and largest:)
+    low: float
+    high: float
+    limit: float  # the next tier's limit in kWh (inf: in the top tier)
+    total: float  # the cycle's kWh then: closed part + every open day in the cycle
+    top: float  # the largest open or last-week ring day then
+
+
+def _still_out_of_reach(p: Profile, mk: _Mark, n: int) -> bool:
+    """The bound of ``_bound_exit`` from the mark and the fold's running figures: True only where
+    ``_bound_exit`` is True (both quantities only grow since the mark, by at most what the fold
+    booked; 1 Wh slack each for float rounding and the ring's rounding to 1 Wh)."""
+    top = mk.top if mk.top >= p.peak_kwh else p.peak_kwh
+    rest = (top + SLACK_KWH) / mk.low * mk.high * n if n > 0 else 0.0
+    return mk.limit - mk.memo.before - (mk.total + p.booked_kwh + 2 * SLACK_KWH) > rest
+
+
+def _bound_exit(ctx: RuleContext, m: _Memo) -> bool:
+    """``_nothing_to_warn``'s bound from the memo, the open days summed by built-ins (C loops).
+
+    A summation order may round differently, so the cycle-to-date is taken ``SLACK_KWH``
+    higher for the gap and lower for the tier. It skips the check of the tier already
+    warned of: where that alone makes the answer True, ``_nothing_to_warn`` says so.
+    Where it says True it leaves a ``_Mark`` for ``_still_out_of_reach``.
+    """
+    p, c = ctx.profile, ctx.cycle
+    steps = m.steps
+    assert steps is not None
     as_of, start = ctx.as_of, c.start
     days = p.open_days
     if not days:
@@ -188,19 +230,28 @@ def _quick_exit(ctx: RuleContext, plan: Plan) -> bool:
         total = sum((acc.kwh for d, acc in days.items() if start <= d <= as_of), c.kwh)
     top = max(max(map(_KWH, days.values()), default=0.0), max(filter(None, p.final_days[-7:]), default=0.0))
     before = m.before
+    wf = p.weekday_factors
+    cache = p.money_cache
+    assert cache is not None  # the memo is in it
+    w = cache.get(MEMO_WF)
+    if w is None or w[0] is not wf:
+        w = cache[MEMO_WF] = (wf, min(wf), max(wf))
     wh = round((before + total - SLACK_KWH) * 1000)
+    limit = math.inf  # in the top tier
     for lim_wh, lim_kwh in steps:
         if wh <= lim_wh:
             n = c.end - as_of - 1
-            rest = 0.0
-            if n > 0:
-                wf = p.weekday_factors
-                w = cache.get(MEMO_WF)  # type: ignore[union-attr]  # a memo is in it
-                if w is None or w[0] is not wf:
-                    w = cache[MEMO_WF] = (wf, min(wf), max(wf))  # type: ignore[index]
-                rest = top / w[1] * w[2] * n
-            return lim_kwh - before - (total + SLACK_KWH) > rest
-    return True  # in the top tier
+            rest = top / w[1] * w[2] * n if n > 0 else 0.0
+            if not lim_kwh - before - (total + SLACK_KWH) > rest:
+                return False
+            limit = lim_kwh
+            break
+    # out of reach: mark it, with every open day of the cycle (later days too) in the total
+    end = c.end
+    whole = sum((acc.kwh for d, acc in days.items() if start <= d < end), c.kwh)
+    p.tier_mark = _Mark(m, end, wf, w[1], w[2], limit, whole, top)
+    p.booked_kwh = p.peak_kwh = 0.0
+    return True
 
 
 def _may_cross(ctx: RuleContext, plan: Plan, projected: float, ctd: float) -> bool:
