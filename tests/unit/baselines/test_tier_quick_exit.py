@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import baselines.rules.tier_crossing as tc
+from baselines.billing import plan_on, tier_facts
 from baselines.customer import CustomerConfig
 from baselines.engine import Engine
 from baselines.fold import fold_inplace
@@ -37,15 +38,28 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 def both_exits() -> Iterator[list[tuple[bool, bool]]]:
     """Record (quick exit, full bound) of every evaluation that reaches the quick exit."""
     seen: list[tuple[bool, bool]] = []
-    quick = tc._quick_exit
+    quick, marked = tc._quick_exit, tc._marked_out_of_reach
 
     def spy(ctx: RuleContext, plan: Plan) -> bool:
         q = quick(ctx, plan)
         seen.append((q, tc._nothing_to_warn(ctx, plan)))  # both read the profile only
         return q
 
-    with mock.patch.object(tc, "_quick_exit", spy):
+    def spy_marked(ctx: RuleContext, mk: tc._Mark) -> bool:
+        q = marked(ctx, mk)
+        if q:  # (else check goes on to the quick exit)
+            seen.append((q, tc._nothing_to_warn(ctx, _plan(ctx))))
+        return q
+
+    with mock.patch.object(tc, "_quick_exit", spy), mock.patch.object(tc, "_marked_out_of_reach", spy_marked):
         yield seen
+
+
+def _plan(ctx: RuleContext) -> Plan:
+    assert ctx.tariffs is not None
+    plan = plan_on(ctx.profile, ctx.customer, ctx.tariffs, ctx.cycle.start)
+    assert plan is not None
+    return plan
 
 
 def _profile(eng: Engine, cust: CustomerConfig, before_kwh: float) -> Profile:
@@ -83,6 +97,11 @@ def test_quick_exit_never_hides_a_warning_on_daily_series(
     with both_exits() as seen:
         _feed(eng, cust, p, days)
     assert [(q, full) for q, full in seen if q and not full] == []
+    m = (p.money_cache or {}).get(tc.MEMO)
+    if m is not None and m.closed == len(p.closed_cycles) and m.last is p.closed_cycles[-1]:
+        # a memo carried over a cycle closing (_before_plus) holds what tier_facts computes afresh
+        i = next(i for i, c in enumerate(p.open_cycles) if c.start == m.start)
+        assert m.before == tier_facts(p, m.plan, i)[0]
 
 
 @SETTINGS
@@ -143,21 +162,26 @@ def test_quick_exit_leaves_a_reachable_tier_to_the_full_bound() -> None:
 def running_bound() -> Iterator[list[bool]]:
     """Record, for every evaluation where the running bound says "out of reach", what the full bound says."""
     seen: list[bool] = []
-    quick, fast = tc._quick_exit, tc._still_out_of_reach
+    quick, marked, fast = tc._quick_exit, tc._marked_out_of_reach, tc._still_out_of_reach
     current: list[tuple[RuleContext, Plan]] = []
 
     def spy_quick(ctx: RuleContext, plan: Plan) -> bool:
         current[:] = [(ctx, plan)]
         return quick(ctx, plan)
 
-    def spy_fast(p: Profile, mk: tc._Mark, n: int) -> bool:
-        out = fast(p, mk, n)
+    def spy_marked(ctx: RuleContext, mk: tc._Mark) -> bool:
+        current[:] = [(ctx, _plan(ctx))]
+        return marked(ctx, mk)
+
+    def spy_fast(p: Profile, mk: tc._Mark, before: float, n: int, low: float, high: float) -> bool:
+        out = fast(p, mk, before, n, low, high)
         if out:
             seen.append(tc._nothing_to_warn(*current[0]))  # read-only
         return out
 
     with (
         mock.patch.object(tc, "_quick_exit", spy_quick),
+        mock.patch.object(tc, "_marked_out_of_reach", spy_marked),
         mock.patch.object(tc, "_still_out_of_reach", spy_fast),
     ):
         yield seen
