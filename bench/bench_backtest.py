@@ -22,8 +22,9 @@ machine, because the machine is shared and absolute numbers drift:
   choose the plans; ``--chunk N``: the configurations take turns on every N households
   instead of the whole sample, so that load elsewhere hits them alike; one untimed turn
   of each on the first chunk first, so that one-time costs such as loading Babel's locale
-  data do not count as throughput); the best round of each is reported, by CPU time of the process (``time.process_time``, the figure
-  to read on a shared machine) and by wall clock.
+  data do not count as throughput); the best round of each is reported, by CPU time
+  of the process (``time.process_time``, the figure to read on a shared machine) and
+  by wall clock.
 * ``--tou N``: ``Engine.process_inplace`` of N real half-hourly readings for every
   household without a plan (the reference), on the Zhejiang peak/valley plan
   (``cn-zj-residential-tou``: priced from the measured periods) and on the
