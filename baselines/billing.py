@@ -211,7 +211,9 @@ def tier_facts(p: Profile, plan: Plan, index: int) -> tuple[float, tuple[int | N
     cp = plan.compiled
     before = 0.0
     if cp.tier_period == "year":
-        before = tier_kwh_before(plan, c.start, [(x.start, x.end, x.kwh) for x in p.closed_cycles])
+        ys = cp.year_start_of(c.start)  # only the cycles that overlap the year so far count (Wh sums)
+        within = [(x.start, x.end, x.kwh) for x in p.closed_cycles if x.end > ys and x.start < c.start]
+        before = tier_kwh_before(plan, c.start, within)
     limits: tuple[int | None, ...] | None = None
     cut = (cp.tier_period == "year" and cp.next_year_start(c.start) < c.end) or any(
         c.start < s < c.end for s in cp.starts

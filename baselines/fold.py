@@ -157,11 +157,15 @@ def fold_inplace(
         est = {slot: v} if r.estimated else None
         first = None if kind == "daily" else (slot, v, None)
         p.open_days[day] = OpenDay(v, covered, 1 << slot, gran, est, night, first)
+        p.booked_kwh += v  # the running bound (Profile.booked_kwh, peak_kwh): v >= 0 here
+        if v > p.peak_kwh:
+            p.peak_kwh = v
     elif acc.granularity_s == gran and not r.estimated and not acc.slots_seen & (1 << slot):
         # the common case inline (an actual value for a new slot of the day): one call less per reading
         vals = acc.values
+        kwh = acc.kwh + v
         p.open_days[day] = OpenDay(
-            acc.kwh + v,
+            kwh,
             acc.covered_s + covered,
             acc.slots_seen | 1 << slot,
             gran,
@@ -169,10 +173,14 @@ def fold_inplace(
             acc.night_kwh + night,
             None if vals is None else (slot, v, vals),
         )
+        p.booked_kwh += v
+        if kwh > p.peak_kwh:
+            p.peak_kwh = kwh
     else:
         out = _add_to_day(p, day, acc, r, gran, slot, covered, night)
         if out is not None:
             return out
+        p.booked_kwh = math.inf  # the rare paths (a replaced estimate may lower a day): no bound
     if p.newest_day is None or day > p.newest_day:
         advance(p, day, customer, config, tariffs)
     elif day < p.open_cycles[0].start:
@@ -226,6 +234,7 @@ def _fold_register_read(
     tariffs: Tariffs | None,
 ) -> FoldOutcome:
     out = fold_register(p, r, customer, config, days, tariffs)
+    p.booked_kwh = math.inf  # a register read spreads over open and final days: no running bound
     if out is not None:
         return out
     if p.latest_ts is None or r.ts > p.latest_ts:

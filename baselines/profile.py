@@ -168,6 +168,7 @@ class Profile:
         "baseline_days",
         "baseline_mad",
         "baseline_median",
+        "booked_kwh",
         "calendar_key",
         "closed_cycles",
         "customer_id",
@@ -184,6 +185,7 @@ class Profile:
         "open_cycles",
         "open_days",
         "p95_day",
+        "peak_kwh",
         "plans",
         "reasons",
         "register_estimate",
@@ -192,6 +194,7 @@ class Profile:
         "schema_version",
         "special_flags",
         "streaks",
+        "tier_mark",
         "tou_days",
         "weekday_factors",
     )
@@ -231,6 +234,13 @@ class Profile:
         self.money_cache: dict[str, Any] | None = None
         # TOU customers: Wh per period of the open cycles' final days (copy on write: clones share it)
         self.tou_days: dict[int, tuple[int, ...]] = {}
+        # transient running bound for tier_crossing's cheap exit (not serialised; see
+        # baselines.rules.tier_crossing): kWh the fold applied since the rule's mark (inf after
+        # anything that is not a plain addition: a replaced estimate, a register read), the largest
+        # open-day kWh the fold wrote since then, and the mark itself
+        self.booked_kwh = 0.0
+        self.peak_kwh = 0.0
+        self.tier_mark: Any = None
 
     @classmethod
     def new(cls, customer_id: str) -> Profile:

@@ -21,15 +21,18 @@ Parameters: ``baselines.rules.config.TierCrossing``.
 
 from __future__ import annotations
 
+import math
 from operator import attrgetter
 from typing import NamedTuple
 
 from baselines.alerts import Finding, Numbers
 from baselines.billing import cycle_figures, money_of, next_limit, plan_on, rest_upper_bound, tier_facts
 from baselines.cycle_book import cycle_to_date
-from baselines.profile import ClosedCycleT
+from baselines.profile import ClosedCycleT, Profile
 from baselines.rules.context import RuleContext, rounded
 from baselines.tariffs import Plan
+from baselines.tariffs.compiled import kwh_to_wh
+from baselines.tariffs.cycle import part_wh
 from meterwatch.contracts import Observed
 
 RULE = "tier_crossing"
@@ -66,6 +69,9 @@ def check(ctx: RuleContext) -> tuple[Finding, ...]:
     if tariffs is None:
         return ()
     p, c = ctx.profile, ctx.cycle
+    mk: _Mark | None = p.tier_mark
+    if mk is not None and _marked_out_of_reach(ctx, mk):
+        return ()  # what _quick_exit would say, without the plan and memo look-ups
     if p.fired.get(RULE) == c.start:
         return ()
     plan = plan_on(p, ctx.customer, tariffs, c.start)
@@ -132,6 +138,11 @@ def _memo(ctx: RuleContext, plan: Plan) -> _Memo | None:
     start cuts the cycle (``tier_facts`` gives no limits)."""
     p, c = ctx.profile, ctx.cycle
     closed = p.closed_cycles
+    old: _Memo | None = None if p.money_cache is None else p.money_cache.get(MEMO)
+    if old is not None and old.start == c.start and old.plan is plan and _one_more_closed(old, closed):
+        m = old._replace(closed=len(closed), last=closed[-1], before=_before_plus(old, closed[-1], plan))
+        p.money_cache[MEMO] = m  # type: ignore[index]
+        return m
     before, limits = tier_facts(p, plan, ctx.cycle_index)
     if limits is None:
         return None
@@ -150,15 +161,32 @@ def _memo(ctx: RuleContext, plan: Plan) -> _Memo | None:
     return m
 
 
+def _one_more_closed(old: _Memo, closed: list[ClosedCycleT]) -> bool:
+    """Whether the closed cycles are the memo's with one appended (a cycle closed since)."""
+    n = len(closed)
+    return n == old.closed + 1 and (closed[-2] if n > 1 else None) is old.last
+
+
+def _before_plus(old: _Memo, new: ClosedCycleT, plan: Plan) -> float:
+    """The memo's tier-period kWh before the cycle with the newly closed cycle's part added, in whole
+    Wh as ``tier_kwh_before`` sums them (so the same float as recomputing from all closed cycles)."""
+    cp = plan.compiled
+    if cp.tier_period != "year":
+        return old.before  # 0.0: monthly tiers restart with every cycle
+    lo, hi = cp.year_start_of(old.start), old.start
+    wh = round(old.before * 1000)  # exact: before is a whole number of Wh / 1000
+    if new.start < hi and new.end > lo:
+        n = new.end - new.start
+        wh += part_wh(kwh_to_wh(new.kwh), n, max(lo, new.start) - new.start, min(hi, new.end) - new.start)
+    return wh / 1000
+
+
 def _quick_exit(ctx: RuleContext, plan: Plan) -> bool:
     """True only where ``_nothing_to_warn`` is True (the next tier out of reach, or none); False: undecided.
 
-    The same bound as ``_nothing_to_warn`` (the gap to the next tier against
-    ``rest_upper_bound``) with the cycle's tier facts from ``_memo`` and the open days
-    summed by built-ins (C loops). A summation order may round differently, so the
-    cycle-to-date is taken ``SLACK_KWH`` higher for the gap and lower for the tier. It
-    skips the check of the tier already warned of: where that alone makes the answer
-    True, ``_nothing_to_warn`` says so.
+    First the running bound (``_still_out_of_reach``: a few float operations), then the
+    same bound as ``_nothing_to_warn`` (``_bound_exit``) with the cycle's tier facts from
+    ``_memo``.
     """
     p, c = ctx.profile, ctx.cycle
     closed = p.closed_cycles
@@ -175,9 +203,102 @@ def _quick_exit(ctx: RuleContext, plan: Plan) -> bool:
         if m is None:
             return False
         cache = p.money_cache
-    steps = m.steps
-    if steps is None:
+    if m.steps is None:
+        hist = p.plans
+        p.tier_mark = _Mark(m, c.end, ctx.tariffs, len(hist), hist[-1] if hist else None, math.inf, 0.0, 0.0)
         return True  # no price in force in this cycle
+    assert cache is not None  # the memo is in it
+    wf = p.weekday_factors
+    w = cache.get(MEMO_WF)
+    if w is None or w[0] is not wf:
+        w = cache[MEMO_WF] = (wf, min(wf), max(wf))
+    mk: _Mark | None = p.tier_mark
+    if mk is not None and mk.end == c.end and _mark_holds(mk.memo, m):
+        if _still_out_of_reach(p, mk, m.before, c.end - ctx.as_of - 1, w[1], w[2]):
+            return True
+    return _bound_exit(ctx, m, w[1], w[2])
+
+
+def _marked_out_of_reach(ctx: RuleContext, mk: _Mark) -> bool:
+    """``_quick_exit``'s running bound where nothing it looks up changed since the mark: the cycle,
+    the plan history and catalogue (so ``plan_on`` gives the marked plan), the closed cycles (so
+    the memo in the cache is current) and the weekday factors; False: ``check`` goes the long way."""
+    p, c = ctx.profile, ctx.cycle
+    m, hist = mk.memo, p.plans
+    if (
+        mk.end != c.end
+        or m.start != c.start
+        or mk.tariffs is not ctx.tariffs
+        or not hist  # (the plan would come from the customer record)
+        or mk.plans != len(hist)
+        or mk.last_plan is not hist[-1]
+    ):
+        return False
+    cache = p.money_cache
+    cur: _Memo | None = None if cache is None else cache.get(MEMO)
+    closed = p.closed_cycles
+    if cur is None or cur.closed != len(closed) or cur.last is not (closed[-1] if closed else None):
+        return False
+    if cur is not m and not _mark_holds(m, cur):
+        return False
+    if cur.steps is None:
+        return True  # no price in force in this cycle
+    wf = p.weekday_factors
+    w = cache.get(MEMO_WF)  # type: ignore[union-attr]  # cur is in it
+    if w is None or w[0] is not wf:  # the factors are recomputed every few days
+        w = cache[MEMO_WF] = (wf, min(wf), max(wf))  # type: ignore[index]
+    return _still_out_of_reach(p, mk, cur.before, c.end - ctx.as_of - 1, w[1], w[2])
+
+
+def _mark_holds(old: _Memo, m: _Memo) -> bool:
+    """Whether a mark made under the memo ``old`` bounds the cycle of the memo ``m``: the same cycle,
+    plan and tier limits, and the tier period's kWh before the cycle not lower (a cycle that closed
+    since adds to it: the gap to the same next tier only shrinks)."""
+    return old is m or (
+        old.start == m.start and old.plan is m.plan and old.steps == m.steps and m.before >= old.before
+    )
+
+
+class _Mark(NamedTuple):
+    """What ``_bound_exit`` saw when it last said "out of reach" (``Profile.tier_mark``, transient).
+
+    From then on the fold adds every kWh it books to ``Profile.booked_kwh`` and keeps the
+    largest open-day kWh it writes in ``Profile.peak_kwh`` (both reset here; ``inf`` after
+    a change that is not a plain addition), so the cycle-to-date is at most ``total`` +
+    booked and the largest day at most max(``top``, peak).
+    """
+
+    memo: _Memo  # made under this memo (see _mark_holds)
+    end: int  # for this cycle end,
+    tariffs: object  # this catalogue
+    plans: int  # and this plan history (its length and newest entry)
+    last_plan: tuple[int, str] | None
+    limit: float  # the next tier's limit in kWh (inf: in the top tier)
+    total: float  # the cycle's kWh then: closed part + every open day in the cycle
+    top: float  # the largest open or last-week ring day then
+
+
+def _still_out_of_reach(p: Profile, mk: _Mark, before: float, n: int, low: float, high: float) -> bool:
+    """The bound of ``_bound_exit`` from the mark and the fold's running figures: True only where
+    ``_bound_exit`` is True (both quantities only grow since the mark, by at most what the fold
+    booked; 1 Wh slack each for float rounding and the ring's rounding to 1 Wh). ``before``: the
+    tier period's kWh before the cycle now; ``low``, ``high``: the weekday factors' extremes now."""
+    top = mk.top if mk.top >= p.peak_kwh else p.peak_kwh
+    rest = (top + SLACK_KWH) / low * high * n if n > 0 else 0.0
+    return mk.limit - before - (mk.total + p.booked_kwh + 2 * SLACK_KWH) > rest
+
+
+def _bound_exit(ctx: RuleContext, m: _Memo, low: float, high: float) -> bool:
+    """``_nothing_to_warn``'s bound from the memo, the open days summed by built-ins (C loops).
+
+    A summation order may round differently, so the cycle-to-date is taken ``SLACK_KWH``
+    higher for the gap and lower for the tier. It skips the check of the tier already
+    warned of: where that alone makes the answer True, ``_nothing_to_warn`` says so.
+    Where it says True it leaves a ``_Mark`` for ``_still_out_of_reach``.
+    """
+    p, c = ctx.profile, ctx.cycle
+    steps = m.steps
+    assert steps is not None
     as_of, start = ctx.as_of, c.start
     days = p.open_days
     if not days:
@@ -189,18 +310,22 @@ def _quick_exit(ctx: RuleContext, plan: Plan) -> bool:
     top = max(max(map(_KWH, days.values()), default=0.0), max(filter(None, p.final_days[-7:]), default=0.0))
     before = m.before
     wh = round((before + total - SLACK_KWH) * 1000)
+    limit = math.inf  # in the top tier
     for lim_wh, lim_kwh in steps:
         if wh <= lim_wh:
             n = c.end - as_of - 1
-            rest = 0.0
-            if n > 0:
-                wf = p.weekday_factors
-                w = cache.get(MEMO_WF)  # type: ignore[union-attr]  # a memo is in it
-                if w is None or w[0] is not wf:
-                    w = cache[MEMO_WF] = (wf, min(wf), max(wf))  # type: ignore[index]
-                rest = top / w[1] * w[2] * n
-            return lim_kwh - before - (total + SLACK_KWH) > rest
-    return True  # in the top tier
+            rest = top / low * high * n if n > 0 else 0.0
+            if not lim_kwh - before - (total + SLACK_KWH) > rest:
+                return False
+            limit = lim_kwh
+            break
+    # out of reach: mark it, with every open day of the cycle (later days too) in the total
+    end = c.end
+    whole = sum((acc.kwh for d, acc in days.items() if start <= d < end), c.kwh)
+    hist = p.plans
+    p.tier_mark = _Mark(m, end, ctx.tariffs, len(hist), hist[-1] if hist else None, limit, whole, top)
+    p.booked_kwh = p.peak_kwh = 0.0
+    return True
 
 
 def _may_cross(ctx: RuleContext, plan: Plan, projected: float, ctd: float) -> bool:

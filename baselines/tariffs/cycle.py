@@ -43,8 +43,12 @@ def spread_wh(total_wh: int, n: int) -> list[int]:
     return [((i + 1) * total_wh) // n - (i * total_wh) // n for i in range(n)]
 
 
-def _part_wh(total_wh: int, n: int, lo: int, hi: int) -> int:
-    """The Wh of days ``[lo, hi)`` of an even spread of ``total_wh`` over ``n`` days."""
+def part_wh(total_wh: int, n: int, lo: int, hi: int) -> int:
+    """The Wh of days ``[lo, hi)`` of an even spread of ``total_wh`` over ``n`` days.
+
+    >>> part_wh(10, 3, 1, 3), sum(spread_wh(10, 3)[1:3])
+    (7, 7)
+    """
     return (hi * total_wh) // n - (lo * total_wh) // n
 
 
@@ -69,7 +73,7 @@ def kwh_between(
         eo = e if type(e) is int else e.toordinal()  # type: ignore[union-attr]
         if so < hi and eo > lo:
             x, y = max(lo, so), min(hi, eo)
-            wh += _part_wh(kwh_to_wh(kwh), eo - so, x - so, y - so)
+            wh += part_wh(kwh_to_wh(kwh), eo - so, x - so, y - so)
     if open_start is not None and open_days:
         o = ordinal(open_start)
         totals, _ = day_wh(open_days)

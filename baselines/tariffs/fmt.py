@@ -22,6 +22,7 @@ unit with ``whole=True``, before Babel formats them.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from babel import Locale
@@ -82,14 +83,55 @@ def format_amount(
     >>> format_amount(Decimal("0.05"), "GBP", "en", digits=4)
     '£0.05'
     """
-    loc = _locale(language)
     q = Decimal(str(amount)) if isinstance(amount, float) else amount
     if digits != 2 and not whole:
         q = q.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
-        if language == "zh-CN" and currency == "CNY":
-            return str(_PRICE[0].apply(q, loc)) + "元"
-        return str(_PRICE[1].apply(q, loc, currency=currency, currency_digits=False))
+        return _price(q, currency, language)
     q = q.quantize(_ONE if whole else _CENT, rounding=ROUND_HALF_UP)
+    if not q.is_signed():  # the common case: Babel's output for this layout, without Babel (see _layout)
+        layout = _LAYOUTS.get((currency, language, whole))
+        if layout is None:
+            layout = _LAYOUTS[(currency, language, whole)] = _layout(currency, language, whole)
+        if layout:
+            return f"{layout[0]}{q:,f}{layout[1]}"
+    return _babel_amount(q, currency, language, whole)
+
+
+# (currency, language, whole) -> (text before, text after) the grouped digits, or () where the
+# layout is not "#,##0[.00]" with the digits as Python's ``{:,f}`` writes them
+_LAYOUTS: dict[tuple[str, str, bool], tuple[str, str] | tuple[()]] = {}
+_PROBE = Decimal("1234567.89")
+
+
+def _layout(currency: str, language: str, whole: bool) -> tuple[str, str] | tuple[()]:
+    """What Babel writes around the number, found once by formatting a probe amount with Babel.
+
+    >>> _layout("CNY", "zh-CN", False), _layout("GBP", "en", True)
+    (('', '元'), ('£', ''))
+    """
+    q = _PROBE.quantize(_ONE if whole else _CENT, rounding=ROUND_HALF_UP)
+    text = _babel_amount(q, currency, language, whole)
+    digits = f"{q:,f}"
+    if text.count(digits) != 1:
+        return ()
+    before, after = text.split(digits)
+    if any(ch.isdigit() for ch in before + after):
+        return ()
+    return before, after
+
+
+@lru_cache(maxsize=256)
+def _price(q: Decimal, currency: str, language: str) -> str:
+    """A unit price (few distinct values: cached)."""
+    loc = _locale(language)
+    if language == "zh-CN" and currency == "CNY":
+        return str(_PRICE[0].apply(q, loc)) + "元"
+    return str(_PRICE[1].apply(q, loc, currency=currency, currency_digits=False))
+
+
+def _babel_amount(q: Decimal, currency: str, language: str, whole: bool) -> str:
+    """``q`` (rounded already) formatted by Babel."""
+    loc = _locale(language)
     if language == "zh-CN" and currency == "CNY":
         return str(_YUAN[whole].apply(q, loc)) + "元"
     if whole:

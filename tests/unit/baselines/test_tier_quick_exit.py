@@ -18,10 +18,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import baselines.rules.tier_crossing as tc
+from baselines.billing import plan_on, tier_facts
 from baselines.customer import CustomerConfig
 from baselines.engine import Engine
+from baselines.fold import fold_inplace
+from baselines.late_window import DayLocator
 from baselines.profile import Profile
 from baselines.readings import Reading
+from baselines.rules.config import RulesConfig
 from baselines.rules.context import RuleContext
 from baselines.tariffs import Plan
 
@@ -34,15 +38,28 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 def both_exits() -> Iterator[list[tuple[bool, bool]]]:
     """Record (quick exit, full bound) of every evaluation that reaches the quick exit."""
     seen: list[tuple[bool, bool]] = []
-    quick = tc._quick_exit
+    quick, marked = tc._quick_exit, tc._marked_out_of_reach
 
     def spy(ctx: RuleContext, plan: Plan) -> bool:
         q = quick(ctx, plan)
         seen.append((q, tc._nothing_to_warn(ctx, plan)))  # both read the profile only
         return q
 
-    with mock.patch.object(tc, "_quick_exit", spy):
+    def spy_marked(ctx: RuleContext, mk: tc._Mark) -> bool:
+        q = marked(ctx, mk)
+        if q:  # (else check goes on to the quick exit)
+            seen.append((q, tc._nothing_to_warn(ctx, _plan(ctx))))
+        return q
+
+    with mock.patch.object(tc, "_quick_exit", spy), mock.patch.object(tc, "_marked_out_of_reach", spy_marked):
         yield seen
+
+
+def _plan(ctx: RuleContext) -> Plan:
+    assert ctx.tariffs is not None
+    plan = plan_on(ctx.profile, ctx.customer, ctx.tariffs, ctx.cycle.start)
+    assert plan is not None
+    return plan
 
 
 def _profile(eng: Engine, cust: CustomerConfig, before_kwh: float) -> Profile:
@@ -80,6 +97,11 @@ def test_quick_exit_never_hides_a_warning_on_daily_series(
     with both_exits() as seen:
         _feed(eng, cust, p, days)
     assert [(q, full) for q, full in seen if q and not full] == []
+    m = (p.money_cache or {}).get(tc.MEMO)
+    if m is not None and m.closed == len(p.closed_cycles) and m.last is p.closed_cycles[-1]:
+        # a memo carried over a cycle closing (_before_plus) holds what tier_facts computes afresh
+        i = next(i for i, c in enumerate(p.open_cycles) if c.start == m.start)
+        assert m.before == tier_facts(p, m.plan, i)[0]
 
 
 @SETTINGS
@@ -134,3 +156,95 @@ def test_quick_exit_leaves_a_reachable_tier_to_the_full_bound() -> None:
         ]
     assert [a.rule for a in alerts] == ["tier_crossing"]
     assert seen and not seen[-1][0]
+
+
+@contextmanager
+def running_bound() -> Iterator[list[bool]]:
+    """Record, for every evaluation where the running bound says "out of reach", what the full bound says."""
+    seen: list[bool] = []
+    quick, marked, fast = tc._quick_exit, tc._marked_out_of_reach, tc._still_out_of_reach
+    current: list[tuple[RuleContext, Plan]] = []
+
+    def spy_quick(ctx: RuleContext, plan: Plan) -> bool:
+        current[:] = [(ctx, plan)]
+        return quick(ctx, plan)
+
+    def spy_marked(ctx: RuleContext, mk: tc._Mark) -> bool:
+        current[:] = [(ctx, _plan(ctx))]
+        return marked(ctx, mk)
+
+    def spy_fast(p: Profile, mk: tc._Mark, before: float, n: int, low: float, high: float) -> bool:
+        out = fast(p, mk, before, n, low, high)
+        if out:
+            seen.append(tc._nothing_to_warn(*current[0]))  # read-only
+        return out
+
+    with (
+        mock.patch.object(tc, "_quick_exit", spy_quick),
+        mock.patch.object(tc, "_marked_out_of_reach", spy_marked),
+        mock.patch.object(tc, "_still_out_of_reach", spy_fast),
+    ):
+        yield seen
+
+
+@SETTINGS
+@example(before=2760.0 - 31 * 5.0, level=5.0, estimates=[(40, 30.0)], late=0)
+@given(
+    before=st.floats(1500.0, 2760.0, allow_nan=False),
+    level=st.floats(0.0, 12.0, allow_nan=False),
+    estimates=st.lists(
+        st.tuples(st.integers(0, 30 * 48 - 1), st.floats(0.0, 40.0, allow_nan=False)), max_size=8
+    ),
+    late=st.integers(0, 6),
+)
+def test_running_bound_never_hides_a_warning_with_estimates_replaced(
+    before: float, level: float, estimates: list[tuple[int, float]], late: int
+) -> None:
+    # half-hours of July 2024; some slots first arrive as (high) estimates that the actual value
+    # replaces (a day's kWh goes down: the fold gives up the running bound until the next mark)
+    eng = Engine()
+    cust = CustomerConfig("c", tariff_plan=JS, timezone="UTC")
+    p = _profile(eng, cust, before)
+    t0 = dt.datetime(2024, 7, 1, tzinfo=dt.UTC).timestamp()
+    est = dict(estimates)
+    order = sorted(range(30 * 48), key=lambda i: i // 48 + (late if (i // 48) % 5 == 2 else 0))
+    with running_bound() as seen:
+        for i in order:
+            ts = t0 + 1800.0 * (i + 1)
+            if i in est:
+                eng.process_inplace(p, Reading("interval", ts, est[i], interval_s=1800, estimated=True), cust)
+            eng.process_inplace(p, Reading("interval", ts, level / 48, interval_s=1800), cust)
+    assert [full for full in seen if not full] == []
+
+
+def test_running_bound_decides_most_evaluations() -> None:
+    # far below the next tier: after the first evaluation of a cycle, the full pass rarely runs
+    eng = Engine()
+    cust = CustomerConfig("c", tariff_plan=JS, timezone="UTC")
+    p = _profile(eng, cust, 600.0)
+    full = mock.Mock(wraps=tc._bound_exit)
+    with running_bound() as seen, mock.patch.object(tc, "_bound_exit", full):
+        _feed(eng, cust, p, [8.0] * 60)
+    assert len(seen) >= 40 and all(seen)
+    assert full.call_count <= 60 - len(seen)
+
+
+def test_the_fold_keeps_the_running_bound() -> None:
+    cust, cfg, loc = CustomerConfig("c", timezone="UTC"), RulesConfig(), DayLocator()
+    p = Profile.new("c")
+    for day, v in ((1, 8.0), (2, 2.5), (3, 4.0), (3, 4.0)):  # the last one: a redelivery
+        fold_inplace(p, Reading.daily(D(2024, 7, day), v), cust, cfg, loc)
+    assert (p.booked_kwh, p.peak_kwh) == (14.5, 8.0)
+    t0 = dt.datetime(2024, 7, 4, tzinfo=dt.UTC).timestamp()
+    for i, v in enumerate([1.0, 2.0, 3.5]):
+        fold_inplace(p, Reading("interval", t0 + 1800.0 * (i + 1), v, interval_s=1800), cust, cfg, loc)
+    assert (p.booked_kwh, p.peak_kwh) == (21.0, 8.0)
+    t = t0 + 1800.0 * 4
+    fold_inplace(p, Reading("interval", t, 9.0, interval_s=1800), cust, cfg, loc)
+    assert (p.booked_kwh, p.peak_kwh) == (30.0, 15.5)  # the day's kWh, not the reading's
+    fold_inplace(p, Reading("interval", t + 1800.0, 1.0, interval_s=1800, estimated=True), cust, cfg, loc)
+    assert p.booked_kwh == float("inf")  # a slow path (an estimate a later value may lower): no bound
+    p.booked_kwh = 0.0
+    fold_inplace(p, Reading("register", t, 100.0), cust, cfg, loc)
+    assert p.booked_kwh == float("inf")
+    assert Profile.from_dict(p.to_dict()).tier_mark is None  # transient

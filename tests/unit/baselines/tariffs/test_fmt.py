@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from baselines.tariffs import format_amount, money_clause
+from baselines.tariffs import fmt, format_amount, money_clause
 from meterwatch.contracts import Money
 
 D = Decimal
@@ -47,3 +49,33 @@ def test_money_clause_puts_money_first_in_whole_units() -> None:
         "same period last year about CN¥48"
     )
     assert money_clause(Money(currency="CNY", to_date=D("8.00")), "zh-CN") == "本期已用电约8元"
+
+
+CURRENCIES = ["CNY", "GBP", "EUR", "USD", "JPY", "HKD"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    amount=st.decimals(min_value=-(10**9), max_value=10**9, allow_nan=False, allow_infinity=False, places=4),
+    currency=st.sampled_from(CURRENCIES),
+    language=st.sampled_from(["zh-CN", "en"]),
+    whole=st.booleans(),
+)
+def test_the_layout_path_writes_what_babel_writes(
+    amount: Decimal, currency: str, language: str, whole: bool
+) -> None:
+    # format_amount skips Babel for the common layouts (fmt._layout); Babel itself is the reference
+    q = amount.quantize(D(1) if whole else D("0.01"), rounding=ROUND_HALF_UP)
+    assert format_amount(amount, currency, language, whole=whole) == fmt._babel_amount(
+        q, currency, language, whole
+    )
+
+
+def test_the_layout_path_is_taken_for_the_shipped_currencies() -> None:
+    # the reference test above would pass with Babel on every call too: this one fails if the shortcut is gone
+    fmt._LAYOUTS.clear()
+    for currency in ("CNY", "GBP"):
+        for language in ("zh-CN", "en"):
+            format_amount(D("52.3"), currency, language)
+            assert fmt._LAYOUTS[(currency, language, False)], (currency, language)
+    assert fmt._LAYOUTS[("CNY", "zh-CN", False)] == ("", "元")
