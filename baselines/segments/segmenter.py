@@ -140,7 +140,8 @@ class Segmenter:
         """Learn from a customer's features and return the assignments that changed.
 
         Usually 0 or 1; during the warm-up 0; when the model is first fitted, one per buffered
-        customer. ``current`` is the segment the caller believes the customer is in.
+        customer; when a tiny segment was merged away, one more per member it had.
+        ``current`` is the segment the caller believes the customer is in.
 
         >>> seg = Segmenter(SegmenterConfig(warmup=4, min_segments=2, max_segments=2))
         >>> _ = [seg.observe(f"c{i}", {"level_kwh_day": 2.0 + 20 * (i % 2)}) for i in range(4)]
@@ -158,15 +159,32 @@ class Segmenter:
             if len(self.buffer) >= cfg.warmup or (repeat and len(self.buffer) >= cfg.min_fit):
                 return self._fit_buffer()
             return []
+        merges = len(self.clusterer.redirect)
         z = self._learn(x)
         before = self.members.get(customer_id)
         ref = self._assign(customer_id, z, current)
         # the caller's ``current`` may be stale (an earlier assignment still in flight): hand the
         # assignment out again whenever the model's own record of the customer changed
         moved = self.members.get(customer_id) != before
-        if ref.id == current and not moved:
-            return []
-        return [Assignment(customer_id, ref, self.model_version)]
+        out = [] if ref.id == current and not moved else [Assignment(customer_id, ref, self.model_version)]
+        if len(self.clusterer.redirect) != merges:
+            out.extend(self._hand_over_merged(skip=customer_id))
+        return out
+
+    def _hand_over_merged(self, skip: str) -> list[Assignment]:
+        """After a merge, every member still recorded under a merged-away id is handed to its
+        successor, with an assignment each: their snapshots, alerts and per-segment rules name
+        a live segment again (merges are rare and only take tiny segments)."""
+        live = self.clusterer.centres
+        out: list[Assignment] = []
+        for cid, k in list(self.members.items()):
+            if k in live or cid == skip:
+                continue
+            r = self.resolve(k)
+            self.membership.set(cid, r)
+            if r is not None:
+                out.append(Assignment(cid, self.ref(r), self.model_version))
+        return out
 
     def learn(self, features: Mapping[str, float]) -> None:
         """Update the scaler and (once fitted) move the winning centre towards ``features``.

@@ -73,9 +73,16 @@ async def test_segments_reach_customer_state_read_model_and_alerts(
     assert all(x.label for x in segs)
 
     async def segmented() -> BaselineSnapshot | None:
+        # the online clusterer can still empty a segment and move its members while the last
+        # features arrive; the snapshot follows the summaries a moment later (the assignment
+        # travels through the segments topic to the customer's partition): wait until both
+        # agree, which they must once the model settles
         raw = await redis_client.get(keys.baseline("s000"))
         snap = BaselineSnapshot.model_validate_json(raw) if raw else None
-        return snap if snap is not None and snap.segment.id is not None else None
+        if snap is None or snap.segment.id is None:
+            return None
+        now = await summaries()
+        return snap if now is not None and snap.segment.id in {x.id for x in now} else None
 
     try:
         snap = await wait_for(segmented, 20, "the customer's snapshot to carry its segment")
@@ -84,7 +91,6 @@ async def test_segments_reach_customer_state_read_model_and_alerts(
         assigned = [r.value for r in recs if r.key == b"s000"]
         snap_now = await redis_client.get(keys.baseline("s000"))
         raise AssertionError(f"{exc}; s000 assignments: {assigned}; snapshot: {snap_now!r}") from None
-    assert snap.segment.id in {x.id for x in segs}
 
     # a surge now: the alert carries the customer's segment
     readings = []

@@ -399,3 +399,40 @@ def test_forget_during_warm_up_drops_the_buffered_customer() -> None:
     out += seg.observe(ids[1], feats[ids[1]])  # a repeat: fits on the 28 buffered customers
     assert ids[0] not in {a.customer_id for a in out}
     assert sum(s.size for s in seg.summaries()) == len(ids) - 1
+
+
+def test_members_of_a_merged_segment_are_handed_to_its_successor() -> None:
+    # four segments at the fit; then the smallest share allowed is raised so that the next
+    # rebalance steps merge segments away while only some customers report again: the members
+    # of a merged segment that do not report must still be told their new, live segment
+    seg = Segmenter(
+        SegmenterConfig(
+            seed=0, warmup=64, initial_segments=4, min_segments=2, max_segments=4, rebalance_every=40
+        )
+    )
+    rng = random.Random(1)
+    current: dict[str, int | None] = {}
+
+    def feed(prefix: str, level: float, n: int) -> None:
+        for i in range(n):
+            f = {"level_kwh_day": level * math.exp(rng.gauss(0, 0.1)), "variability": 0.2}
+            for a in seg.observe(f"{prefix}{i}", f, current.get(f"{prefix}{i}")):
+                current[a.customer_id] = a.segment.id
+
+    for lv, n in ((2.0, 20), (8.0, 20), (30.0, 20), (14.0, 4)):
+        feed(f"g{lv}-", lv, n)
+    assert len(seg.clusterer.centres) == 4
+    before = dict(current)
+    seg.clusterer.min_share = 0.6  # below 30 % of the customers: merged, one per rebalance
+    feed("g2.0-", 2.0, 20)
+    feed("g2.0-", 2.0, 20)  # 40 more learned points: one rebalance
+    assert seg.clusterer.redirect, "no segment was merged: the scenario does not test the hand-over"
+    merged = set(seg.clusterer.redirect)
+    silent = {c for c, v in before.items() if v in merged and not c.startswith("g2.0-")}
+    assert silent, "no customer that stayed silent was in a merged segment"
+    # every assignment the customers hold names a live segment, the one the model counts them in
+    live = set(seg.clusterer.centres)
+    assert all(v in live for v in current.values()), {c: v for c, v in current.items() if v not in live}
+    assert all(seg.members[c] == v for c, v in current.items())
+    assert sum(s.size for s in seg.summaries()) == len(current)
+    assert {s.id for s in seg.summaries()} >= set(current.values())
