@@ -35,7 +35,6 @@ the worker does: before the worker starts, the two changelogs are bulk-restored 
 RocksDB stores (Faust's store paths, options and stored-offset key) by a raw consumer, so
 Faust reads only what follows; the figure is what a bulk restore would give.
 
-(One file of ~600 lines: a benchmark script that runs as ``python bench/bench_recovery.py``.)
 """
 
 from __future__ import annotations
@@ -57,6 +56,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from meterwatch.cli.devstack.bulk import BatchWriter
 
 PLACEHOLDER_CUSTOMER = "zzcustomerzz"
 PLACEHOLDER_METER = "zzmeterzz"
@@ -141,38 +142,7 @@ def build_templates(n: int, seed: int = 0, offset_base: int = 1_000_000) -> list
 
 
 # --------------------------------------------------------------------------- Kafka helpers
-class FastProducer:
-    """aiokafka record batches per partition (the filler is not what we measure)."""
-
-    def __init__(self, producer: Any, topic: str, partitions: int) -> None:
-        self.p, self.topic, self.n = producer, topic, partitions
-        self.pending: dict[int, list[tuple[bytes, bytes | None]]] = {}
-        self.bytes = 0
-        self.records = 0
-
-    def add(self, key: bytes, value: bytes | None, partition: int | None = None) -> None:
-        from stream.produce import partition_for
-
-        part = partition_for(key, self.n) if partition is None else partition
-        self.pending.setdefault(part, []).append((key, value))
-        self.bytes += len(key) + len(value or b"")
-        self.records += 1
-
-    async def flush(self) -> None:
-        futs = []
-        for part, recs in self.pending.items():
-            batch = self.p.create_batch()
-            for k, v in recs:
-                if batch.append(key=k, value=v, timestamp=None) is None:
-                    futs.append(await self.p.send_batch(batch, self.topic, partition=part))
-                    batch = self.p.create_batch()
-                    batch.append(key=k, value=v, timestamp=None)
-            futs.append(await self.p.send_batch(batch, self.topic, partition=part))
-        self.pending = {}
-        await asyncio.gather(*futs)
-
-
-async def fill(s: Any, templates: list[Template], n: int) -> dict[str, FastProducer]:
+async def fill(s: Any, templates: list[Template], n: int) -> dict[str, BatchWriter]:
     """Write N customers to the two changelogs and the registry topic; commit the group's offsets."""
     from aiokafka import AIOKafkaProducer
 
@@ -189,9 +159,9 @@ async def fill(s: Any, templates: list[Template], n: int) -> dict[str, FastProdu
     await prod.start()
     try:
         out = {
-            "customers-changelog": FastProducer(prod, f"{app}-customers-changelog", s.readings_partitions),
-            "profiles-changelog": FastProducer(prod, f"{app}-profiles-changelog", s.readings_partitions),
-            "customers": FastProducer(prod, s.topic_customers, s.customers_partitions),
+            "customers-changelog": BatchWriter(prod, f"{app}-customers-changelog", s.readings_partitions),
+            "profiles-changelog": BatchWriter(prod, f"{app}-profiles-changelog", s.readings_partitions),
+            "customers": BatchWriter(prod, s.topic_customers, s.customers_partitions),
         }
         chunk = 20_000
         for start in range(0, n, chunk):

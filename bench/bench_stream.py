@@ -56,12 +56,12 @@ from baselines.customer import CustomerConfig
 from baselines.engine import Engine
 from baselines.profile import Profile
 from baselines.readings import Reading
+from meterwatch.cli.devstack.bulk import BatchWriter
 from meterwatch.contracts import CustomerRecord, HistoryRow, MeterReading
 from meterwatch.keys import Keys
 from meterwatch.settings import Settings
 from meterwatch.topics import delete_topics, list_topics
 from stream.app import prepare_topics
-from stream.produce import partition_for
 
 T0 = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
 PROBE_T0 = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
@@ -102,32 +102,6 @@ def customer_record(cid: str, meter: str) -> bytes:
 
 def reading(meter: str, ts: dt.datetime, kwh: float) -> bytes:
     return orjson.dumps({"meter_id": meter, "ts": ts.isoformat(), "kwh": round(kwh, 5)})
-
-
-class FastProducer:
-    """aiokafka record batches per partition (the publisher is not what we measure)."""
-
-    def __init__(self, producer: Any, topic: str, partitions: int) -> None:
-        self.p = producer
-        self.topic = topic
-        self.n = partitions
-        self.pending: dict[int, list[tuple[bytes, bytes | None]]] = {}
-
-    def add(self, key: bytes, value: bytes | None) -> None:
-        self.pending.setdefault(partition_for(key, self.n), []).append((key, value))
-
-    async def flush(self) -> None:
-        futs = []
-        for part, recs in self.pending.items():
-            batch = self.p.create_batch()
-            for k, v in recs:
-                if batch.append(key=k, value=v, timestamp=None) is None:
-                    futs.append(await self.p.send_batch(batch, self.topic, partition=part))
-                    batch = self.p.create_batch()
-                    batch.append(key=k, value=v, timestamp=None)
-            futs.append(await self.p.send_batch(batch, self.topic, partition=part))
-        self.pending = {}
-        await asyncio.gather(*futs)
 
 
 def background_slot(i: int, slot: int, rnd: random.Random) -> tuple[bytes, bytes]:
@@ -323,13 +297,13 @@ async def main() -> int:
     worker: subprocess.Popen[bytes] | None = None
     try:
         # ---- phase 1: registry, history, pre-produced readings
-        cp = FastProducer(prod, s.topic_customers, s.customers_partitions)
+        cp = BatchWriter(prod, s.topic_customers, s.customers_partitions)
         for i in range(args.customers):
             cp.add(f"bc{i:06d}".encode(), customer_record(f"bc{i:06d}", f"bm{i:06d}"))
         for j in range(args.probes):
             cp.add(f"pc{j:04d}".encode(), customer_record(f"pc{j:04d}", f"pm{j:04d}"))
         await cp.flush()
-        hp = FastProducer(prod, s.topic_history, s.readings_partitions)
+        hp = BatchWriter(prod, s.topic_history, s.readings_partitions)
         for j in range(args.probes):
             for row in probe_history(j):
                 hp.add(row.customer_id.encode(), row.model_dump_json().encode())
@@ -363,7 +337,7 @@ async def main() -> int:
         t_ready = time.perf_counter() - t_start
         print(f"worker: start-up and registry of {n_customers:,} customers applied in {t_ready:.1f} s")
         rnd = random.Random(7)
-        rp = FastProducer(prod, s.topic_readings, s.readings_partitions)
+        rp = BatchWriter(prod, s.topic_readings, s.readings_partitions)
         n = 0
         t_prod = time.perf_counter()
         for slot in range(args.slots):
@@ -445,7 +419,7 @@ async def main() -> int:
         ctask = asyncio.create_task(consume_alerts())
         slot, ci, pi = args.slots, 0, 0
         chunk = max(int(rate / 20), 1)  # 20 paced record batches per second (cheap for the bench)
-        tick = FastProducer(prod, s.topic_readings, s.readings_partitions)
+        tick = BatchWriter(prod, s.topic_readings, s.readings_partitions)
         t0 = time.perf_counter()
         sent = 0
         while pi < len(probe_msgs) or sent < total:
