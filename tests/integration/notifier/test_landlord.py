@@ -1,0 +1,83 @@
+"""Rented homes on the real Kafka and Redis (issue #15): a rented home's long-drop alert texts the
+landlord once, at the recording SMS gateway, and the manager's push and inbox item carry the landlord."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from redis.asyncio import Redis
+
+from meterwatch.settings import Settings
+from notifier.landlord import sms_nid
+
+from .conftest import (
+    Tokens,
+    dispatcher_passes,
+    make_alert,
+    make_customer,
+    put_customers,
+    run_notifier,
+    wait_until,
+)
+from .fakes import FakeGateway
+
+pytestmark = pytest.mark.integration
+LANDLORD = {"name": "王先生", "phone": "+8613900139000"}
+
+
+async def test_a_rented_home_s_long_drop_texts_the_landlord_once_and_the_manager_gets_the_landlord(
+    nsettings: Settings,
+    redis: Redis,
+    tokens: Tokens,
+    sms_gw: FakeGateway,
+    push_gw: FakeGateway,
+    kafka_producer: AIOKafkaProducer,
+) -> None:
+    s = nsettings.model_copy(update={"manager_digest_daily": False})  # the push goes out at once
+    await put_customers(
+        redis,
+        s,
+        make_customer("r1", occupancy="rented", landlord=LANDLORD),
+        make_customer("r2", phone="+8613800138002", occupancy="rented", landlord=LANDLORD),
+        make_customer("o1", phone="+8613800138003", occupancy="owner", landlord=LANDLORD),
+    )
+    drops = {c: make_alert(c, rule="sustained_drop", customer_facing=False) for c in ("r1", "r2", "o1")}
+    async with run_notifier(s) as n:
+        r1 = drops["r1"].to_json()
+        for _ in range(2):  # redelivered on Kafka, and posted once more over HTTP: one SMS
+            await kafka_producer.send_and_wait(s.topic_alerts, r1, key=b"r1")
+        assert await asyncio.to_thread(sms_gw.wait_requests, 1, 20)
+        r = await n.client.post("/v1/alerts", content=r1, headers=Tokens.h(tokens.ops))
+        assert r.status_code == 202 and r.json()["duplicate"] is True, r.text
+        for c in ("r2", "o1"):
+            await kafka_producer.send_and_wait(s.topic_alerts, drops[c].to_json(), key=c.encode())
+        consumer = n.app.state.consumer
+        await wait_until(lambda: consumer.processed >= 4, what="the four Kafka messages consumed")
+        await asyncio.to_thread(push_gw.wait_requests, 3, 20)
+        await dispatcher_passes(n.app)  # anything else queued would have gone out now
+        h = Tokens.h(tokens.ops)
+        first = (await n.client.get(f"/v1/notifications/{sms_nid(drops['r1'])}", headers=h)).json()
+        second = (await n.client.get(f"/v1/notifications/{sms_nid(drops['r2'])}", headers=h)).json()
+        inbox = (await n.client.get("/v1/managers/mgr-1/inbox", headers=Tokens.h(tokens.mgr1))).json()
+    # exactly one SMS on the wire: to the landlord, about r1; r2's waits out the per-landlord limit
+    assert len(sms_gw.requests) == 1 and sms_gw.duplicates == 0
+    req = sms_gw.requests[0]
+    assert req.body["to"] == LANDLORD["phone"] and req.reference == sms_nid(drops["r1"])
+    text = req.body["text"]
+    assert "户号r1" in text and not re.search(r"度|元|kWh", text), text
+    assert not any(f in text for f in ("312", "298", "9.6", "14.9")), text  # no figure of the tenant's
+    assert (first["status"], first["recipient"], first["phone"]) == ("sent", "landlord", "+86*******9000")
+    assert (second["status"], second["recipient"]) == ("suppressed", "landlord")
+    assert second["reason"].startswith("moderation.sms_"), second
+    # the manager: the push and the inbox item of a rented home carry the landlord, the owner's do not
+    pushes = {p.body["customer_id"]: p.body for p in push_gw.requests if p.body.get("kind") == "alert"}
+    assert pushes["r1"]["landlord"] == LANDLORD and "landlord" not in pushes["o1"]
+    assert pushes["r1"]["text"]["en"].endswith("rented home: landlord 王先生 +8613900139000")
+    items = {i["customer_id"]: i for i in inbox["items"] if i["kind"] == "alert"}
+    assert items["r1"]["landlord"] == LANDLORD and items["r2"]["landlord"] == LANDLORD
+    assert "landlord" not in items["o1"]
+    assert items["r1"]["text"]["zh-CN"].endswith("出租房：房东王先生 +8613900139000")
+    assert sms_nid(drops["r1"]) in items["r1"]["notification_ids"]
