@@ -4,13 +4,16 @@ landlord once, at the recording SMS gateway, and the manager's push and inbox it
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
 from meterwatch.settings import Settings
+from notifier.clock import FixedClock
 from notifier.landlord import sms_nid
 
 from .conftest import (
@@ -18,6 +21,7 @@ from .conftest import (
     dispatcher_passes,
     make_alert,
     make_customer,
+    notifier_settings,
     put_customers,
     run_notifier,
     wait_until,
@@ -25,6 +29,7 @@ from .conftest import (
 from .fakes import FakeGateway
 
 pytestmark = pytest.mark.integration
+UTC = dt.UTC
 LANDLORD = {"name": "王先生", "phone": "+8613900139000"}
 
 
@@ -81,3 +86,46 @@ async def test_a_rented_home_s_long_drop_texts_the_landlord_once_and_the_manager
     assert "landlord" not in items["o1"]
     assert items["r1"]["text"]["zh-CN"].endswith("出租房：房东王先生 +8613900139000")
     assert sms_nid(drops["r1"]) in items["r1"]["notification_ids"]
+
+
+async def test_quiet_hours_defer_it_a_home_no_longer_rented_drops_it_and_the_landlord_s_stop_is_theirs(
+    mw_settings: Settings, sms_gw: FakeGateway, push_gw: FakeGateway, redis: Redis, tokens: Tokens
+) -> None:
+    s = notifier_settings(mw_settings, sms_gw, push_gw, quiet_hours_start=21, quiet_hours_end=8)
+    landlord = {"name": "Mr Lee", "phone": "+8613900139111"}
+    tenant = make_customer("r3", phone="+8613800138033", occupancy="rented", landlord=landlord)
+    await put_customers(redis, s, tenant)
+    clock = FixedClock(dt.datetime(2025, 1, 21, 15, 30, tzinfo=UTC))  # 23:30 in Shanghai
+    h = Tokens.h(tokens.ops)
+    async with run_notifier(s, clock=clock, consume=False) as n:
+        a1 = make_alert("r3", rule="sustained_drop", customer_facing=False)
+        r = await n.client.post("/v1/alerts", content=a1.to_json(), headers=h)
+        (ll,) = [x for x in r.json()["notifications"] if x["notification_id"] == sms_nid(a1)]
+        assert (ll["status"], ll["reason"]) == ("deferred", "moderation.quiet_hours")
+        # overnight the registry says the home is owner-occupied now: the landlord is not texted
+        await put_customers(redis, s, tenant.model_copy(update={"occupancy": "owner"}))
+        clock.set(dt.datetime(2025, 1, 22, 0, 5, tzinfo=UTC))  # 08:05 in Shanghai
+        view = await wait_until(lambda: _status(n, h, sms_nid(a1), "suppressed"), what="suppressed")
+        assert view["reason"] == "landlord.none"
+        # the landlord replies STOP: their number is opted out, the tenant is not
+        r = await n.client.post(
+            "/v1/sms/inbound", json={"from": landlord["phone"], "text": "STOP"}, headers=h
+        )
+        assert r.json()["action"] == "opt_out" and r.json()["customer_id"] is None
+        await put_customers(redis, s, tenant)
+        clock.advance(40 * 86400)
+        a2 = make_alert("r3", rule="sustained_drop", customer_facing=False, cycle_start=dt.date(2025, 3, 1))
+        r = await n.client.post("/v1/alerts", content=a2.to_json(), headers=h)
+        (ll,) = [x for x in r.json()["notifications"] if x["notification_id"] == sms_nid(a2)]
+        assert (ll["status"], ll["reason"]) == ("suppressed", "moderation.opted_out")
+        a3 = make_alert("r3", cycle_start=dt.date(2025, 3, 1))  # the tenant's own SMS path is unchanged
+        r = await n.client.post("/v1/alerts", content=a3.to_json(), headers=h)
+        assert await asyncio.to_thread(sms_gw.wait_requests, 1, 10)
+        await dispatcher_passes(n.app)
+    assert [b["to"] for b in sms_gw.bodies()] == ["+8613800138033"]
+    assert "312" in sms_gw.bodies()[0]["text"]
+
+
+async def _status(n: Any, h: dict[str, str], nid: str, want: str) -> dict[str, Any] | None:
+    view: dict[str, Any] = (await n.client.get(f"/v1/notifications/{nid}", headers=h)).json()
+    return view if view["status"] == want else None
