@@ -502,7 +502,9 @@ class Dispatcher:
             await self.store.add_inbox(v.manager_id, float(_ms(now)), item, self.s.notifier_inbox_max)
             await self.store.r.hset(self.store.notif_key(nid), "inboxed", "1")
         self.wake()  # the released pushes are due now
-        await self._push(nid, token, h, dailydigest.payload(v, nid), "digest")
+        recs = await self.store.customers(list({i.customer_id for i in v.items}))
+        landlords = {c: ll.model_dump() for c, r in recs.items() if (ll := landlord_of(r)) is not None}
+        await self._push(nid, token, h, dailydigest.payload(v, nid, landlords), "digest")
 
     async def _digest(self, nid: str, token: str, h: dict[str, str]) -> None:
         mgr = h.get("manager_id", "")

@@ -129,3 +129,33 @@ async def test_quiet_hours_defer_it_a_home_no_longer_rented_drops_it_and_the_lan
 async def _status(n: Any, h: dict[str, str], nid: str, want: str) -> dict[str, Any] | None:
     view: dict[str, Any] = (await n.client.get(f"/v1/notifications/{nid}", headers=h)).json()
     return view if view["status"] == want else None
+
+
+async def test_a_rented_home_folded_into_the_daily_digest_keeps_its_landlord_on_the_digest_line(
+    mw_settings: Settings, sms_gw: FakeGateway, push_gw: FakeGateway, redis: Redis, tokens: Tokens
+) -> None:
+    s = notifier_settings(
+        mw_settings, sms_gw, push_gw, manager_digest_actionable_per_day=1, manager_digest_grace_s=60
+    )
+    await put_customers(
+        redis,
+        s,
+        make_customer("own5", phone="+8613800138051", occupancy="owner"),
+        make_customer("rent5", phone="+8613800138052", occupancy="rented", landlord=LANDLORD),
+    )
+    big = make_alert("own5", rule="sustained_drop", customer_facing=False, ctd=100.0, same=400.0)
+    small = make_alert("rent5", rule="sustained_drop", customer_facing=False, ctd=350.0, same=310.0)
+    clock = FixedClock(dt.datetime(2025, 1, 21, 9, 0, tzinfo=UTC))
+    async with run_notifier(s, clock=clock, consume=False) as n:
+        for a in (big, small):
+            r = await n.client.post("/v1/alerts", content=a.to_json(), headers=Tokens.h(tokens.ops))
+            assert r.status_code == 202, r.text
+        assert await asyncio.to_thread(sms_gw.wait_requests, 1, 10)  # the landlord is not held for the digest
+        clock.set(dt.datetime(2025, 1, 22, 0, 1, 1, tzinfo=UTC))  # the day ends: big alone, small folded
+        assert await asyncio.to_thread(push_gw.wait_requests, 2, 15)
+        await dispatcher_passes(n.app, 3)
+    (digest,) = [b for b in push_gw.bodies() if b["kind"] == "daily_digest"]
+    lines = {i["customer_id"]: i for i in digest["items"]}
+    assert lines["rent5"]["reason"].startswith("folded") and lines["rent5"]["landlord"] == LANDLORD
+    assert lines["own5"]["reason"] == "actionable" and "landlord" not in lines["own5"]
+    assert [b["to"] for b in sms_gw.bodies()] == [LANDLORD["phone"]]
