@@ -58,6 +58,7 @@ class NotificationView(BaseModel):
 class NotificationRef(BaseModel):
     notification_id: str
     channel: str
+    recipient: Literal["customer", "landlord"] = "customer"  # an SMS's addressee
     status: str
     reason: str = ""
 

@@ -100,7 +100,8 @@ async def test_quiet_hours_defer_it_a_home_no_longer_rented_drops_it_and_the_lan
     async with run_notifier(s, clock=clock, consume=False) as n:
         a1 = make_alert("r3", rule="sustained_drop", customer_facing=False)
         r = await n.client.post("/v1/alerts", content=a1.to_json(), headers=h)
-        (ll,) = [x for x in r.json()["notifications"] if x["notification_id"] == sms_nid(a1)]
+        (ll,) = [x for x in r.json()["notifications"] if x["recipient"] == "landlord"]
+        assert (ll["notification_id"], ll["channel"]) == (sms_nid(a1), "sms")
         assert (ll["status"], ll["reason"]) == ("deferred", "moderation.quiet_hours")
         # overnight the registry says the home is owner-occupied now: the landlord is not texted
         await put_customers(redis, s, tenant.model_copy(update={"occupancy": "owner"}))
