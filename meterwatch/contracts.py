@@ -143,6 +143,31 @@ class AwayPeriod(BaseModel):
         return self
 
 
+#: a phone number in E.164 form (the customer's and the landlord's)
+Phone = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
+
+
+class Landlord(BaseModel):
+    """The landlord of a rented home (registry field ``landlord``; used when ``occupancy`` is
+    ``rented``): the manager's notification names them, and ``MW_LANDLORD_SMS_RULES`` alerts
+    send them a short SMS without the tenant's figures (docs/notifier.md, "Rented homes").
+
+    >>> Landlord(name=" 王先生 ", phone="+8613900139000").name
+    '王先生'
+    >>> Landlord(name="Mr Lee", phone="0790")
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for Landlord
+    phone
+    ...
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    phone: Phone
+
+
 class MeterReading(BaseModel):
     """One message on `meter-readings`. Unknown extra fields are ignored."""
 
@@ -200,7 +225,7 @@ class CustomerRecord(BaseModel):
     customer_id: Id
     meter_ids: list[Id] = Field(default_factory=list)
     name: str = ""
-    phone: Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")] | None = None
+    phone: Phone | None = None
     manager_id: Id | None = None
     tariff: Literal["residential", "commercial", "industrial"] = "residential"
     occupancy: Literal["owner", "rented", "unknown"] = "unknown"
@@ -229,6 +254,8 @@ class CustomerRecord(BaseModel):
     region: Region | None = None
     #: periods the customer declared the home empty (drop alerts muted, days out of the baseline)
     away: Annotated[list[AwayPeriod], Field(max_length=MAX_AWAY_PERIODS)] = Field(default_factory=list)
+    #: the landlord of a rented home (used only while ``occupancy`` is ``rented``)
+    landlord: Landlord | None = None
 
 
 class CycleRef(BaseModel):

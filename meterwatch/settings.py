@@ -363,6 +363,9 @@ class Settings(BaseSettings):
     manager_digest_grace_s: int = Field(300, ge=0)  # the digest goes out this long after the day ends
     manager_digest_keep_days: int = Field(90, ge=1)  # digests and their items stay queryable this long
     sms_max_per_cycle: int = 1  # SMS per customer per billing cycle (alert.cycle.start)
+    # rented homes (docs/notifier.md): alerts of these rules also text the landlord ([] = never)
+    landlord_sms_rules: list[str] = Field(default_factory=lambda: ["sustained_drop"])
+    landlord_sms_min_days_between: int = Field(30, ge=0)  # days between two SMS to one landlord
     sms_inbound_secret: SecretStr = SecretStr("")  # X-MW-Inbound-Secret of the gateway callback
     sms_signature: str = ""  # prepended to every SMS, e.g. "【某供电公司】"
     notifier_hotline: str = "95598"  # number to call when the manager has no phone on file

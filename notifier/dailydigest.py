@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
@@ -137,8 +138,8 @@ def today(s: Settings, now: dt.datetime) -> dt.date:
     return digest_day(now, s.manager_digest_timezone)
 
 
-def _line(i: DailyDigestItem) -> dict[str, Any]:
-    return {
+def _line(i: DailyDigestItem, landlord: dict[str, str] | None = None) -> dict[str, Any]:
+    line = {
         "alert_id": i.alert_id,
         "customer_id": i.customer_id,
         "rule": i.rule,
@@ -148,10 +149,17 @@ def _line(i: DailyDigestItem) -> dict[str, Any]:
         "notification_id": i.notification_id,
         "reason": i.reason,
     }
+    if landlord is not None:  # a rented home: the landlord to call (notifier.landlord)
+        line["landlord"] = landlord
+    return line
 
 
-def payload(v: DailyDigestView, nid: str) -> dict[str, Any]:
-    """The digest push: the day's ranking (actionable first), counts and a text."""
+def payload(
+    v: DailyDigestView, nid: str, landlords: Mapping[str, dict[str, str]] | None = None
+) -> dict[str, Any]:
+    """The digest push: the day's ranking (actionable first), counts and a text; ``landlords``:
+    customer_id -> the landlord {name, phone} of a rented home, added to its lines."""
+    landlords = landlords or {}
     text = daily_digest_text(v)
     return {
         "kind": "daily_digest",
@@ -161,7 +169,7 @@ def payload(v: DailyDigestView, nid: str) -> dict[str, Any]:
         "count": len(v.items),
         "actionable_count": v.actionable_count,
         "folded_count": v.folded_count,
-        "items": [_line(i) for i in v.items],
+        "items": [_line(i, landlords.get(i.customer_id)) for i in v.items],
         "title": f"{v.day.isoformat()}: {v.folded_count} alerts in your daily digest",
         "text": text,
     }

@@ -32,6 +32,7 @@ from notifier.breaker import CircuitBreaker, Ticket
 from notifier.channels import PermanentError, PushChannel, SmsChannel, TransientError
 from notifier.clock import Clock
 from notifier.ids import iso, make_nid
+from notifier.landlord import landlord_of
 from notifier.models import TERMINAL
 from notifier.moderation import backoff_s, effective_consent, in_quiet_hours, quiet_hours_end
 from notifier.reconcile import decide
@@ -247,8 +248,11 @@ class Dispatcher:
             await self._fail(nid, token, h, attempts, str(e), "sms")
             return
         self.breakers["sms"].success(ticket)
-        await self._sent(nid, token, attempts, gid, "sms_sent", f"attempt {attempts}{note}")
-        log.info("sms %s sent to %s (attempt %d)", nid, mask_phone(phone), attempts)
+        landlord = h.get("recipient") == "landlord"
+        metric = "landlord_sms_sent" if landlord else "sms_sent"
+        await self._sent(nid, token, attempts, gid, metric, f"attempt {attempts}{note}")
+        who = "the landlord " if landlord else ""
+        log.info("sms %s sent to %s%s (attempt %d)", nid, who, mask_phone(phone), attempts)
 
     async def _sent(
         self, nid: str, token: str, attempts: int, gid: str, metric: str | list[str], detail: str
@@ -312,17 +316,27 @@ class Dispatcher:
         now = self.clock.now()
         cid, phone = h.get("customer_id", ""), h.get("phone", "")
         rec = (await self.store.customers([cid])).get(cid)
-        if rec is not None and rec.phone != phone:
-            # the registry changed the number since the SMS was planned: the old one may be someone else's
-            if not rec.phone:
-                await self.store.complete(
-                    nid, token, "suppressed", "customer.no_phone", now, metric="sms_suppressed"
-                )
-                return None
-            phone = rec.phone
-            await self.store.r.hset(self.store.notif_key(nid), "phone", phone)
-        registry = rec.sms_opt_in if rec is not None else h.get("registry_opt_in") == "1"
-        consent, _ = effective_consent(registry, await self.store.consent_overrides(cid, phone))
+        to_landlord = h.get("recipient") == "landlord"
+        if rec is not None:
+            ll = landlord_of(rec)
+            current = (ll.phone if ll is not None else None) if to_landlord else rec.phone
+            if current != phone:
+                # the registry changed the number since the SMS was planned: the old one may be someone
+                # else's (for a landlord: the home is no longer rented, or has another landlord)
+                if not current:
+                    why = "landlord.none" if to_landlord else "customer.no_phone"
+                    await self.store.complete(nid, token, "suppressed", why, now, metric="sms_suppressed")
+                    return None
+                phone = current
+                await self.store.r.hset(self.store.notif_key(nid), "phone", phone)
+        overrides = await self.store.consent_overrides(cid, phone)
+        if (
+            to_landlord
+        ):  # texted unless the landlord's number replied STOP (the tenant's consent is not theirs)
+            registry, overrides = True, overrides[1:]
+        else:
+            registry = rec.sms_opt_in if rec is not None else h.get("registry_opt_in") == "1"
+        consent, _ = effective_consent(registry, overrides)
         if not consent:
             await self.store.complete(
                 nid, token, "suppressed", "moderation.opted_out", now, metric="sms_suppressed"
@@ -397,7 +411,12 @@ class Dispatcher:
             await self.escalate(nid, h, attempts, err, now)
 
     async def escalate(self, nid: str, h: dict[str, str], attempts: int, err: str, now: dt.datetime) -> None:
-        """Tell the manager that the SMS did not reach the customer (push + inbox), once."""
+        """Tell the manager that the SMS did not reach the customer (push + inbox), once.
+
+        Not for a landlord's SMS: the manager's item of the alert already names the landlord to call.
+        """
+        if h.get("recipient") == "landlord":
+            return
         mgr = h.get("manager_id") or self.s.notifier_unassigned_manager
         cid = h.get("customer_id", "")
         enid = make_nid("escalation", nid)
@@ -483,7 +502,9 @@ class Dispatcher:
             await self.store.add_inbox(v.manager_id, float(_ms(now)), item, self.s.notifier_inbox_max)
             await self.store.r.hset(self.store.notif_key(nid), "inboxed", "1")
         self.wake()  # the released pushes are due now
-        await self._push(nid, token, h, dailydigest.payload(v, nid), "digest")
+        recs = await self.store.customers(list({i.customer_id for i in v.items}))
+        landlords = {c: ll.model_dump() for c, r in recs.items() if (ll := landlord_of(r)) is not None}
+        await self._push(nid, token, h, dailydigest.payload(v, nid, landlords), "digest")
 
     async def _digest(self, nid: str, token: str, h: dict[str, str]) -> None:
         mgr = h.get("manager_id", "")

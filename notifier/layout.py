@@ -13,6 +13,7 @@ from typing import Any
 
 from meterwatch.keys import Keys
 from notifier.ids import iso, ms
+from notifier.landlord import landlord_key, landlord_of
 from notifier.policy import AlertPlan, DailyRule, DigestRule, PushPlan, SmsPlan
 
 CYCLE_TTL_S = 400 * 86400  # an SMS-per-cycle counter outlives any billing cycle
@@ -79,8 +80,9 @@ def encode(
     """The argument of the ingest script for ``plan`` (applied atomically, idempotent per alert)."""
     now, mgr = plan.now, plan.manager_id
     notifications = [_push(plan, plan.push, keys, keep_days)]
-    if plan.sms is not None:
-        notifications.append(_sms(plan, plan.sms, keys))
+    for sms in (plan.sms, plan.landlord_sms):
+        if sms is not None:
+            notifications.append(_sms(plan, sms, keys))
     return {
         "now_s": str(int(now.timestamp())),
         "now_iso": iso(now),
@@ -212,25 +214,28 @@ def _sms(plan: AlertPlan, sms: SmsPlan, keys: Keys) -> dict[str, Any]:
         "cycle_start": sms.cycle_start.isoformat(),
     }
     rec, text = sms.record, sms.text
+    landlord = landlord_of(rec) if sms.recipient == "landlord" else None
     if rec is not None and text is not None:
         fields.update(
             {
-                "phone": rec.phone or "",
+                "phone": (landlord.phone if landlord is not None else rec.phone) or "",
                 "language": rec.language,
                 "timezone": rec.timezone,
-                "registry_opt_in": "1" if rec.sms_opt_in else "0",
+                "registry_opt_in": "1" if rec.sms_opt_in or landlord is not None else "0",
                 "text": text.text,
                 "segments": str(text.segments),
                 "encoding": text.encoding,
             }
         )
+    if sms.recipient == "landlord":
+        fields["recipient"] = "landlord"
     due_ms = str(ms(sms.due))
     fields["due_ms"] = due_ms
     out: dict[str, Any] = {
         "nid": sms.nid,
         "key": notif_key(keys, sms.nid),
         "hist_key": hist_key(keys, sms.nid),
-        "channel": "sms",
+        "channel": "landlord_sms" if sms.recipient == "landlord" else "sms",  # the ingest counters
         "status": sms.status,
         "reason": sms.reason,
         "detail": sms.detail,
@@ -238,10 +243,13 @@ def _sms(plan: AlertPlan, sms: SmsPlan, keys: Keys) -> dict[str, Any]:
         "fields": flat(fields),
     }
     if sms.limit is not None:
-        cid = plan.alert.customer_id
+        # the customer's limits are per customer; a landlord's per landlord (whatever the home)
+        who = f"smscycle:{plan.alert.customer_id}", f"smslast:{plan.alert.customer_id}"
+        if landlord is not None:
+            who = f"smsllcycle:{landlord_key(landlord.phone)}", f"smslllast:{landlord_key(landlord.phone)}"
         out["sms_limit"] = {
-            "cycle_key": keys.ns(f"smscycle:{cid}:{sms.limit.cycle_start.isoformat()}"),
-            "last_key": keys.ns(f"smslast:{cid}"),
+            "cycle_key": keys.ns(f"{who[0]}:{sms.limit.cycle_start.isoformat()}"),
+            "last_key": keys.ns(who[1]),
             "max_per_cycle": str(sms.limit.max_per_cycle),
             "min_gap_s": str(sms.limit.min_gap_s),
             "cycle_ttl": str(CYCLE_TTL_S),

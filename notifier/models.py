@@ -38,6 +38,8 @@ class NotificationView(BaseModel):
     notification_id: str
     alert_id: str
     channel: str
+    #: an SMS's addressee: the customer, or the landlord of a rented home (docs/notifier.md)
+    recipient: Literal["customer", "landlord"] = "customer"
     status: str
     reason: str = ""
     customer_id: str = ""
@@ -56,6 +58,7 @@ class NotificationView(BaseModel):
 class NotificationRef(BaseModel):
     notification_id: str
     channel: str
+    recipient: Literal["customer", "landlord"] = "customer"  # an SMS's addressee
     status: str
     reason: str = ""
 
@@ -80,6 +83,8 @@ class InboxItem(BaseModel):
     text: dict[str, str] = Field(default_factory=dict)
     notification_ids: list[str] = Field(default_factory=list)
     alert: dict[str, Any] | None = None
+    #: the landlord of a rented home {name, phone}, to call (an alert item; absent otherwise)
+    landlord: dict[str, str] | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class Inbox(BaseModel):

@@ -29,6 +29,7 @@ from typing import Any, Literal
 from baselines.digest import DigestPolicy, day_end, digest_day
 from meterwatch.contracts import Alert, CustomerRecord
 from meterwatch.settings import SegmentPolicy, Settings
+from notifier import landlord as rented
 from notifier.ids import iso, make_nid
 from notifier.moderation import in_quiet_hours, next_allowed, policy_for
 from notifier.templates import Contact, SmsText, push_title, render_sms
@@ -115,6 +116,8 @@ class SmsPlan:
     record: CustomerRecord | None  # the registry copy the text and the phone come from
     text: SmsText | None = None
     limit: SmsLimit | None = None
+    #: whom it goes to: the customer, or the landlord of a rented home (``notifier.landlord``)
+    recipient: Literal["customer", "landlord"] = "customer"
 
 
 @dataclass(frozen=True)
@@ -126,10 +129,11 @@ class AlertPlan:
     push: PushPlan
     sms: SmsPlan | None
     inbox_item: dict[str, Any] = field(default_factory=dict)
+    landlord_sms: SmsPlan | None = None  # the landlord of a rented home (``notifier.landlord``)
 
     @property
     def nids(self) -> list[str]:
-        return [self.push.nid] + ([self.sms.nid] if self.sms is not None else [])
+        return [p.nid for p in (self.push, self.sms, self.landlord_sms) if p is not None]
 
 
 def decide(
@@ -139,8 +143,10 @@ def decide(
     manager_profile: dict[str, Any],
     settings: Settings,
     now: dt.datetime,
+    landlord_consent: bool = True,
 ) -> AlertPlan:
-    """The plan for one alert (see the module docstring)."""
+    """The plan for one alert (see the module docstring); ``landlord_consent``: the landlord of a
+    rented home has not replied STOP (``notifier.landlord``)."""
     manager_id = (
         alert.manager_id or (record.manager_id if record else None) or settings.notifier_unassigned_manager
     )
@@ -152,6 +158,8 @@ def decide(
         if alert.customer_facing
         else None
     )
+    ll_sms = _landlord_sms(alert, record, landlord_consent, manager_profile, settings, now)
+    landlord = rented.landlord_of(record)
     inbox_item = {
         "id": make_nid("inbox", alert.alert_id),
         "kind": "alert",
@@ -159,11 +167,13 @@ def decide(
         "manager_id": manager_id,
         "customer_id": alert.customer_id,
         "title": push_title(alert),
-        "text": {"zh-CN": alert.explanation.zh_CN, "en": alert.explanation.en},
-        "notification_ids": [push.nid] + ([sms.nid] if sms is not None else []),
+        "text": rented.with_line({"zh-CN": alert.explanation.zh_CN, "en": alert.explanation.en}, landlord),
+        "notification_ids": [p.nid for p in (push, sms, ll_sms) if p is not None],
         "alert": alert_json,
     }
-    return AlertPlan(alert, now, manager_id, pol_name, push, sms, inbox_item)
+    if landlord is not None:
+        inbox_item["landlord"] = landlord.model_dump()
+    return AlertPlan(alert, now, manager_id, pol_name, push, sms, inbox_item, ll_sms)
 
 
 def _push(
@@ -176,6 +186,7 @@ def _push(
     alert_json: dict[str, Any],
 ) -> PushPlan:
     nid = make_nid("push", alert.alert_id)
+    landlord = rented.landlord_of(record)
     payload = {
         "kind": "alert",
         "notification_id": nid,
@@ -183,22 +194,26 @@ def _push(
         "customer_id": alert.customer_id,
         "customer_name": record.name if record else "",
         "title": push_title(alert),
-        "text": {"zh-CN": alert.explanation.zh_CN, "en": alert.explanation.en},
+        "text": rented.with_line({"zh-CN": alert.explanation.zh_CN, "en": alert.explanation.en}, landlord),
         "alert": alert_json,
     }
+    if landlord is not None:
+        payload["landlord"] = landlord.model_dump()
     if not alert.customer_facing and settings.manager_digest_daily and pol.digest:
         return PushPlan(nid, payload, daily=daily_rule(manager_id, settings, now))
     threshold = settings.manager_digest_threshold_per_hour
     if not (pol.digest and threshold > 0):
         return PushPlan(nid, payload)
     hour = int(now.timestamp()) // 3600
-    item = {
+    item: dict[str, Any] = {
         "alert_id": alert.alert_id,
         "customer_id": alert.customer_id,
         "rule": alert.rule,
         "severity": alert.severity,
         "notification_id": nid,
     }
+    if landlord is not None:
+        item["landlord"] = landlord.model_dump()
     return PushPlan(
         nid, payload, DigestRule(hour, threshold, make_nid("digest", manager_id, str(hour)), item)
     )
@@ -237,6 +252,50 @@ def _sms(
         else SmsLimit(cycle, settings.sms_max_per_cycle, settings.sms_min_days_between * 86400)
     )
     return SmsPlan(nid, status, reason, detail, due, cycle, record, text, limit)
+
+
+def _landlord_sms(
+    alert: Alert,
+    record: CustomerRecord | None,
+    consent: bool,
+    manager_profile: dict[str, Any],
+    settings: Settings,
+    now: dt.datetime,
+) -> SmsPlan | None:
+    """The landlord's SMS of a rented home, for the rules of ``MW_LANDLORD_SMS_RULES`` (else None).
+
+    No segment policy applies (the landlord is not the segmented customer); quiet hours of
+    the home, the landlord's STOP and one SMS per landlord per ``MW_LANDLORD_SMS_MIN_DAYS_BETWEEN``
+    days do. The text carries no figure of the tenant's use (``notifier.landlord``).
+    """
+    landlord = rented.wants_sms(alert, record, settings)
+    if landlord is None or record is None:
+        return None
+    nid, cycle = rented.sms_nid(alert), alert.cycle.start
+    contact = Contact(
+        manager_name=str(manager_profile.get("name") or ""),
+        manager_phone=str(manager_profile.get("phone") or ""),
+        hotline=settings.notifier_hotline,
+    )
+    text = rented.render_landlord_sms(
+        alert, landlord, record.language, contact, settings.sms_signature, record.timezone
+    )
+    if not consent:
+        return SmsPlan(
+            nid,
+            "suppressed",
+            "moderation.opted_out",
+            "landlord",
+            now,
+            cycle,
+            record,
+            text,
+            recipient="landlord",
+        )
+    status, reason, due, detail = rented.timing(record, settings, now)
+    gap = settings.landlord_sms_min_days_between * 86400
+    limit = SmsLimit(cycle, 1, gap)
+    return SmsPlan(nid, status, reason, detail, due, cycle, record, text, limit, "landlord")
 
 
 def _blocked(record: CustomerRecord | None, consent: bool, pol: SegmentPolicy) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 from meterwatch.contracts import Alert, CustomerRecord
 from meterwatch.logs import mask_phone
 from meterwatch.settings import Settings
+from notifier.landlord import wants_sms
 from notifier.moderation import effective_consent
 from notifier.policy import decide
 from notifier.store import Store
@@ -43,6 +44,7 @@ async def ingest_alerts(
     phones: dict[str, str] = {}
     known = [(a.customer_id, rec.phone) for a in alerts if (rec := records.get(a.customer_id)) is not None]
     overrides = dict(zip([c for c, _ in known], await store.consent_overrides_many(known), strict=True))
+    landlords = await _landlord_consents(alerts, records, store, settings)
     for i, (a, m) in enumerate(zip(alerts, mgr_ids, strict=True)):
         rec = records.get(a.customer_id)
         consent = False
@@ -51,7 +53,9 @@ async def ingest_alerts(
                 consent, _ = effective_consent(rec.sms_opt_in, overrides[a.customer_id])
                 if rec.phone:
                     phones[rec.phone] = rec.customer_id
-            plan = decide(a, rec, consent, profiles.get(m, {}), settings, now)
+            plan = decide(
+                a, rec, consent, profiles.get(m, {}), settings, now, landlords.get(a.alert_id, True)
+            )
             plans.append(
                 store.encode(
                     plan,
@@ -63,6 +67,15 @@ async def ingest_alerts(
             planned.append(i)
             if plan.sms is not None and rec is not None and rec.phone:
                 log.debug("alert %s: sms to %s %s", a.alert_id, mask_phone(rec.phone), plan.sms.status)
+            ll = plan.landlord_sms
+            if ll is not None and rec is not None and rec.landlord is not None:
+                log.info(
+                    "alert %s (%s): sms to the landlord %s %s",
+                    a.alert_id,
+                    a.rule,
+                    mask_phone(rec.landlord.phone),
+                    ll.status,
+                )
         except (ValueError, TypeError, KeyError, OverflowError) as e:
             # an alert that cannot be routed must not stop the others (nor crash the consumer)
             log.warning("alert %s cannot be routed: %s", a.alert_id, e)
@@ -71,3 +84,17 @@ async def ingest_alerts(
     for i, res in zip(planned, await store.ingest(plans), strict=True):
         out[i].update(res)
     return out
+
+
+async def _landlord_consents(
+    alerts: list[Alert], records: dict[str, CustomerRecord | None], store: Store, settings: Settings
+) -> dict[str, bool]:
+    """alert_id -> whether the landlord to text has not replied STOP (their number's consent:
+    a landlord is texted unless they opted out; the tenant's consent is not theirs)."""
+    wanted = [
+        (a.alert_id, ll.phone) for a in alerts if (ll := wants_sms(a, records.get(a.customer_id), settings))
+    ]
+    if not wanted:
+        return {}
+    found = await store.consent_overrides_many([("", phone) for _, phone in wanted])
+    return {aid: effective_consent(True, ov[1:])[0] for (aid, _), ov in zip(wanted, found, strict=True)}

@@ -10,6 +10,8 @@ Keys (all under ``Keys.ns``, i.e. ``{prefix}n:``):
                         pushed ``lease`` ms into the future so a crashed replica's claim is retaken
 - ``smscycle:{customer}:{cycle_start}`` counter of SMS per billing cycle
 - ``smslast:{customer}``  epoch seconds of the last SMS reserved (min days between)
+- ``smsllcycle:{landlord}:{cycle_start}`` / ``smslllast:{landlord}`` the same for the SMS to the
+  landlord of a rented home (``{landlord}``: a digest of the number, ``notifier.landlord.landlord_key``)
 - ``mgrhour:{manager}:{hour}`` pushes counted for the manager in that hour
 - ``digestitems:{manager}:{hour}`` LIST of the alerts collapsed into that hour's digest
 - ``ddigest:{manager}:{day}`` HASH alert_id -> Alert JSON: manager-only alerts held for the daily

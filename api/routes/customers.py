@@ -159,15 +159,23 @@ async def get_alerts(
     return Response(content, media_type="application/json", headers=_NO_STORE)
 
 
+class LandlordView(BaseModel):
+    """The landlord of a rented home, as the API shows it (the phone masked for ops)."""
+
+    name: str
+    phone: str
+
+
 class CustomerView(CustomerRecord):
     """The registry record as the API shows it, with the current segment and open alerts.
 
-    ``phone`` is shown in full only to the customer's own account manager (who
-    calls the customer); ops see it masked (``+86*******5678``) and
-    ``phone_masked`` is true.
+    ``phone`` (and the ``landlord``'s phone of a rented home) is shown in full only to the
+    customer's own account manager (who calls them); ops see it masked (``+86*******5678``)
+    and ``phone_masked`` is true.
     """
 
     phone: str | None = None
+    landlord: LandlordView | None = None  # type: ignore[assignment]  # a masked phone is no E.164
     phone_masked: bool = False
     segment: SegmentRef | None = None
     open_alerts: list[str] = Field(default_factory=list)
@@ -197,6 +205,11 @@ async def get_customer(customer_id: CustomerId, caller: Ctx) -> CustomerView:
         snap = BaselineSnapshot.model_validate_json(base)
         extra = {"segment": snap.segment, "open_alerts": snap.open_alerts}
     view = CustomerView.model_validate({**record.model_dump(), **extra})
-    if caller.is_ops and view.phone:
-        view = view.model_copy(update={"phone": mask_phone(view.phone), "phone_masked": True})
+    if caller.is_ops:
+        upd: dict[str, Any] = {}
+        if view.phone:
+            upd.update(phone=mask_phone(view.phone), phone_masked=True)
+        if view.landlord is not None:
+            upd["landlord"] = view.landlord.model_copy(update={"phone": mask_phone(view.landlord.phone)})
+        view = view.model_copy(update=upd)
     return view

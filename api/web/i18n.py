@@ -98,6 +98,7 @@ _T: dict[str, tuple[str, str]] = {
     "customer.consent_no": ("no", "未同意"),
     "customer.occupancy": ("Occupancy", "居住类型"),
     "customer.occupant_since": ("Occupant since", "当前住户入住"),
+    "customer.landlord": ("Landlord", "房东"),
     "customer.manager": ("Manager", "客户经理"),
     "customer.meters": ("Meters", "电表"),
     "customer.cycle": ("This cycle", "本期"),

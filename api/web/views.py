@@ -122,6 +122,9 @@ class CustomerData:
     segment_kind: str | None
     phone_masked: str
     consent: bool
+    #: the landlord of a rented home: (name, phone), the phone in full for the customer's own
+    #: manager (who calls them, as in the Ops API), masked for ops; None for any other home
+    landlord: tuple[str, str] | None
     notifications: list[dict[str, Any]]
     cycle_chart: Any
     daily_chart: Any
@@ -158,6 +161,7 @@ async def load_customer(caller: Caller, customer_id: str, lang: str) -> Customer
         segment_kind=snap.segment.kind or kind if snap is not None else None,
         phone_masked=mask_phone(record.phone) if record.phone else "",
         consent=record.sms_opt_in,
+        landlord=_landlord(record, caller.is_ops),
         notifications=[],
         cycle_chart=_cycle_chart(snap, blob, customer_id, lang),
         daily_chart=charts.daily_chart(rows, lang),
@@ -165,6 +169,13 @@ async def load_customer(caller: Caller, customer_id: str, lang: str) -> Customer
             [(c.start, c.end, c.kwh, c.coverage) for c in (snap.baseline.cycles if snap else [])][-36:], lang
         ),
     )
+
+
+def _landlord(record: CustomerRecord, ops: bool) -> tuple[str, str] | None:
+    ll = record.landlord if record.occupancy == "rented" else None
+    if ll is None:
+        return None
+    return ll.name, mask_phone(ll.phone) if ops else ll.phone
 
 
 def _cycle_chart(snap: BaselineSnapshot | None, blob: bytes | None, customer_id: str, lang: str) -> Any:

@@ -87,5 +87,5 @@ def _finding(ctx: RuleContext, cfg: SustainedDrop, med: float, xs: list[float]) 
         cfg.customer_facing,
         observed,
         {"recent": recent, "baseline": med, "days": float(cfg.days)},
-        {"p80_kwh": round(quantile_high(xs, 0.8), 3), "days_present": len(xs)},
+        {"p80_kwh": round(quantile_high(xs, 0.8), 3), "days_present": len(xs), "days": cfg.days},
     )

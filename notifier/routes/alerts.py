@@ -39,7 +39,11 @@ async def _result(
             status, reason = (decided or {}).get(nid) or [h.get("status", ""), h.get("reason", "")]
             refs.append(
                 NotificationRef(
-                    notification_id=nid, channel=h.get("channel", ""), status=status, reason=reason
+                    notification_id=nid,
+                    channel=h.get("channel", ""),
+                    recipient="landlord" if h.get("recipient") == "landlord" else "customer",
+                    status=status,
+                    reason=reason,
                 )
             )
     return IngestResult(alert_id=alert_id, duplicate=duplicate, notifications=refs)

@@ -44,7 +44,7 @@ from notifier.deps import Principal, StoreDep
 router = APIRouter(tags=["metrics"])
 
 PREFIX = "meterwatch_notifier_"
-_CHANNEL = re.compile(r"^(sms|push|digest|escalation)_([a-z_]+)$")
+_CHANNEL = re.compile(r"^(landlord_sms|sms|push|digest|escalation)_([a-z_]+)$")
 _LABELLED = re.compile(r'^([a-z_]+)\{([a-z_]+)="([^"{},]*)"\}$')
 _PLAIN = re.compile(r"^[a-z_]+$")
 

@@ -32,6 +32,7 @@ async def get_notification(notification_id: str, p: Principal, store: StoreDep) 
         notification_id=notification_id,
         alert_id=h.get("alert_id", ""),
         channel=h.get("channel", ""),
+        recipient="landlord" if h.get("recipient") == "landlord" else "customer",
         status=h.get("status", ""),
         reason=h.get("reason", ""),
         customer_id=h.get("customer_id", ""),

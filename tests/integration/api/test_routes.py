@@ -121,6 +121,18 @@ async def test_customer_view_masks_phone_for_ops_only(
     assert mgr["phone"] == "+8613812345678" and mgr["phone_masked"] is False
 
 
+async def test_customer_view_shows_the_landlord_of_a_rented_home_to_its_manager_masked_for_ops(
+    client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel
+) -> None:
+    landlord = {"name": "王先生", "phone": "+8613900139000"}
+    await rm.customer("c1", "mgr-a", phone="+8613812345678", occupancy="rented", landlord=landlord)
+    mgr = (await client.get("/v1/customers/c1", headers=h(tokens.mgr_a))).json()
+    assert mgr["landlord"] == landlord
+    ops = (await client.get("/v1/customers/c1", headers=h(tokens.ops))).json()
+    assert ops["landlord"] == {"name": "王先生", "phone": "+86*******9000"}
+    assert (await client.get("/v1/customers/c1", headers=h(tokens.mgr_b))).status_code == 404
+
+
 async def test_segments(client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel) -> None:
     r = await client.get("/v1/segments", headers=h(tokens.mgr_b))
     assert r.status_code == 200 and r.json() == []

@@ -190,6 +190,21 @@ async def test_occupant_change_goes_to_the_registry_topic(
     assert bad.status_code == 422
 
 
+async def test_the_customer_page_shows_the_landlord_of_a_rented_home(
+    client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel
+) -> None:
+    landlord = {"name": "Mr Lee", "phone": "+447700900123"}
+    await rm.customer("l1", "mgr-a", occupancy="rented", landlord=landlord)
+    await rm.customer("l2", "mgr-a", occupancy="owner", landlord=landlord)  # not rented: not shown
+    await sign_in(client, tokens.mgr_a)
+    page = (await client.get("/customers/l1")).text
+    assert re.search(r'id="landlord">Mr Lee \+447700900123<', page), page
+    assert 'id="landlord"' not in (await client.get("/customers/l2")).text
+    client.cookies.clear()
+    await sign_in(client, tokens.ops)
+    assert 'id="landlord">Mr Lee +44******0123<' in (await client.get("/customers/l1")).text
+
+
 async def test_live_events_reach_the_right_manager(
     live_api: LiveServer, tokens: Tokens, rm: ReadModel, redis: Redis, keys: Keys
 ) -> None:

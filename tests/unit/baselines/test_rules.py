@@ -193,7 +193,7 @@ def test_sustained_drop_fires_on_a_fortnight_near_zero() -> None:
     (f,) = sustained_drop.check(context(p))
     assert f.rule == "sustained_drop" and not f.customer_facing
     assert f.explain == {"recent": 0.1, "baseline": 8.0, "days": 14.0}
-    assert f.numbers == {"p80_kwh": 0.1, "days_present": 14}
+    assert f.numbers == {"p80_kwh": 0.1, "days_present": 14, "days": 14}
 
 
 def test_sustained_drop_exits_early_on_recent_high_days_and_needs_known_days() -> None:
