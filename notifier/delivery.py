@@ -317,22 +317,27 @@ class Dispatcher:
         cid, phone = h.get("customer_id", ""), h.get("phone", "")
         rec = (await self.store.customers([cid])).get(cid)
         to_landlord = h.get("recipient") == "landlord"
-        if rec is not None:
-            ll = landlord_of(rec)
-            current = (ll.phone if ll is not None else None) if to_landlord else rec.phone
-            if current != phone:
-                # the registry changed the number since the SMS was planned: the old one may be someone
-                # else's (for a landlord: the home is no longer rented, or has another landlord)
-                if not current:
-                    why = "landlord.none" if to_landlord else "customer.no_phone"
-                    await self.store.complete(nid, token, "suppressed", why, now, metric="sms_suppressed")
-                    return None
-                phone = current
-                await self.store.r.hset(self.store.notif_key(nid), "phone", phone)
+        if to_landlord:
+            # a landlord's text names that landlord and this home: sent only to the landlord it
+            # was planned for, while the record still names them for a rented home (a deleted
+            # customer, an owner now, another landlord: suppressed, never re-addressed)
+            ll = landlord_of(rec) if rec is not None else None
+            if ll is None or ll.phone != phone:
+                why = "landlord.none" if ll is None else "landlord.changed"
+                await self.store.complete(nid, token, "suppressed", why, now, metric="sms_suppressed")
+                return None
+        elif rec is not None and rec.phone != phone:
+            # the registry changed the number since the SMS was planned: the old one may be
+            # someone else's now
+            if not rec.phone:
+                await self.store.complete(
+                    nid, token, "suppressed", "customer.no_phone", now, metric="sms_suppressed"
+                )
+                return None
+            phone = rec.phone
+            await self.store.r.hset(self.store.notif_key(nid), "phone", phone)
         overrides = await self.store.consent_overrides(cid, phone)
-        if (
-            to_landlord
-        ):  # texted unless the landlord's number replied STOP (the tenant's consent is not theirs)
+        if to_landlord:  # texted unless the landlord's number replied STOP (not the tenant's consent)
             registry, overrides = True, overrides[1:]
         else:
             registry = rec.sms_opt_in if rec is not None else h.get("registry_opt_in") == "1"

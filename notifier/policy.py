@@ -96,6 +96,9 @@ def daily_rule(manager_id: str, settings: Settings, now: dt.datetime) -> DailyRu
     return DailyRule(day, due, make_nid("ddigest", manager_id, day.isoformat()))
 
 
+LANDLORD_NO_CYCLE_LIMIT = 1_000_000  # landlords: only MW_LANDLORD_SMS_MIN_DAYS_BETWEEN limits
+
+
 @dataclass(frozen=True)
 class SmsLimit:
     """The reservations an SMS makes at ingest (decided atomically in Redis)."""
@@ -294,7 +297,8 @@ def _landlord_sms(
         )
     status, reason, due, detail = rented.timing(record, settings, now)
     gap = settings.landlord_sms_min_days_between * 86400
-    limit = SmsLimit(cycle, 1, gap)
+    # the landlord's limit is the gap alone: the billing cycle is the tenant's, not theirs
+    limit = SmsLimit(cycle, LANDLORD_NO_CYCLE_LIMIT, gap)
     return SmsPlan(nid, status, reason, detail, due, cycle, record, text, limit, "landlord")
 
 

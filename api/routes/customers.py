@@ -205,6 +205,8 @@ async def get_customer(customer_id: CustomerId, caller: Ctx) -> CustomerView:
         snap = BaselineSnapshot.model_validate_json(base)
         extra = {"segment": snap.segment, "open_alerts": snap.open_alerts}
     view = CustomerView.model_validate({**record.model_dump(), **extra})
+    if view.landlord is not None and view.occupancy != "rented":  # a landlord only for a rented home
+        view = view.model_copy(update={"landlord": None})
     if caller.is_ops:
         upd: dict[str, Any] = {}
         if view.phone:

@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from starlette.types import Receive, Scope, Send
 
 from meterwatch.auth import TokenRecord
+from meterwatch.logs import mask_text
 from notifier.deps import ClockDep, OpsPrincipal, Principal, StoreDep
 from notifier.models import Inbox, InboxItem, ManagerProfile
 from notifier.sse import InboxHub, StreamLimitError, Subscription
@@ -35,6 +36,13 @@ def _check(manager_id: str, p: TokenRecord) -> None:
 def _event_id(item_json: str) -> str:
     at = json.loads(item_json).get("at")
     return str(int(dt.datetime.fromisoformat(at).timestamp() * 1000)) if at else ""
+
+
+def _shown(item_json: str, ops: bool) -> str:
+    """An inbox item as the caller may see it: ops read any manager's inbox, but the phone
+    numbers in it (a rented home's landlord, in the item and in its text) only masked; the
+    manager sees them in full (they call them)."""
+    return mask_text(item_json) if ops else item_json
 
 
 def _sse(item_json: str) -> str:
@@ -73,7 +81,7 @@ async def _missed(store: Store, sub: Subscription, sent: _Replay) -> list[str]:
 
 
 async def _stream(
-    request: Request, store: Store, sub: Subscription, since: float | None, now_ms: float
+    request: Request, store: Store, sub: Subscription, since: float | None, now_ms: float, ops: bool
 ) -> AsyncIterator[str]:
     """The live stream of one manager's inbox (registered at the replica's one pub/sub hub)."""
     try:
@@ -84,7 +92,7 @@ async def _stream(
         while not await request.is_disconnected():
             if sub.resync:
                 for missed in await _missed(store, sub, sent):
-                    yield _sse(missed)
+                    yield _sse(_shown(missed, ops))
             if not sub.hub.up:
                 if not warned:
                     yield ": redis unavailable\n\n"
@@ -96,7 +104,7 @@ async def _stream(
             with contextlib.suppress(TimeoutError):
                 raw = await asyncio.wait_for(sub.queue.get(), timeout=1.0)
             if raw is not None and sent.fresh(raw):
-                yield _sse(raw)
+                yield _sse(_shown(raw, ops))
                 last = time.monotonic()
             elif time.monotonic() - last > KEEPALIVE_S:
                 yield ": keepalive\n\n"
@@ -158,8 +166,9 @@ async def inbox(
         except StreamLimitError as e:
             raise HTTPException(e.status, e.message, headers={"Retry-After": "5"}) from e
         now_ms = clock.now().timestamp() * 1000
-        return _StreamResponse(_stream(request, store, sub, start, now_ms), sub)
-    items = [InboxItem.model_validate_json(x) for x in await store.inbox(manager_id, limit)]
+        return _StreamResponse(_stream(request, store, sub, start, now_ms, p.role == "ops"), sub)
+    ops = p.role == "ops"
+    items = [InboxItem.model_validate_json(_shown(x, ops)) for x in await store.inbox(manager_id, limit)]
     return Inbox(manager_id=manager_id, items=items)
 
 

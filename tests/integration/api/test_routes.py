@@ -131,6 +131,9 @@ async def test_customer_view_shows_the_landlord_of_a_rented_home_to_its_manager_
     ops = (await client.get("/v1/customers/c1", headers=h(tokens.ops))).json()
     assert ops["landlord"] == {"name": "王先生", "phone": "+86*******9000"}
     assert (await client.get("/v1/customers/c1", headers=h(tokens.mgr_b))).status_code == 404
+    # the home is owner-occupied now, the record still names the old landlord: not shown
+    await rm.customer("c1", "mgr-a", phone="+8613812345678", occupancy="owner", landlord=landlord)
+    assert (await client.get("/v1/customers/c1", headers=h(tokens.mgr_a))).json()["landlord"] is None
 
 
 async def test_segments(client: httpx.AsyncClient, tokens: Tokens, rm: ReadModel) -> None:

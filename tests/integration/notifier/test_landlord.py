@@ -12,6 +12,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
+from meterwatch.contracts import CustomerRecord
+from meterwatch.keys import Keys
 from meterwatch.settings import Settings
 from notifier.clock import FixedClock
 from notifier.landlord import sms_nid
@@ -67,6 +69,7 @@ async def test_a_rented_home_s_long_drop_texts_the_landlord_once_and_the_manager
         first = (await n.client.get(f"/v1/notifications/{sms_nid(drops['r1'])}", headers=h)).json()
         second = (await n.client.get(f"/v1/notifications/{sms_nid(drops['r2'])}", headers=h)).json()
         inbox = (await n.client.get("/v1/managers/mgr-1/inbox", headers=Tokens.h(tokens.mgr1))).json()
+        seen_by_ops = (await n.client.get("/v1/managers/mgr-1/inbox", headers=h)).text
     # exactly one SMS on the wire: to the landlord, about r1; r2's waits out the per-landlord limit
     assert len(sms_gw.requests) == 1 and sms_gw.duplicates == 0
     req = sms_gw.requests[0]
@@ -86,6 +89,39 @@ async def test_a_rented_home_s_long_drop_texts_the_landlord_once_and_the_manager
     assert "landlord" not in items["o1"]
     assert items["r1"]["text"]["zh-CN"].endswith("出租房：房东王先生 +8613900139000")
     assert sms_nid(drops["r1"]) in items["r1"]["notification_ids"]
+    # ops may read any manager's inbox, the landlord's number only masked (item and text)
+    assert "+8613900139000" not in seen_by_ops and "+86*******9000" in seen_by_ops
+    assert "王先生" in seen_by_ops
+
+
+async def test_a_deferred_landlord_sms_goes_to_no_other_landlord_and_not_after_the_customer_left(
+    mw_settings: Settings, sms_gw: FakeGateway, push_gw: FakeGateway, redis: Redis, tokens: Tokens
+) -> None:
+    s = notifier_settings(
+        mw_settings, sms_gw, push_gw, quiet_hours_start=21, quiet_hours_end=8, landlord_sms_min_days_between=0
+    )
+    first = {"name": "Mr Lee", "phone": "+8613900139222"}
+    homes = [make_customer(c, occupancy="rented", landlord=first) for c in ("r6", "r7")]
+    await put_customers(redis, s, *homes)
+    clock = FixedClock(dt.datetime(2025, 1, 21, 15, 30, tzinfo=UTC))  # 23:30 in Shanghai
+    h = Tokens.h(tokens.ops)
+    async with run_notifier(s, clock=clock, consume=False) as n:
+        alerts = [make_alert(c, rule="sustained_drop", customer_facing=False) for c in ("r6", "r7")]
+        for a in alerts:
+            r = await n.client.post("/v1/alerts", content=a.to_json(), headers=h)
+            (ll,) = [x for x in r.json()["notifications"] if x["recipient"] == "landlord"]
+            assert ll["status"] == "deferred", ll  # both: no per-cycle limit, no gap (setting 0)
+        # overnight: r6's home has another landlord; r7's customer left the registry
+        other = {"name": "Ms Wu", "phone": "+8613900139333"}
+        moved = homes[0].model_dump() | {"landlord": other}
+        await put_customers(redis, s, CustomerRecord.model_validate(moved))
+        await redis.delete(Keys(s.redis_prefix).customer("r7"))
+        clock.set(dt.datetime(2025, 1, 22, 0, 5, tzinfo=UTC))  # 08:05 in Shanghai
+        v6 = await wait_until(lambda: _status(n, h, sms_nid(alerts[0]), "suppressed"), what="r6 suppressed")
+        v7 = await wait_until(lambda: _status(n, h, sms_nid(alerts[1]), "suppressed"), what="r7 suppressed")
+        await dispatcher_passes(n.app)
+    assert (v6["reason"], v7["reason"]) == ("landlord.changed", "landlord.none")
+    assert sms_gw.bodies() == []  # the text named Mr Lee: neither he (gone) nor Ms Wu got it
 
 
 async def test_quiet_hours_defer_it_a_home_no_longer_rented_drops_it_and_the_landlord_s_stop_is_theirs(

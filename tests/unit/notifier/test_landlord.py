@@ -16,7 +16,7 @@ from meterwatch.keys import Keys
 from meterwatch.settings import Settings
 from notifier.landlord import landlord_key, sms_nid
 from notifier.layout import encode
-from notifier.policy import decide
+from notifier.policy import LANDLORD_NO_CYCLE_LIMIT, decide
 
 from .samples import alert, customer
 
@@ -45,7 +45,8 @@ def test_a_rented_home_s_long_drop_plans_one_sms_to_the_landlord_and_the_manager
     ll = p.landlord_sms
     assert ll is not None and (ll.recipient, ll.status, ll.reason, ll.due) == ("landlord", "queued", "", DAY)
     assert ll.nid == sms_nid(p.alert) != p.push.nid and p.sms is None  # manager-only: no customer SMS
-    assert ll.limit is not None and (ll.limit.max_per_cycle, ll.limit.min_gap_s) == (1, 30 * 86400)
+    assert ll.limit is not None and ll.limit.min_gap_s == 30 * 86400
+    assert ll.limit.max_per_cycle == LANDLORD_NO_CYCLE_LIMIT  # the tenant's cycle is not the landlord's
     assert p.nids == [p.push.nid, ll.nid] and p.inbox_item["notification_ids"] == p.nids
     for item in (p.inbox_item, p.push.payload):
         assert item["landlord"] == LANDLORD
