@@ -5,7 +5,7 @@ snap is then expected use, not a surge. This module holds the pure parts:
 
 * :class:`Temperatures`: the daily mean temperature (deg C) per region and day (proleptic
   ordinal). A customer's series is that of its ``region`` (``CustomerConfig.region``), else
-  the default series (region ``""``), else none.
+  the default series (region :data:`ANY_REGION`, ``*``), else none.
 * heating and cooling degree days of a daily mean temperature, with the bases of UK
   degree-day practice: :data:`HEATING_BASE_C` 15.5 C (the CIBSE / Met Office base of
   heating degree days) and :data:`COOLING_BASE_C` 22 C.
@@ -49,6 +49,8 @@ from typing import Any
 HEATING_BASE_C = 15.5
 #: base temperature of cooling degree days (UK practice: 22 C)
 COOLING_BASE_C = 22.0
+#: the region of the default series: the temperatures of every customer whose region has none
+ANY_REGION = "*"
 #: the stored version of :class:`Response`
 RESPONSE_SCHEMA_VERSION = 1
 #: the fit's forgetting factor per day (memory about 1 / (1 - FORGET) = 200 days)
@@ -62,6 +64,7 @@ SCALE_WEIGHT = 0.05
 SCALE_CLIP = 3.0
 #: the fit's prior covariance (intercept, HDD slope, CDD slope): practically uninformative
 PRIOR_VARIANCE = (1.0e4, 1.0e2, 1.0e2)
+PRIOR_TRACE = sum(PRIOR_VARIANCE)
 #: the fit is used from this many days on ...
 MIN_DAYS = 42
 #: ... when the HDD of those days spread at least this much (standard deviation, degree days)
@@ -91,7 +94,7 @@ def cdd(temperature_c: float) -> float:
 class Temperatures:
     """Daily mean temperatures (deg C) per region and day (proleptic ordinal).
 
-    >>> t = Temperatures({"GB-ENG": {738900: 3.0}, "": {738900: 8.0}})
+    >>> t = Temperatures({"GB-ENG": {738900: 3.0}, "*": {738900: 8.0}})
     >>> t.series("GB-ENG")[738900], t.series(None)[738900], t.series("CN")[738900]
     (3.0, 8.0, 8.0)
     >>> Temperatures({}).series("GB-ENG") is None, len(Temperatures({}))
@@ -107,7 +110,7 @@ class Temperatures:
     def from_rows(cls, rows: Iterable[tuple[str, int, float]]) -> Temperatures:
         """From ``(region, day ordinal, mean temperature C)`` rows (a later row for a day wins).
 
-        >>> Temperatures.from_rows([("", 738900, 4.0), ("", 738901, 5.0)]).series("")
+        >>> Temperatures.from_rows([("*", 738900, 4.0), ("*", 738901, 5.0)]).series(None)
         {738900: 4.0, 738901: 5.0}
         """
         by: dict[str, dict[int, float]] = {}
@@ -118,15 +121,15 @@ class Temperatures:
         return cls(by)
 
     def series(self, region: str | None) -> Mapping[int, float] | None:
-        """The region's daily temperatures, else the default series (region ``""``), else None."""
+        """The region's daily temperatures, else the default series (region ``*``), else None."""
         if region is not None:
             got = self._by_region.get(region)
             if got is not None:
                 return got
-        return self._by_region.get("")
+        return self._by_region.get(ANY_REGION)
 
     def regions(self) -> list[str]:
-        """The regions with temperatures (``""``: the default series).
+        """The regions with temperatures (``*``: the default series).
 
         >>> Temperatures({"b": {1: 0.0}, "a": {1: 0.0}}).regions()
         ['a', 'b']
@@ -229,11 +232,6 @@ class Response:
             raise ValueError(f"malformed weather response: {type(e).__name__}: {e}") from e
 
 
-def _full(cov: tuple[float, ...]) -> list[list[float]]:
-    a, b, c, d, e, f = cov
-    return [[a, b, c], [b, d, e], [c, e, f]]
-
-
 def _moments(m: tuple[float, float, float], x: float) -> tuple[float, float, float]:
     """Forgetting-weighted Welford step: (weight, mean, sum of squared deviations) with ``x`` added."""
     w, mean, m2 = m
@@ -263,26 +261,33 @@ def update(state: Response, day: int, kwh: float, hdd_: float, cdd_: float) -> R
     >>> r.days, r.last_day, Response.new().days
     (1, 700000, 0)
     """
-    x = (1.0, hdd_, cdd_)
-    th = state.theta
-    r = kwh - (th[0] + th[1] * x[1] + th[2] * x[2])
+    h, c = hdd_, cdd_
+    t0, t1, t2 = state.theta
+    r = kwh - (t0 + t1 * h + t2 * c)
     scale = state.scale
     w = 1.0
     if scale is not None and state.days >= WARMUP_DAYS and abs(r) > HUBER_K * scale:
         w = HUBER_K * scale / abs(r)  # Huber: a far day counts as if it were HUBER_K scales off
-    p = _full(state.cov)
-    px = [p[i][0] * x[0] + p[i][1] * x[1] + p[i][2] * x[2] for i in range(3)]
-    denom = FORGET / w + x[0] * px[0] + x[1] * px[1] + x[2] * px[2]
-    k = [v / denom for v in px]
-    theta = (th[0] + k[0] * r, th[1] + k[1] * r, th[2] + k[2] * r)
-    q = [[(p[i][j] - k[i] * px[j]) / FORGET for j in range(3)] for i in range(3)]
-    cap = sum(PRIOR_VARIANCE)
-    tr = q[0][0] + q[1][1] + q[2][2]
+    # weighted recursive least squares with forgetting, x = (1, h, c), P symmetric (unrolled: hot)
+    a, b, e, d, g, f = state.cov  # P = [[a, b, e], [b, d, g], [e, g, f]]
+    p0, p1, p2 = a + b * h + e * c, b + d * h + g * c, e + g * h + f * c  # P x
+    denom = FORGET / w + p0 + p1 * h + p2 * c
+    k0, k1, k2 = p0 / denom, p1 / denom, p2 / denom
+    theta = (t0 + k0 * r, t1 + k1 * r, t2 + k2 * r)
+    lam = FORGET
+    cov = (
+        (a - k0 * p0) / lam,
+        (b - k0 * p1) / lam,
+        (e - k0 * p2) / lam,
+        (d - k1 * p1) / lam,
+        (g - k1 * p2) / lam,
+        (f - k2 * p2) / lam,
+    )
+    tr = cov[0] + cov[3] + cov[5]
+    cap = PRIOR_TRACE
     if tr > cap:  # no wind-up: days without HDD spread must not make the fit forget all it learned
-        f = cap / tr
-        q = [[v * f for v in row] for row in q]
-    sym = [[(q[i][j] + q[j][i]) / 2 for j in range(3)] for i in range(3)]
-    cov = (sym[0][0], sym[0][1], sym[0][2], sym[1][1], sym[1][2], sym[2][2])
+        m = cap / tr
+        cov = (cov[0] * m, cov[1] * m, cov[2] * m, cov[3] * m, cov[4] * m, cov[5] * m)
     ar = abs(r)
     if scale is None:
         scale = ar
