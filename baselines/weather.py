@@ -62,6 +62,9 @@ WARMUP_DAYS = 14
 #: the residual scale follows |residual| (clipped at SCALE_CLIP scales) with this weight
 SCALE_WEIGHT = 0.05
 SCALE_CLIP = 3.0
+#: the residual scale counts as at least this (kWh): weeks of identical days (a vacant home's
+#: zeros) must not make every later day infinitely far off
+MIN_SCALE_KWH = 0.05
 #: the fit's prior covariance (intercept, HDD slope, CDD slope): practically uninformative
 PRIOR_VARIANCE = (1.0e4, 1.0e2, 1.0e2)
 PRIOR_TRACE = sum(PRIOR_VARIANCE)
@@ -266,8 +269,8 @@ def update(state: Response, day: int, kwh: float, hdd_: float, cdd_: float) -> R
     r = kwh - (t0 + t1 * h + t2 * c)
     scale = state.scale
     w = 1.0
-    if scale is not None and state.days >= WARMUP_DAYS and abs(r) > HUBER_K * scale:
-        w = HUBER_K * scale / abs(r)  # Huber: a far day counts as if it were HUBER_K scales off
+    if scale is not None and state.days >= WARMUP_DAYS and abs(r) > HUBER_K * max(scale, MIN_SCALE_KWH):
+        w = HUBER_K * max(scale, MIN_SCALE_KWH) / abs(r)  # Huber: a far day counts as HUBER_K scales off
     # weighted recursive least squares with forgetting, x = (1, h, c), P symmetric (unrolled: hot)
     a, b, e, d, g, f = state.cov  # P = [[a, b, e], [b, d, g], [e, g, f]]
     p0, p1, p2 = a + b * h + e * c, b + d * h + g * c, e + g * h + f * c  # P x
@@ -292,7 +295,7 @@ def update(state: Response, day: int, kwh: float, hdd_: float, cdd_: float) -> R
     if scale is None:
         scale = ar
     else:
-        scale = (1.0 - SCALE_WEIGHT) * scale + SCALE_WEIGHT * min(ar, SCALE_CLIP * scale if scale > 0 else ar)
+        scale = (1.0 - SCALE_WEIGHT) * scale + SCALE_WEIGHT * min(ar, SCALE_CLIP * max(scale, MIN_SCALE_KWH))
     return Response(
         theta,
         cov,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 
 from hypothesis import given, settings
@@ -135,3 +136,11 @@ def test_absorb_skips_flagged_and_special_days_and_goes_on_where_it_stopped() ->
     p.final_days.append(9.0)
     absorb(p, temps)
     assert p.weather.days == 29 and p.weather.last_day == DAY0 + 30
+
+
+def test_weeks_of_identical_days_then_a_different_one_is_a_step_not_a_crash() -> None:
+    # a vacant home: 30 days of exactly 0 kWh (residual scale 0), then a day with use
+    temps = london_like_temps(random.Random(3), 31)
+    r = fit([0.0] * 30 + [5.0], temps)
+    assert r.days == 31 and all(math.isfinite(x) for x in (*r.theta, *r.cov))
+    assert r.scale is not None and math.isfinite(r.scale)
