@@ -207,6 +207,11 @@ class Response:
         Traceback (most recent call last):
         ...
         ValueError: unsupported weather response schema_version 9 (this code reads 1)
+        >>> bad = {**Response.new().to_dict(), "th": [0.0, float("nan"), 0.0]}
+        >>> Response.from_dict(bad)
+        Traceback (most recent call last):
+        ...
+        ValueError: malformed weather response: ValueError: a non-finite number
         """
         v = d.get("v")
         if v != RESPONSE_SCHEMA_VERSION or type(v) is not int:
@@ -220,14 +225,16 @@ class Response:
             mc = tuple(float(x) for x in d["mc"])
             if len(th) != 3 or len(cov) != 6 or len(mh) != 3 or len(mc) != 3:
                 raise ValueError("wrong length")
+            scale = None if d["s"] is None else float(d["s"])
+            if not all(math.isfinite(x) for x in (*th, *cov, *mh, *mc, scale or 0.0)):
+                raise ValueError("a non-finite number")
             last = d["d"]
-            scale = d["s"]
             return cls(
                 (th[0], th[1], th[2]),
                 (cov[0], cov[1], cov[2], cov[3], cov[4], cov[5]),
                 int(d["n"]),
                 None if last is None else int(last),
-                None if scale is None else float(scale),
+                scale,
                 (mh[0], mh[1], mh[2]),
                 (mc[0], mc[1], mc[2]),
             )

@@ -31,13 +31,14 @@ SNAP = 200  # the cold snap's first day (18 December 2013): a week at about -4 C
 SNAP_DAYS = 7
 
 
-def season(n: int, seed: int = 5) -> list[float]:
-    """Daily means from a London summer (17 C) into winter (8 C), +-3 C day to day; a cold snap."""
+def season(n: int, seed: int = 5, snap: bool = True) -> list[float]:
+    """Daily means from a London summer (17 C) into winter (8 C), +-3 C day to day; a cold snap
+    (unless ``snap`` is false)."""
     rng = random.Random(seed)
     out = []
     for i in range(n):
         t = 17.0 - 9.0 * min(1.0, max(0.0, i - 60) / 120) + rng.uniform(-3.0, 3.0)
-        if SNAP <= i < SNAP + SNAP_DAYS:
+        if snap and SNAP <= i < SNAP + SNAP_DAYS:
             t = -4.0 + rng.uniform(-1.0, 1.0)
         out.append(t)
     return out
@@ -167,3 +168,24 @@ def test_the_london_weather_only_takes_surges_away_on_the_sample(
         a for a in warm.alerts if a.rule == "sudden_increase" and "weather_kwh" in a.reasons[0].numbers
     ]
     assert weathered and all(num(a.reasons[0].numbers, "weather_kwh") > 0 for a in weathered)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    base=st.floats(3.0, 15.0),
+    slope=st.floats(0.5, 3.0),
+    snap_c=st.floats(-8.0, 2.0),
+    snap_days=st.integers(3, 10),
+    seed=st.integers(0, 10_000),
+)
+def test_a_pure_temperature_effect_is_never_a_surge_once_learned(
+    base: float, slope: float, snap_c: float, snap_days: int, seed: int
+) -> None:
+    rng = random.Random(seed)
+    temps = season(SNAP + 14, seed, snap=False)
+    temps[SNAP : SNAP + snap_days] = [snap_c + rng.uniform(-1.0, 1.0) for _ in range(snap_days)]
+    kwh = [(base + slope * hdd(t)) * rng.uniform(0.95, 1.05) for t in temps]
+    start = (START + dt.timedelta(days=150)).toordinal()  # the response is sufficient by then
+    _, alerts = feed_daily(Engine(weather=feed(temps)), CUST, START, kwh)
+    late = [a for a in surges(alerts) if a.triggered_by.date().toordinal() >= start]
+    assert late == [], [(a.triggered_by.date(), a.reasons[0].numbers) for a in late]
