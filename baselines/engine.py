@@ -84,6 +84,16 @@ class Engine:
         self._days = DayLocator()
         self._evaluator = Evaluator(self.rules, clock, self.tariffs, weather)
 
+    def use_weather(self, weather: Temperatures) -> None:
+        """Judge with these temperatures from now on (the stream worker's follower fills them).
+
+        >>> from baselines.weather import Temperatures
+        >>> eng = Engine(); eng.use_weather(Temperatures({})); eng.weather is not None
+        True
+        """
+        self.weather = weather
+        self._evaluator.weather = weather
+
     def process(
         self,
         profile: Profile,

@@ -123,6 +123,16 @@ class Temperatures:
             by.setdefault(region, {})[int(day)] = float(t)
         return cls(by)
 
+    def apply(self, region: str, day: int, temperature_c: float) -> None:
+        """Record (or correct) one day's temperature of a region (a stream follower feeds it).
+
+        >>> t = Temperatures({}); t.apply("*", 738900, 2.5); t.apply("*", 738900, 3.0); t.series(None)
+        {738900: 3.0}
+        """
+        if not math.isfinite(temperature_c):
+            raise ValueError(f"temperature of {region!r} on day {day} is not a number: {temperature_c}")
+        self._by_region.setdefault(region, {})[int(day)] = float(temperature_c)
+
     def series(self, region: str | None) -> Mapping[int, float] | None:
         """The region's daily temperatures, else the default series (region ``*``), else None."""
         if region is not None:

@@ -192,6 +192,23 @@ class MeterReading(BaseModel):
         return self
 
 
+class WeatherDay(BaseModel):
+    """One value on the `weather` topic (key: region): a region's daily mean temperature.
+
+    ``region`` is the customers' ``region`` it applies to, or ``*`` for every customer whose
+    region has none (``baselines.weather``).
+
+    >>> WeatherDay.model_validate({"region": "GB-ENG", "day": "2013-12-18", "temperature_c": -3.5}).day
+    datetime.date(2013, 12, 18)
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    region: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^(\*|[A-Z]{2}(-[A-Z0-9]{1,3})?)$")]
+    day: dt.date
+    temperature_c: Annotated[float, Field(ge=-90.0, le=60.0, allow_inf_nan=False)]
+
+
 class CustomerRecord(BaseModel):
     """One value on the compacted `customers` topic (key: customer_id)."""
 

@@ -69,3 +69,21 @@ def test_a_bad_weather_file_is_a_clear_error(tmp_path: Path, capsys: pytest.Capt
     assert rc == 2 and "bad.csv:2: unusable weather row" in capsys.readouterr().err
     rc, _ = _run(tmp_path, readings, "--weather", str(tmp_path / "none.csv"))
     assert rc == 2 and "none.csv" in capsys.readouterr().err
+
+
+def test_publish_weather_refuses_a_file_the_contract_refuses_before_sending(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from meterwatch.cli.commands.weather_cmds import weather_days
+
+    _, mw, ds = _files(tmp_path)
+    days = weather_days(mw, None)
+    assert len(days) == DAYS and {d.region for d in days} == {"*"}
+    assert {d.region for d in weather_days(ds, "GB-ENG")} == {"GB-ENG"}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("region,day,temperature_c\nlondon,2013-01-01,4.0\n", encoding="utf-8")
+    assert main(["publish-weather", "--file", str(bad)]) == 2
+    assert "bad.csv: london 2013-01-01: String should match pattern" in capsys.readouterr().err
+    bad.write_text("region,day,temperature_c\n*,2013-01-01,140.0\n", encoding="utf-8")
+    assert main(["publish-weather", "--file", str(bad)]) == 2
+    assert "less than or equal to 60" in capsys.readouterr().err
