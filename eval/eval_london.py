@@ -471,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         "--weather",
         type=Path,
         metavar="FILE",
-        help="daily temperatures (region,day,temperature_c or the Dark Sky export, e.g. "
+        help="daily temperatures (region,day,temp_mean_c or the Dark Sky export, e.g. "
         "lcl_london_daily/weather_daily_darksky.csv of the shared data); default: no weather",
     )
     a = ap.parse_args(argv)

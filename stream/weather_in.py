@@ -5,7 +5,7 @@ beginning, then follows it) into one in-memory ``baselines.weather.Temperatures`
 worker's engine judges with (``Engine.use_weather``), the way ``stream/registry.py`` follows
 `customers`. Values are ``meterwatch.contracts.WeatherDay`` (key: region); a customer takes
 its record's ``region``'s series, else the ``*`` series. An undecodable value is logged with
-its offset and skipped (the publisher, ``meterwatch weather publish``, validates what it
+its offset and skipped (the publisher, ``meterwatch publish-weather``, validates what it
 sends; every worker reads the topic, so a dead letter would be written once per worker).
 
 A day's temperature is needed only when the day leaves the late window (7 days after it),
@@ -15,8 +15,8 @@ temperature that arrives after its day was learned is kept for the rules but not
 
 >>> import datetime as dt
 >>> f = WeatherFollower.__new__(WeatherFollower); f.temps = Temperatures({}); f.records_seen = 0
->>> f.apply_raw(b"*", b'{"region": "*", "day": "2013-12-18", "temperature_c": -3.5}')
->>> f.apply_raw(b"*", b'{"region": "*", "day": "2013-12-19", "temperature_c": "cold"}')
+>>> f.apply_raw(b"*", b'{"region": "*", "day": "2013-12-18", "temp_mean_c": -3.5}')
+>>> f.apply_raw(b"*", b'{"region": "*", "day": "2013-12-19", "temp_mean_c": "cold"}')
 >>> f.temps.series(None) == {dt.date(2013, 12, 18).toordinal(): -3.5}, f.records_seen
 (True, 2)
 """
@@ -70,7 +70,7 @@ class WeatherFollower:
         except ValidationError as exc:
             log.error("undecodable weather record (key %r): %s", key, exc.errors()[0].get("msg"))
             return
-        self.temps.apply(w.region, w.day.toordinal(), w.temperature_c)
+        self.temps.apply(w.region, w.day.toordinal(), w.temp_mean_c)
 
     async def _run(self) -> None:
         topic = self.settings.topic_weather

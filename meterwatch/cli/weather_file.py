@@ -2,7 +2,7 @@
 
 Two forms are read (by their header):
 
-* the meterwatch form, CSV ``region,day,temperature_c`` (``day`` ISO ``YYYY-MM-DD``; region
+* the meterwatch form, CSV ``region,day,temp_mean_c`` (``day`` ISO ``YYYY-MM-DD``; region
   ``*``: the temperatures of every customer whose region has none of its own);
 * the Dark Sky daily export of the London smart-meter data set (``weather_daily_darksky.csv``:
   columns ``time``, ``temperatureMax``, ``temperatureMin``, ...): the day's mean temperature is
@@ -13,7 +13,7 @@ meterwatch form (days sorted, one decimal: how ``data/sample/weather`` was made)
 
 >>> import pathlib, tempfile
 >>> d = pathlib.Path(tempfile.mkdtemp())
->>> _ = (d / "w.csv").write_text("region,day,temperature_c\\nGB-ENG,2013-01-01,4.5\\n")
+>>> _ = (d / "w.csv").write_text("region,day,temp_mean_c\\nGB-ENG,2013-01-01,4.5\\n")
 >>> read_weather(d / "w.csv").series("GB-ENG")
 {734869: 4.5}
 >>> _ = (d / "ds.csv").write_text("temperatureMax,time,temperatureMin\\n9.0,2013-01-01 00:00:00,2.0\\n")
@@ -32,7 +32,7 @@ from pathlib import Path
 
 from baselines.weather import ANY_REGION, Temperatures
 
-MW_COLUMNS = ("region", "day", "temperature_c")
+MW_COLUMNS = ("region", "day", "temp_mean_c")
 DARKSKY_COLUMNS = ("time", "temperatureMax", "temperatureMin")
 
 
@@ -54,7 +54,7 @@ def _rows(path: Path, region: str | None) -> Iterator[tuple[str, int, float]]:
             try:
                 if kind == "mw":
                     reg = region or row["region"] or ANY_REGION
-                    yield reg, dt.date.fromisoformat(row["day"][:10]).toordinal(), float(row["temperature_c"])
+                    yield reg, dt.date.fromisoformat(row["day"][:10]).toordinal(), float(row["temp_mean_c"])
                 else:
                     t = (float(row["temperatureMax"]) + float(row["temperatureMin"])) / 2.0
                     yield region or ANY_REGION, dt.date.fromisoformat(row["time"][:10]).toordinal(), t
@@ -92,7 +92,7 @@ def convert(src: Path, dst: Path, region: str | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="convert a weather file into region,day,temperature_c")
+    ap = argparse.ArgumentParser(description="convert a weather file into region,day,temp_mean_c")
     ap.add_argument("src", type=Path)
     ap.add_argument("dst", type=Path)
     ap.add_argument("--region", help="the region of every row (default: the file's, else '*')")

@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--weather",
         type=Path,
         metavar="FILE",
-        help="daily temperatures: CSV region,day,temperature_c (region '*': every customer) or the "
+        help="daily temperatures: CSV region,day,temp_mean_c (region '*': every customer) or the "
         "London Dark Sky daily export; a cold snap an electric-heating home's learned temperature "
         "response explains is no surge (docs/weather.md); default: no weather",
     )

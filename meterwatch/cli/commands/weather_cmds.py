@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "publish-weather",
         help="publish daily mean temperatures per region onto the weather topic (docs/weather.md)",
-        description="Publish a weather file (CSV region,day,temperature_c, or the London Dark Sky "
+        description="Publish a weather file (CSV region,day,temp_mean_c, or the London Dark Sky "
         "daily export) onto MW_TOPIC_WEATHER, one WeatherDay per region and day, key: region. "
         "Every worker follows the topic; the rules expect the use a customer's temperatures explain.",
     )
@@ -40,7 +40,7 @@ def weather_days(path: Path, region: str | None) -> list[Any]:
     for reg in temps.regions():
         series = temps.series(reg) or {}
         for day in sorted(series):
-            row = {"region": reg, "day": dt.date.fromordinal(day), "temperature_c": series[day]}
+            row = {"region": reg, "day": dt.date.fromordinal(day), "temp_mean_c": series[day]}
             try:
                 out.append(WeatherDay.model_validate(row))
             except ValidationError as exc:

@@ -75,7 +75,7 @@ async def test_a_cold_snap_is_expected_use_in_the_stream_as_in_the_backtest(
     temps = _temps()
     wfile = tmp_path / "weather.csv"
     rows = [f"*,{(START + dt.timedelta(days=i)).isoformat()},{t:.2f}" for i, t in enumerate(temps)]
-    wfile.write_text("region,day,temperature_c\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    wfile.write_text("region,day,temp_mean_c\n" + "\n".join(rows) + "\n", encoding="utf-8")
     assert await publish_weather(s, weather_days(wfile, None)) == DAYS
 
     recs = {"c-heat": customer("c-heat", ["m-heat"]), "c-fault": customer("c-fault", ["m-fault"])}

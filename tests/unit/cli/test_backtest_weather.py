@@ -28,7 +28,7 @@ def _temps() -> list[float]:
 def _files(tmp_path: Path) -> tuple[Path, Path, Path]:
     temps = _temps()
     rows = ["meter_id,day,kwh"]
-    mw = ["region,day,temperature_c"]
+    mw = ["region,day,temp_mean_c"]
     ds = ["temperatureMax,time,temperatureMin,summary"]
     for i, t in enumerate(temps):
         d = (D0 + dt.timedelta(days=i)).isoformat()
@@ -64,7 +64,7 @@ def test_a_bad_weather_file_is_a_clear_error(tmp_path: Path, capsys: pytest.Capt
     bad.write_text("city,when,temp\nLondon,2013-01-01,4\n", encoding="utf-8")
     rc, _ = _run(tmp_path, readings, "--weather", str(bad))
     assert rc == 2 and "not a weather file" in capsys.readouterr().err
-    bad.write_text("region,day,temperature_c\n*,2013-01-01,warm\n", encoding="utf-8")
+    bad.write_text("region,day,temp_mean_c\n*,2013-01-01,warm\n", encoding="utf-8")
     rc, _ = _run(tmp_path, readings, "--weather", str(bad))
     assert rc == 2 and "bad.csv:2: unusable weather row" in capsys.readouterr().err
     rc, _ = _run(tmp_path, readings, "--weather", str(tmp_path / "none.csv"))
@@ -81,9 +81,9 @@ def test_publish_weather_refuses_a_file_the_contract_refuses_before_sending(
     assert len(days) == DAYS and {d.region for d in days} == {"*"}
     assert {d.region for d in weather_days(ds, "GB-ENG")} == {"GB-ENG"}
     bad = tmp_path / "bad.csv"
-    bad.write_text("region,day,temperature_c\nlondon,2013-01-01,4.0\n", encoding="utf-8")
+    bad.write_text("region,day,temp_mean_c\nlondon,2013-01-01,4.0\n", encoding="utf-8")
     assert main(["publish-weather", "--file", str(bad)]) == 2
     assert "bad.csv: london 2013-01-01: String should match pattern" in capsys.readouterr().err
-    bad.write_text("region,day,temperature_c\n*,2013-01-01,140.0\n", encoding="utf-8")
+    bad.write_text("region,day,temp_mean_c\n*,2013-01-01,140.0\n", encoding="utf-8")
     assert main(["publish-weather", "--file", str(bad)]) == 2
     assert "less than or equal to 60" in capsys.readouterr().err
