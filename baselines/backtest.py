@@ -26,6 +26,7 @@ from baselines.engine import Engine
 from baselines.profile import Profile
 from baselines.readings import Kind, Reading
 from baselines.rules import RULES, SOLICITED_RULES, RulesConfig
+from baselines.weather import Temperatures
 from meterwatch.contracts import Alert, CustomerRecord
 
 EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
@@ -172,9 +173,12 @@ def run_customers(
     only: Iterable[str] | None = None,
     tariffs: Tariffs | None = None,
     region: str | None = None,
+    weather: Temperatures | None = None,
 ) -> BacktestResult:
     """Run the engine over each customer's series; customers without a record get the defaults given
     (``region``: their public-holiday calendar, ``baselines.special_days``; None: none).
+    ``weather``: daily temperatures per region (``baselines.weather``; a customer's region, else
+    the ``*`` series); None: no weather, the rules judge as without a feed.
 
     ``series``: (id, its readings in time order), e.g. from ``meterwatch.cli.feed.iter_customers``.
     An id matches a record by ``customer_id`` or by one of the record's ``meter_ids``.
@@ -185,7 +189,7 @@ def run_customers(
     >>> r.rows, r.customer_cycles, r.alerts
     (30, 1, [])
     """
-    engine = Engine(rules, tariffs=tariffs)
+    engine = Engine(rules, tariffs=tariffs, weather=weather)
     res = BacktestResult()
     by_meter = {m: rec for rec in (customers or {}).values() for m in rec.meter_ids}
     wanted = set(only) if only is not None else None

@@ -45,6 +45,7 @@ from baselines.profile import Profile
 from baselines.readings import Reading
 from baselines.rules.config import RulesConfig
 from baselines.rules.evaluate import Evaluator
+from baselines.weather import Temperatures
 from meterwatch.contracts import Alert, BaselineSnapshot, HistoryRow, Reason, SegmentRef
 
 __all__ = ["Engine", "StepResult", "alert_id"]
@@ -68,16 +69,30 @@ class Engine:
         *,
         clock: Callable[[], dt.datetime] | None = None,
         tariffs: Tariffs | None = None,
+        weather: Temperatures | None = None,
     ) -> None:
         """``clock`` gives ``created_at`` of alerts; without one, ``created_at``
         equals ``triggered_by`` (deterministic, as the backtest wants).
         ``tariffs``: the catalogue and the default plans (``baselines.billing``);
         without it, the shipped catalogue and no defaults (customers naming a
-        ``tariff_plan`` get money, the others none)."""
+        ``tariff_plan`` get money, the others none). ``weather``: the daily
+        temperatures per region (``baselines.weather``); without it, no
+        temperature response and the rules judge as they always did."""
         self.rules = rules if rules is not None else RulesConfig()
         self.tariffs = tariffs if tariffs is not None else Tariffs.default()
+        self.weather = weather
         self._days = DayLocator()
-        self._evaluator = Evaluator(self.rules, clock, self.tariffs)
+        self._evaluator = Evaluator(self.rules, clock, self.tariffs, weather)
+
+    def use_weather(self, weather: Temperatures) -> None:
+        """Judge with these temperatures from now on (the stream worker's follower fills them).
+
+        >>> from baselines.weather import Temperatures
+        >>> eng = Engine(); eng.use_weather(Temperatures({})); eng.weather is not None
+        True
+        """
+        self.weather = weather
+        self._evaluator.weather = weather
 
     def process(
         self,

@@ -35,6 +35,8 @@ State kept per customer (stored key in brackets):
   streaks [s] and why a rule could not be evaluated [r];
 * the tariff plans the customer was on [tp]: ``(from_day, plan_id)`` (``""``: none),
   see ``baselines.billing``; absent in profiles stored before money existed.
+* the customer's learned temperature response [wx] (``baselines.weather.Response``, its own
+  ``schema_version``), present only where a weather feed runs.
 * for a customer whose plan is time-of-use, the kWh per TOU period of the final
   days of its open cycles [tu] (schema 2): ``tou_days`` maps a day to its whole
   Wh per period (the plan's period order), stored as ``[first_day, [[Wh, ...] or
@@ -54,6 +56,8 @@ from __future__ import annotations
 
 import math
 from typing import Any, NamedTuple, TypeAlias
+
+from baselines.weather import Response
 
 SCHEMA_VERSION = 2
 # stored versions this code reads (1: before ``tou_days``; nothing else changed)
@@ -196,6 +200,7 @@ class Profile:
         "streaks",
         "tier_mark",
         "tou_days",
+        "weather",
         "weekday_factors",
     )
 
@@ -241,6 +246,9 @@ class Profile:
         self.booked_kwh = 0.0
         self.peak_kwh = 0.0
         self.tier_mark: Any = None
+        # the learned temperature response (baselines.weather; immutable, clones share it); None
+        # without a weather feed
+        self.weather: Response | None = None
 
     @classmethod
     def new(cls, customer_id: str) -> Profile:
@@ -358,6 +366,8 @@ class Profile:
             get = self.tou_days.get
             run = [get(day) for day in range(first, max(self.tou_days) + 1)]
             d["tu"] = [first, [None if x is None else list(x) for x in run]]
+        if self.weather is not None:
+            d["wx"] = self.weather.to_dict()
         return d
 
     @classmethod
@@ -434,6 +444,8 @@ class Profile:
             p.tou_days = {
                 int(first) + i: tuple(int(w) for w in x) for i, x in enumerate(run) if x is not None
             }
+        if "wx" in d:  # absent: no weather feed (the key needs no schema bump: older code never wrote it)
+            p.weather = Response.from_dict(d["wx"])
         return p
 
     def __eq__(self, other: object) -> bool:

@@ -52,8 +52,10 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from baselines.plans import Tariffs  # noqa: E402
 from baselines.rules import RULES, RulesConfig  # noqa: E402
+from baselines.weather import Temperatures  # noqa: E402
 from eval import manager_digest  # noqa: E402  (eval/manager_digest.py, beside this script)
 from meterwatch.cli.feed import run_table  # noqa: E402
+from meterwatch.cli.weather_file import read_weather  # noqa: E402
 
 MULTIPLIERS = (1.5, 2.0, 3.0, 4.0, 6.0)
 SAME_PERIOD_RULES = ("same_period_reached", "projected_over_same_period")
@@ -206,9 +208,11 @@ def evaluate_seeds(
     tariffs: Tariffs | None = None,
     region: str | None = None,
     per_manager: int = 1500,
+    weather: Temperatures | None = None,
 ) -> dict[str, Any]:
     """Inject, backtest and score for each seed; the figures pool all seeds' households
-    (``region``: every household's public-holiday calendar, ``baselines.special_days``).
+    (``region``: every household's public-holiday calendar, ``baselines.special_days``;
+    ``weather``: daily temperatures, ``baselines.weather``; None: no weather).
 
     Also the manager items per 100 customer-cycles before and after the daily digest, for each
     policy of ``manager_digest.SCREEN`` (one manager per ``per_manager`` customers).
@@ -234,7 +238,7 @@ def evaluate_seeds(
     for seed in seeds:
         table = load(sample, seed)
         table, truth = inject(table, share, seed, onset)
-        res = run_table(table, rules=rules, tariffs=tariffs, region=region)
+        res = run_table(table, rules=rules, tariffs=tariffs, region=region, weather=weather)
         households += res.customers
         injected += len(truth)
         rows += res.rows
@@ -463,7 +467,15 @@ def main(argv: list[str] | None = None) -> int:
         "--tariff-plan", metavar="ID", help="every household on this plan in the surge evaluation"
     )
     ap.add_argument("--region", help="every household's public-holiday calendar (e.g. GB-ENG); default: none")
+    ap.add_argument(
+        "--weather",
+        type=Path,
+        metavar="FILE",
+        help="daily temperatures (region,day,temp_mean_c or the Dark Sky export, e.g. "
+        "lcl_london_daily/weather_daily_darksky.csv of the shared data); default: no weather",
+    )
     a = ap.parse_args(argv)
+    weather = read_weather(a.weather) if a.weather else None
     rules = RulesConfig.model_validate_json(a.rules.read_bytes()) if a.rules else None
     tariffs = Tariffs.default(dict.fromkeys(("residential",), a.tariff_plan)) if a.tariff_plan else None
     out = evaluate_seeds(
@@ -476,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         tariffs=tariffs,
         region=a.region,
         per_manager=a.manager_customers,
+        weather=weather,
     )
     if a.money:
         from eval.eval_money import evaluate_money  # eval/eval_money.py, beside this script

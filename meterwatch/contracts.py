@@ -29,6 +29,7 @@ kwh
 from __future__ import annotations
 
 import datetime as dt
+import math
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -215,6 +216,49 @@ class MeterReading(BaseModel):
         if (self.kwh is None) == (self.register_kwh is None):
             raise ValueError("exactly one of 'kwh' and 'register_kwh' is required")
         return self
+
+
+Temperature = Annotated[float, Field(ge=-90.0, le=60.0, allow_inf_nan=False)]
+
+
+class WeatherDay(BaseModel):
+    """One value on the `weather` topic (key: region): a region's daily temperatures.
+
+    CONTRACTS.md: ``region``, ``day``, ``temp_mean_c``, optional ``temp_min_c`` and
+    ``temp_max_c``; without ``temp_mean_c`` the mean is taken as the middle of the two.
+    ``region`` is the customers' ``region`` it applies to, or ``*`` for every customer whose
+    region has none (``baselines.weather``).
+
+    >>> WeatherDay.model_validate({"region": "GB-ENG", "day": "2013-12-18", "temp_mean_c": -3.5}).day
+    datetime.date(2013, 12, 18)
+    >>> w = WeatherDay.model_validate({"region": "*", "day": "2013-12-18", "temp_min_c": -5, "temp_max_c": 2})
+    >>> w.temp_mean_c, w.temp_max_c
+    (-1.5, 2.0)
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    region: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^(\*|[A-Z]{2}(-[A-Z0-9]{1,3})?)$")]
+    day: dt.date
+    temp_mean_c: Temperature
+    temp_min_c: Temperature | None = None
+    temp_max_c: Temperature | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mean_from_min_max(cls, v: object) -> object:
+        if isinstance(v, dict) and v.get("temp_mean_c") is None:
+            lo, hi = v.get("temp_min_c"), v.get("temp_max_c")
+            if (
+                isinstance(lo, int | float)
+                and isinstance(hi, int | float)
+                and not isinstance(lo, bool)
+                and not isinstance(hi, bool)
+                and math.isfinite(lo)
+                and math.isfinite(hi)
+            ):  # else temp_mean_c is reported missing
+                v = {**v, "temp_mean_c": (lo + hi) / 2}
+        return v
 
 
 class CustomerRecord(BaseModel):

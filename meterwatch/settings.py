@@ -279,11 +279,13 @@ class Settings(BaseSettings):
     topic_history: str = "meterwatch-history"
     topic_features: str = "meterwatch-segment-features"
     topic_segments: str = "meterwatch-segment-assignments"
+    topic_weather: str = "weather"  # daily mean temperatures per region (key: region; docs/weather.md)
     readings_partitions: int = 4
     customers_partitions: int = 4
     alerts_partitions: int = 4
     dlq_retention_ms: int = 30 * 24 * 3600 * 1000
     changelog_retention_ms: int = -1
+    weather_retention_ms: int = 400 * 24 * 3600 * 1000  # a year and more of days per region
 
     # --- worker (stream/) -----------------------------------------------------------
     app_id: str = "meterwatch"

@@ -156,6 +156,11 @@ def _topic_specs(settings: Settings) -> list[TopicSpec]:
             partitions=settings.readings_partitions,
             partitions_setting="MW_READINGS_PARTITIONS",
         ),
+        TopicSpec(
+            name=settings.topic_weather,
+            partitions=1,
+            configs={"retention.ms": str(settings.weather_retention_ms), "cleanup.policy": "delete"},
+        ),
     ]
 
 

@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 from baselines.engine import Engine
 from baselines.plans import Tariffs
 from baselines.rules import RulesConfig
+from baselines.weather import Temperatures
 from meterwatch.connections import kafka_security, redis_client
 from meterwatch.keys import Keys
 from meterwatch.logs import MaskingFilter, install_repeat_filter
@@ -45,6 +46,7 @@ from stream.readmodel import ReadModelWriter
 from stream.registry import MeterIndex, RegistryFollower
 from stream.segmenter import SegmenterStage
 from stream.segments_in import SegmentsInStage
+from stream.weather_in import WeatherFollower
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,14 @@ class Worker:
         self.profiles = ProfileStage(self.ctx, self.wapp.customers_table, self.wapp.profiles_table)
         self.segmenter = SegmenterStage(self.ctx, self.wapp.segmenter_table)
         self.registry = RegistryFollower(settings, self.ctx.index)
+        # the weather feed (stream/weather_in.py): empty until the follower fills it, and without
+        # a `weather` topic it stays empty: the rules judge as without weather
+        eng = self.ctx.engine
+        temps = eng.weather if eng.weather is not None else Temperatures({})
+        eng.use_weather(temps)
+        self.weather = WeatherFollower(settings, temps)
+        self._inputs_ready = asyncio.Event()
+        self._ready_task: asyncio.Task[None] | None = None
         self.agents = self._wire()
         self.raw_ingest: RawIngest | None = None
         self.metrics_server: MetricsServer | None = None
@@ -161,6 +171,8 @@ class Worker:
         )
         await ctx.readmodel.start()
         await self.registry.start()
+        await self.weather.start()
+        self._ready_task = asyncio.create_task(self._wait_inputs(), name="meterwatch-inputs-ready")
         ctx.dead.partitions = await ctx.out.partitions(ctx.names.dlq)
         self.raw_ingest = RawIngest(
             bootstrap=s.kafka_bootstrap,
@@ -169,7 +181,7 @@ class Worker:
             client_id=f"{s.app_id}-ingest-{self.instance}",
             process=self.ingest.process,
             deliver=ctx.deliver,
-            ready=self.registry.ready,
+            ready=self._inputs_ready,
             batch_max=ctx.batch_max,
             security=kafka_security(s),
         )
@@ -182,10 +194,19 @@ class Worker:
                 log.error("worker metrics port %d unavailable: %s", self.metrics_port, exc)
                 self.metrics_server = None
 
+    async def _wait_inputs(self) -> None:
+        """Readings wait for the meter index and the weather to catch up with their topics."""
+        await self.registry.ready.wait()
+        await self.weather.ready.wait()
+        self._inputs_ready.set()
+
     async def _shutdown(self, *args: Any, **kwargs: Any) -> None:
         if self.raw_ingest is not None:
             await self.raw_ingest.stop()  # its last batch delivered and committed, the group left
         await self.registry.stop()
+        await self.weather.stop()
+        if self._ready_task is not None:
+            self._ready_task.cancel()
         if self.ctx.readmodel is not None:
             await self.ctx.readmodel.stop()
         if self.metrics_server is not None:

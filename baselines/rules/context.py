@@ -19,7 +19,7 @@ it runs on most evaluations) when they could.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from baselines.baseline_stats import day_values, project_cycle, recent_level
 from baselines.billing import Tariffs
@@ -28,6 +28,7 @@ from baselines.cycle_book import cycle_to_date, same_period_figures
 from baselines.profile import OpenCycle, Profile
 from baselines.rules.config import RulesConfig, RuleSet
 from baselines.special_days import special_day
+from baselines.weather_profile import Adjustment, window_adjustment
 from meterwatch.contracts import SegmentRef
 
 Clock = Callable[[], dt.datetime]
@@ -85,6 +86,7 @@ class RuleContext:
         "running_index",
         "segment",
         "tariffs",
+        "temps",
         "ts",
     )
 
@@ -100,9 +102,11 @@ class RuleContext:
         as_of: int,
         cycle_index: int,
         tariffs: Tariffs | None = None,
+        temps: Mapping[int, float] | None = None,
     ) -> None:
         self.profile = profile
         self.tariffs = tariffs
+        self.temps = temps  # the region's daily temperatures (baselines.weather); None: no feed
         self.config = config
         self.rules = rules
         self.customer = customer
@@ -178,6 +182,22 @@ class RuleContext:
             self.config.min_day_coverage,
             lambda day: special_day(c.region, c.away, day) is not None,
         )
+
+    def weather_adjustment(self, n: int) -> Adjustment | None:
+        """The kWh/day the temperatures of the ``n`` days through ``as_of`` explain over the baseline
+        period's (``baselines.weather_profile.window_adjustment``); None without a weather feed or a
+        sufficient temperature response.
+
+        >>> from baselines.customer import CustomerConfig
+        >>> from baselines.profile import OpenCycle, Profile
+        >>> from baselines.rules.config import RulesConfig
+        >>> p = Profile.new("c"); p.open_cycles.append(OpenCycle(738886, 738917, 0.0, 0.0))
+        >>> cfg = RulesConfig(); rs = cfg.resolve("residential", None)
+        >>> RuleContext(p, cfg, rs, CustomerConfig("c"), None, 0.0, None, 738899, 0).weather_adjustment(5)
+        """
+        if self.temps is None:
+            return None
+        return window_adjustment(self.profile, self.temps, self.as_of - n + 1, self.as_of + 1)
 
     def projection(self) -> tuple[float, float, float] | None:
         """(projected cycle kWh, cycle-to-date through ``as_of``, recent level) of ``cycle`` (computed once:

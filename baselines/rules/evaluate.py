@@ -9,7 +9,10 @@ run last, so that on one day the consumption rules take the cycle's one
 customer-facing alert first; with a tariff catalogue the evaluator also records
 the customer's plan (``baselines.billing.note_plan``) once per evaluation day, and a new
 calendar (region, away periods, move-in: ``baselines.special_days``) re-derives the
-ring's special days before that day's rules run.
+ring's special days before that day's rules run. With a weather feed
+(``baselines.weather.Temperatures``) the customer's temperature response learns the ring's new
+final days (``baselines.weather_profile.absorb``) before that day's rules run, and the rules get
+the region's temperatures (``RuleContext.temps``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from baselines.rules import (
 from baselines.rules.config import RulesConfig, RuleSet, SamePeriodReached
 from baselines.rules.context import Clock, RuleContext
 from baselines.special_days import refresh_ring
+from baselines.weather import Temperatures
+from baselines.weather_profile import absorb
 from meterwatch.contracts import Alert, SegmentRef
 
 Check = Callable[[RuleContext], tuple[Finding, ...]]
@@ -60,16 +65,22 @@ RULE_CHECKS: tuple[tuple[str, Check], ...] = (
 
 class Evaluator:
     """Runs the rules of a ``RulesConfig`` on profiles; ``clock`` gives ``created_at`` of alerts;
-    ``tariffs`` prices the alerts (None: no money, the money rules stay silent)."""
+    ``tariffs`` prices the alerts (None: no money, the money rules stay silent); ``weather``: the
+    daily temperatures per region (None: no weather feed, the rules judge as without weather)."""
 
-    __slots__ = ("_plans", "clock", "config", "tariffs")
+    __slots__ = ("_plans", "clock", "config", "tariffs", "weather")
 
     def __init__(
-        self, config: RulesConfig, clock: Clock | None = None, tariffs: Tariffs | None = None
+        self,
+        config: RulesConfig,
+        clock: Clock | None = None,
+        tariffs: Tariffs | None = None,
+        weather: Temperatures | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.tariffs = tariffs
+        self.weather = weather
         # The ruleset cache. Why beside RulesConfig.resolve's own cache: this one is one dict
         # lookup per reading (no method call) and also holds the enabled checks, in order.
         self._plans: dict[tuple[str, int | None], Plan] = {}
@@ -121,10 +132,13 @@ class Evaluator:
                 refresh_ring(p, customer)  # a new region, absence or occupant: the ring's special days
             if tariffs is not None:
                 note_plan(p, customer, tariffs)
+            temps = self.weather.series(customer.region) if self.weather is not None else None
+            if temps is not None:
+                absorb(p, temps)  # the temperature response learns the new final days
             ci = cycle_index(p, as_of)
             if ci >= 0:
                 ctx = RuleContext(
-                    p, self.config, plan.rules, customer, segment, ts, self.clock, as_of, ci, tariffs
+                    p, self.config, plan.rules, customer, segment, ts, self.clock, as_of, ci, tariffs, temps
                 )
                 _run_checks(ctx, plan.checks, alerts)
         elif plan.live is not None and same_period_reached.may_fire_now(p, plan.live):

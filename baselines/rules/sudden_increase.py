@@ -7,8 +7,11 @@ lowered to the week before when that was quieter (not below
 ``recent / expected`` reaches ``factor x tolerance``, beyond the customer's own
 95th-percentile day, ``z_min`` robust sigmas and ``min_excess_kwh_per_day``
 above expected, and ``prior_min_jump`` x the level of the week before (it is
-*sudden*). Holidays and away days (``baselines.special_days``) are no evidence: they
-are judged as unknown days (skip reason ``baselines.calendar.holiday`` / ``.away``).
+*sudden*). With a weather feed and a sufficient temperature response
+(``baselines.weather``), the use the surge days' temperatures explain is expected too (skip
+reason ``baselines.weather.explained`` when that explains the surge away). Holidays and away
+days (``baselines.special_days``) are no evidence: they are judged as unknown days (skip
+reason ``baselines.calendar.holiday`` / ``.away``).
 Escalation: after a customer-facing alert this cycle, a surge at
 least ``escalation_factor`` x that alert's level fires
 ``sudden_increase_escalation`` once. Parameters:
@@ -25,6 +28,7 @@ from baselines.profile import Profile
 from baselines.rules.config import RulesConfig, SuddenIncrease
 from baselines.rules.context import RuleContext
 from baselines.stats import robust_sigma
+from baselines.weather_profile import Adjustment
 from meterwatch.contracts import Observed, Severity
 
 RULE = "sudden_increase"
@@ -43,6 +47,7 @@ class Surge(NamedTuple):
     prior_ratio: float | None
     days: int  # the days behind ``recent``: the window, or a graded step's days
     graded: bool = False  # fired by a graded step (``SuddenIncrease.graded``), not the window
+    weather: Adjustment | None = None  # the temperature-explained kWh/day in ``expected``
 
 
 def check(ctx: RuleContext) -> tuple[Finding, ...]:
@@ -80,6 +85,10 @@ def check(ctx: RuleContext) -> tuple[Finding, ...]:
         p.reasons.pop(RULE, None)  # evaluated: no reason to show
         return ()
     surge = _measure(ctx, cfg, med, window) or _graded(ctx, cfg, med, window)
+    if surge is not None and ctx.temps is not None:
+        surge = _weather(ctx, cfg, med, surge)
+        if surge is None:
+            return ()  # the weather explains it (skip reason baselines.weather.explained)
     if surge is None:
         if masked and p.reasons.get(RULE, ("",))[0] == "baselines.sufficiency.recent_days_missing":
             # the days are there, but they are holidays or away days (baselines.special_days)
@@ -241,6 +250,38 @@ def _step_surge(ctx: RuleContext, cfg: SuddenIncrease, med: float, n: int, days:
     return Surge(recent, expected, recent / expected, z, season, prior_ratio, n, graded=True)
 
 
+def _weather(ctx: RuleContext, cfg: SuddenIncrease, med: float, s: Surge) -> Surge | None:
+    """The surge judged again with the temperature-explained use added to its expectation
+    (``baselines.weather``), when the customer's temperature response is sufficient.
+
+    The expectation becomes the larger of the seasonal one and the unseasoned one plus the
+    kWh/day the surge days' temperatures explain over the baseline weeks' (the two account for
+    the same heating). ``None`` (skip reason ``baselines.weather.explained``, with the numbers)
+    when the surge then fails the ratio, robust-score or excess test.
+    """
+    adj = ctx.weather_adjustment(s.days)
+    if adj is None or adj.kwh <= 0.0:
+        return s
+    expected = max(s.expected, s.expected / max(1.0, s.season) + adj.kwh)
+    if expected <= s.expected:
+        return s  # last year's seasonal rise already explains as much
+    ratio = s.recent / expected
+    z = (s.recent - expected) / robust_sigma(ctx.profile.baseline_mad, med)
+    excess = s.recent - expected
+    if ratio < cfg.factor * cfg.tolerance or z < cfg.z_min or excess < cfg.min_excess_kwh_per_day:
+        ctx.skip(
+            RULE,
+            "baselines.weather.explained",
+            expected_extra_kwh=round(adj.kwh, 3),
+            hdd=adj.hdd,
+            baseline_hdd=adj.baseline_hdd,
+            recent_kwh=round(s.recent, 3),
+            expected_kwh=round(expected, 3),
+        )
+        return None
+    return s._replace(expected=expected, ratio=ratio, z=z, weather=adj)
+
+
 def _findings(
     ctx: RuleContext, cfg: SuddenIncrease, med: float, s: Surge, fired_here: bool, prev_level: float | None
 ) -> tuple[Finding, ...]:
@@ -260,6 +301,10 @@ def _findings(
         "prior_ratio": None if s.prior_ratio is None else round(s.prior_ratio, 3),
         "season_factor": round(s.season, 3),
     }
+    if s.weather is not None:  # (absent without a weather feed: the numbers stay as they were)
+        numbers["weather_kwh"] = round(s.weather.kwh, 3)
+        numbers["hdd"] = s.weather.hdd
+        numbers["baseline_hdd"] = s.weather.baseline_hdd
     expl = {"recent": s.recent, "baseline": med, "ratio": s.ratio}
     out: list[Finding] = []
     if not fired_here:

@@ -5,6 +5,9 @@ last ``days`` days at least ``min_present`` must be known and all but
 ``exception_days`` of them low. Holidays and away days (``baselines.special_days``)
 are judged as unknown days: a declared absence mutes the rule (skip reason
 ``baselines.calendar.away``), as does a holiday break (``baselines.calendar.holiday``).
+With a weather feed and a sufficient temperature response (``baselines.weather``), a drop the
+days' warmth explains (the baseline lowered by it, the days are not low) is no alert (skip
+reason ``baselines.weather.explained``).
 Parameters: ``baselines.rules.config.SustainedDrop``.
 """
 
@@ -69,7 +72,30 @@ def check(ctx: RuleContext) -> tuple[Finding, ...]:
     low = sum(1 for x in xs if x <= thr)
     if low < len(xs) - cfg.exception_days:
         return ()
+    if ctx.temps is not None and _warmth_explains(ctx, cfg, med, xs):
+        return ()
     return (_finding(ctx, cfg, med, xs),)
+
+
+def _warmth_explains(ctx: RuleContext, cfg: SustainedDrop, med: float, xs: list[float]) -> bool:
+    """Whether the days' warmth explains the drop (``baselines.weather``): judged against the
+    baseline lowered by the kWh/day the temperatures explain (skip reason
+    ``baselines.weather.explained``, with the numbers), the days are no longer low enough."""
+    adj = ctx.weather_adjustment(cfg.days)
+    if adj is None or adj.kwh >= 0.0:
+        return False
+    thr = max(cfg.near_zero_kwh, cfg.fraction * max(0.0, med + adj.kwh))
+    if sum(1 for x in xs if x <= thr) >= len(xs) - cfg.exception_days:
+        return False
+    ctx.skip(
+        RULE,
+        "baselines.weather.explained",
+        expected_extra_kwh=round(adj.kwh, 3),
+        hdd=adj.hdd,
+        baseline_hdd=adj.baseline_hdd,
+        threshold_kwh=round(thr, 3),
+    )
+    return True
 
 
 def _finding(ctx: RuleContext, cfg: SustainedDrop, med: float, xs: list[float]) -> Finding:

@@ -15,7 +15,15 @@ import sys
 from collections.abc import Sequence
 
 from meterwatch import __version__
-from meterwatch.cli.commands import api_cmds, backtest_cmds, dev_cmds, notifier_cmds, sim_cmds, stream_cmds
+from meterwatch.cli.commands import (
+    api_cmds,
+    backtest_cmds,
+    dev_cmds,
+    notifier_cmds,
+    sim_cmds,
+    stream_cmds,
+    weather_cmds,
+)
 from meterwatch.cli.options import unify_spellings
 
 #: exit status of a command line or setting that cannot be used
@@ -29,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"meterwatch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (dev_cmds, backtest_cmds, stream_cmds, sim_cmds, api_cmds, notifier_cmds):
+    for module in (dev_cmds, backtest_cmds, stream_cmds, sim_cmds, api_cmds, notifier_cmds, weather_cmds):
         module.register(sub)
     unify_spellings(sub.choices.values())
     return parser

@@ -37,6 +37,7 @@ from baselines.backtest import BacktestResult, Series, run_customers
 from baselines.billing import Tariffs
 from baselines.readings import Kind
 from baselines.rules import RulesConfig
+from baselines.weather import Temperatures
 from meterwatch.contracts import CustomerRecord
 
 ID_COLUMNS = ("customer_id", "meter_id", "LCLid")
@@ -434,6 +435,7 @@ def run_table(
     only: Iterable[str] | None = None,
     tariffs: Tariffs | None = None,
     region: str | None = None,
+    weather: Temperatures | None = None,
 ) -> BacktestResult:
     """The backtest over a table: :func:`iter_customers` into ``baselines.backtest.run_customers``.
 
@@ -454,4 +456,5 @@ def run_table(
         only=only,
         tariffs=tariffs,
         region=region,
+        weather=weather,
     )

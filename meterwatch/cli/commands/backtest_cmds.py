@@ -52,6 +52,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="public-holiday calendar of customers without a record (e.g. GB-ENG, CN): holidays are "
         "no evidence of a surge or drop and stay out of the baseline; default: none",
     )
+    p.add_argument(
+        "--weather",
+        type=Path,
+        metavar="FILE",
+        help="daily temperatures: CSV region,day,temp_mean_c (region '*': every customer) or the "
+        "London Dark Sky daily export; a cold snap an electric-heating home's learned temperature "
+        "response explains is no surge (docs/weather.md); default: no weather",
+    )
     p.add_argument("--read-day", type=int, default=1, help="for customers without a record (1-28)")
     p.add_argument(
         "--cycle-months", type=int, default=1, choices=(1, 2), help="for customers without a record"
@@ -124,8 +132,9 @@ def _tariffs(args: argparse.Namespace, customers: dict[str, Any] | None) -> Any:
     return Tariffs(catalogue, dict(defaults))
 
 
-def _check_arguments(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    """(customers, rules, tariffs) after checking every argument; raises ValueError with the message."""
+def _check_arguments(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
+    """(customers, rules, tariffs, weather) after checking every argument; raises ValueError with the
+    message."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from baselines.rules import RulesConfig
@@ -154,7 +163,12 @@ def _check_arguments(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         raise ValueError("--read-day must be 1-28")
     customers = load_customers(args.customers) if args.customers else None
     rules = RulesConfig.model_validate_json(args.rules.read_bytes()) if args.rules else None
-    return customers, rules, _tariffs(args, customers)
+    weather = None
+    if args.weather is not None:
+        from meterwatch.cli.weather_file import read_weather
+
+        weather = read_weather(args.weather)
+    return customers, rules, _tariffs(args, customers), weather
 
 
 def write_alerts(alerts: Iterable[Any], path: Path) -> int:
@@ -178,7 +192,7 @@ def _run(args: argparse.Namespace) -> int:
     from meterwatch.cli.parallel import run_table_parallel
 
     try:
-        customers, rules, tariffs = _check_arguments(args)
+        customers, rules, tariffs, weather = _check_arguments(args)
         table = read_table(args.readings)
     except (OSError, ValueError) as exc:
         print(f"meterwatch backtest: {exc}", file=sys.stderr)
@@ -202,6 +216,7 @@ def _run(args: argparse.Namespace) -> int:
             id_column=args.id_column,
             progress=bar.update if bar is not None else None,
             tariffs=tariffs,
+            weather=weather,
         )
     except ValueError as exc:
         print(f"meterwatch backtest: {exc}", file=sys.stderr)

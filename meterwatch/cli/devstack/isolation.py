@@ -30,6 +30,7 @@ TOPIC_FIELDS = (
     "topic_history",
     "topic_features",
     "topic_segments",
+    "topic_weather",
 )
 
 
