@@ -179,7 +179,7 @@ class ReadModelWriter:
 
     # --- flushing --------------------------------------------------------------------------
     async def flush(self) -> int:
-        """Write everything pending; returns the number of commands sent."""
+        """Write everything pending; returns the number of keys and commands sent."""
         t = self._take()
         wb = self.workbench.take()
         out = _Chunked(self.redis)
@@ -248,6 +248,8 @@ class ReadModelWriter:
             await out.added(len(batch))
 
     async def _write_snapshots(self, out: _Chunked, t: _Taken) -> None:
+        # built and sent _MSET_KEYS at a time: a flush that holds every customer (after a
+        # Redis outage, a rebalance) never holds all their bodies at once
         bodies: dict[str, bytes] = {}
         for cid, thunk in t.snapshots.items():
             try:
@@ -257,6 +259,9 @@ class ReadModelWriter:
                 continue
             if body is not None:
                 bodies[self.keys.baseline(cid)] = body
+                if len(bodies) >= _MSET_KEYS:
+                    await self._mset(out, bodies)
+                    bodies = {}
         await self._mset(out, bodies)
         if t.segments is not None:
             out.pipe.set(self.keys.segments, t.segments)
