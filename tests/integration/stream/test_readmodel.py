@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from meterwatch.contracts import Alert
 from meterwatch.keys import Keys
 from meterwatch.settings import Settings
+from stream import readmodel
 from stream.readmodel import ReadModelWriter
 
 pytestmark = [pytest.mark.integration]
@@ -82,6 +83,41 @@ async def test_snapshots_are_built_once_per_flush_and_deletes_win(
     await w.flush()
     assert await redis_client.exists(keys.baseline("c1"), keys.customer("c1")) == 0
     assert calls == ["new"]
+
+
+async def test_many_snapshots_and_records_in_one_flush_are_all_written(
+    mw_settings: Settings, redis_client: Any
+) -> None:
+    # more keys than one MSET / DEL command takes, and more commands than one pipeline chunk:
+    # every key lands, a failing snapshot skips only itself, tombstones delete theirs
+    keys = Keys(mw_settings.redis_prefix)
+    w = ReadModelWriter(redis_client, keys)
+    n = 2 * readmodel._MSET_KEYS + 37
+
+    def body(cid: str) -> Any:
+        def build() -> bytes:
+            if cid == "c0013":
+                raise ValueError("a bad snapshot")
+            return json.dumps({"customer_id": cid}).encode()
+
+        return build
+
+    for i in range(n):
+        cid = f"c{i:04d}"
+        w.mark_snapshot(cid, body(cid))
+        w.put_customer(cid, json.dumps({"customer_id": cid}).encode())
+    await w.flush()
+    got = await redis_client.mget([keys.baseline(f"c{i:04d}") for i in range(n)])
+    assert [i for i, v in enumerate(got) if v is None] == [13]
+    assert all(json.loads(v) == {"customer_id": f"c{i:04d}"} for i, v in enumerate(got) if v)
+    assert sum(1 for v in await redis_client.mget([keys.customer(f"c{i:04d}") for i in range(n)]) if v) == n
+    for i in range(0, n, 2):
+        w.put_customer(f"c{i:04d}", None)
+    await w.flush()
+    left = await redis_client.mget([keys.customer(f"c{i:04d}") for i in range(n)])
+    assert [i for i, v in enumerate(left) if v is not None] == list(range(1, n, 2))
+    base = await redis_client.mget([keys.baseline(f"c{i:04d}") for i in range(n)])
+    assert [i for i, v in enumerate(base) if v is not None] == [i for i in range(1, n, 2) if i != 13]
 
 
 async def test_redis_down_keeps_pending_writes_for_the_next_flush(
