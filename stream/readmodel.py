@@ -301,7 +301,8 @@ class ReadModelWriter:
     def _restore(self, t: _Taken) -> None:
         # Newer marks win over the ones being restored.
         for cid, thunk in t.snapshots.items():
-            self._snapshots.setdefault(cid, thunk)
+            if cid not in self._deleted_baselines:  # deleted since the take: the delete wins
+                self._snapshots.setdefault(cid, thunk)
         for cid, r in t.customers.items():
             self._customers.setdefault(cid, r)
         self._deleted_baselines |= t.deleted - set(self._snapshots)

@@ -142,6 +142,27 @@ async def test_redis_down_keeps_pending_writes_for_the_next_flush(
     assert await redis_client.hget(keys.metrics("worker"), "readings_processed") == b"5"
 
 
+async def test_a_customer_deleted_during_a_failed_flush_gets_no_baseline_back(
+    mw_settings: Settings, redis_client: Any
+) -> None:
+    keys = Keys(mw_settings.redis_prefix)
+    dead = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    w = ReadModelWriter(dead, keys)
+
+    def build() -> bytes:  # the tombstone arrives while this flush is under way
+        w.put_customer("c8", None)
+        return b'{"v": 1}'
+
+    w.mark_snapshot("c8", build)
+    assert await w.flush() == 0 and w.flush_errors == 1
+    w.redis = redis_client
+    w._trim = redis_client.register_script(w._trim.script)
+    await redis_client.set(keys.baseline("c8"), b'{"v": 0}')  # what an earlier flush wrote
+    await w.flush()
+    await dead.aclose()
+    assert await redis_client.exists(keys.baseline("c8"), keys.customer("c8")) == 0
+
+
 async def test_exact_counters_are_replaced_per_partition_and_summed(
     mw_settings: Settings, redis_client: Any
 ) -> None:
