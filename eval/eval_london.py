@@ -15,7 +15,10 @@ same engine as the stream) over all households and report, per rule:
   within 7 days of the onset (and, in brackets, at any time during the surge);
 * the median days from onset to alert (0 = the onset day itself);
 * alerts per 100 customer-cycles on the untouched households (false-alert rate;
-  the data are real and unlabelled, so some of these are real events).
+  the data are real and unlabelled, so some of these are real events);
+* the weather-confounded set (``eval/weather_sets.py``, from the temperatures of ``--weather``
+  or the shared London file): surges with their onset in a cold snap, and the untouched
+  electric-heating homes; ``--onset cold`` places every onset in a cold snap.
 
 ``--money`` (docs/money.md) adds, on the households as they are (no surge injected):
 ``tier_crossing`` per 100 customer-cycles under the annual-tier example plan
@@ -53,7 +56,7 @@ import pyarrow.parquet as pq  # noqa: E402
 from baselines.plans import Tariffs  # noqa: E402
 from baselines.rules import RULES, RulesConfig  # noqa: E402
 from baselines.weather import Temperatures  # noqa: E402
-from eval import manager_digest  # noqa: E402  (eval/manager_digest.py, beside this script)
+from eval import manager_digest, weather_sets  # noqa: E402  (eval/*.py, beside this script)
 from meterwatch.cli.feed import run_table  # noqa: E402
 from meterwatch.cli.weather_file import read_weather  # noqa: E402
 
@@ -77,7 +80,7 @@ def load(sample: float, seed: int) -> Any:
     return t
 
 
-ONSETS = ("habit", "any")
+ONSETS = ("habit", "any", "cold")
 HABIT_WEEK_SHARE = 0.5  # the week before the onset >= this share of the 8-week median
 
 
@@ -98,12 +101,13 @@ def habit_onset(before: list[float], week_before: list[float]) -> bool:
 
 
 def inject(
-    table: Any, share: float, seed: int, onset: str = "habit"
+    table: Any, share: float, seed: int, onset: str = "habit", cold: set[int] | None = None
 ) -> tuple[Any, dict[str, dict[str, Any]]]:
     """Multiply a surge into a random share of households; return the new table and the truth.
 
     ``onset="habit"`` (default) also requires that the household lives its usual habit at the
-    onset (``habit_onset``); ``onset="any"`` is the earlier definition (live household only).
+    onset (``habit_onset``); ``onset="any"`` is the earlier definition (live household only);
+    ``onset="cold"``: as habit, and the onset starts a cold-snap week (epoch days ``cold``).
     """
     if onset not in ONSETS:
         raise ValueError(f"onset must be one of {ONSETS}, not {onset!r}")
@@ -132,7 +136,9 @@ def inject(
             before = [by_day[y] for y in range(x - 28, x) if y in by_day]
             if len(before) < 20 or float(np.median(before)) < 0.5:
                 continue
-            if onset == "habit":
+            if onset == "cold" and x not in (cold or ()):
+                continue
+            if onset != "any":
                 weeks8 = [by_day[y] for y in range(x - 56, x) if y in by_day]
                 week = [by_day[y] for y in range(x - 7, x) if y in by_day]
                 if not habit_onset(weeks8, week):
@@ -209,6 +215,7 @@ def evaluate_seeds(
     region: str | None = None,
     per_manager: int = 1500,
     weather: Temperatures | None = None,
+    slice_temps: dict[int, float] | None = None,
 ) -> dict[str, Any]:
     """Inject, backtest and score for each seed; the figures pool all seeds' households
     (``region``: every household's public-holiday calendar, ``baselines.special_days``;
@@ -222,7 +229,8 @@ def evaluate_seeds(
     injected series stayed below 2x the household's habit in its first week: its own use fell
     after the onset), ``already`` (the customer already had a customer-facing alert earlier in
     the onset's billing cycle, so moderation allows only an escalation), or ``detector`` (the
-    rules missed a surge that was there to see).
+    rules missed a surge that was there to see). ``slice_temps`` (epoch day -> mean C): the
+    weather-confounded slices of ``weather_sets`` (and the cold snaps of ``onset="cold"``).
     """
     t0 = time.perf_counter()
     rule_names = (*RULES, "customer_facing")
@@ -235,9 +243,10 @@ def evaluate_seeds(
     misses: list[dict[str, Any]] = []
     cc_untouched = cc_all = households = injected = rows = 0
     digest: dict[str, dict[str, int]] = {}
+    sets = weather_sets.WeatherSets(slice_temps, MULTIPLIERS) if slice_temps else None
     for seed in seeds:
-        table = load(sample, seed)
-        table, truth = inject(table, share, seed, onset)
+        raw = load(sample, seed)
+        table, truth = inject(raw, share, seed, onset, sets.cold if sets else None)
         res = run_table(table, rules=rules, tariffs=tariffs, region=region, weather=weather)
         households += res.customers
         injected += len(truth)
@@ -252,6 +261,8 @@ def evaluate_seeds(
         for a in res.alerts:
             day = (a.triggered_by.date() - dt.timedelta(days=1) - EPOCH).days
             by_cust[a.customer_id].append((a.rule, day, a.customer_facing and not a.solicited))
+        if sets is not None:
+            sets.add(raw, truth, by_cust, res.cycles_by_customer)
         untouched = [c for c in res.cycles_by_customer if c not in truth]
         cc_untouched += sum(res.cycles_by_customer[c] for c in untouched)
         for rule in rule_names:
@@ -344,6 +355,8 @@ def evaluate_seeds(
             for m in MULTIPLIERS
         },
     }
+    if sets is not None:
+        out["weather_sets"] = sets.result()
     out["misses_x3_up"] = sorted(misses, key=lambda m: (m["mult"], m["class"], m["seed"], m["customer_id"]))
     if not quiet:
         print(markdown(out))
@@ -419,6 +432,8 @@ def markdown(out: dict[str, Any]) -> str:
             )
             + " |",
         ]
+    if out.get("weather_sets"):
+        lines += weather_sets.markdown(out["weather_sets"], MULTIPLIERS)
     if out.get("manager_digest"):
         lines += manager_digest.markdown(
             out["manager_digest"], out["customer_cycles"], out["customers_per_manager"]
@@ -452,7 +467,8 @@ def main(argv: list[str] | None = None) -> int:
         choices=ONSETS,
         default="habit",
         help="habit: onsets only where the household lives its usual habit (the week before >= half "
-        "its 8-week median; pre-onset data only); any: the earlier definition (live household only)",
+        "its 8-week median; pre-onset data only); any: the earlier definition (live household only); "
+        "cold: as habit, in a cold snap (eval/weather_sets.py)",
     )
     ap.add_argument("--rules", type=Path, help="RulesConfig JSON")
     ap.add_argument(
@@ -476,6 +492,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     a = ap.parse_args(argv)
     weather = read_weather(a.weather) if a.weather else None
+    # the weather-confounded slices use --weather, else the shared London file when there is one
+    wfile = a.weather or shared_data() / "lcl_london_daily" / "weather_daily_darksky.csv"
+    temps = (weather or read_weather(wfile)).series(None) if a.weather or wfile.exists() else None
+    slice_temps = weather_sets.epoch_series(temps, EPOCH.toordinal()) or None
+    if a.onset == "cold" and not slice_temps:
+        ap.error("--onset cold needs temperatures (--weather FILE or the shared London weather file)")
     rules = RulesConfig.model_validate_json(a.rules.read_bytes()) if a.rules else None
     tariffs = Tariffs.default(dict.fromkeys(("residential",), a.tariff_plan)) if a.tariff_plan else None
     out = evaluate_seeds(
@@ -489,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         region=a.region,
         per_manager=a.manager_customers,
         weather=weather,
+        slice_temps=slice_temps,
     )
     if a.money:
         from eval.eval_money import evaluate_money  # eval/eval_money.py, beside this script
