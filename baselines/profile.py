@@ -180,6 +180,7 @@ class Profile:
         "latest_ts",
         "low_flags",
         "money_cache",
+        "money_epoch",
         "newest_day",
         "night_share",
         "open_cycles",
@@ -241,6 +242,9 @@ class Profile:
         self.booked_kwh = 0.0
         self.peak_kwh = 0.0
         self.tier_mark: Any = None
+        # transient: bumped wherever the closed cycles or the plan history change (the mark above
+        # holds while it is unchanged, so its check need not look at either)
+        self.money_epoch = 0
 
     @classmethod
     def new(cls, customer_id: str) -> Profile:
