@@ -214,18 +214,30 @@ def tier_facts(p: Profile, plan: Plan, index: int) -> tuple[float, tuple[int | N
         ys = cp.year_start_of(c.start)  # only the cycles that overlap the year so far count (Wh sums)
         within = [(x.start, x.end, x.kwh) for x in p.closed_cycles if x.end > ys and x.start < c.start]
         before = tier_kwh_before(plan, c.start, within)
-    limits: tuple[int | None, ...] | None = None
-    cut = (cp.tier_period == "year" and cp.next_year_start(c.start) < c.end) or any(
-        c.start < s < c.end for s in cp.starts
-    )
-    if not cut:
-        try:
-            limits = cp.versions[cp.version_index(c.start)].tier_limits
-        except NoPriceError:
-            limits = ()
-    out = (before, limits)
+    out = (before, cycle_tier_limits(plan, c.start, c.end))
     cache["tier"] = (key, out)
     return out
+
+
+def cycle_tier_limits(plan: Plan, start: int, end: int) -> tuple[int | None, ...] | None:
+    """The tier limits in Wh of the cycle ``[start, end)`` (ordinals) when one price version and one
+    tier period span it, else None; ``()`` when no price is in force in it (``tier_facts``).
+
+    >>> js = Tariffs.default().plan("cn-js-residential")
+    >>> jan, feb = dt.date(2024, 1, 1).toordinal(), dt.date(2024, 2, 1).toordinal()
+    >>> cycle_tier_limits(js, jan, feb), cycle_tier_limits(js, jan - 10, feb)  # the second: a new year
+    ((2760000, 4800000, None), None)
+    """
+    cp = plan.compiled
+    cut = (cp.tier_period == "year" and cp.next_year_start(start) < end) or any(
+        start < s < end for s in cp.starts
+    )
+    if cut:
+        return None
+    try:
+        return cp.versions[cp.version_index(start)].tier_limits
+    except NoPriceError:
+        return ()
 
 
 def same_period_bills(

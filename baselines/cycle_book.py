@@ -107,6 +107,7 @@ def close_cycles_before(p: Profile, horizon: int) -> None:
         p.closed_cycles.append(
             ClosedCycleT(c.start, c.end, round(c.kwh, 3), round(min(1.0, c.covered_days / n), 4))
         )
+        p.money_epoch += 1
         if len(p.closed_cycles) > MAX_CYCLES:
             del p.closed_cycles[: len(p.closed_cycles) - MAX_CYCLES]
 
@@ -145,6 +146,7 @@ def add_late_kwh(p: Profile, day: int, kwh: float) -> None:
             p.closed_cycles[j] = ClosedCycleT(cc.start, cc.end, round(cc.kwh + kwh, 3), cc.coverage)
             p.same_period_cache = None
             p.money_cache = None
+            p.money_epoch += 1
             break
 
 
@@ -167,6 +169,7 @@ def insert_closed_cycle(p: Profile, c: ClosedCycleT) -> None:
             return
     p.closed_cycles.append(c)
     p.closed_cycles.sort(key=lambda x: x.start)
+    p.money_epoch += 1
     if len(p.closed_cycles) > MAX_CYCLES:
         del p.closed_cycles[: len(p.closed_cycles) - MAX_CYCLES]
 

@@ -71,6 +71,7 @@ def load_history(
         insert_closed_cycle(p, ClosedCycleT(s, e, kwh, min(1.0, covd / (e - s))))
     p.same_period_cache = None
     p.money_cache = None
+    p.money_epoch += 1
     return p
 
 

@@ -124,7 +124,9 @@ def note_plan(p: Profile, customer: CustomerConfig, tariffs: Tariffs) -> None:
     if not hist:
         if plan_id:
             hist.append((0, plan_id))
+            p.money_epoch += 1  # (tier_crossing's mark)
         return
+    p.money_epoch += 1
     start = p.open_cycles[-1].end if p.open_cycles else 0
     if len(hist) > 1 and hist[-1][0] >= start:  # a change not in force yet: replaced
         hist.pop()

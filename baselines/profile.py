@@ -184,6 +184,7 @@ class Profile:
         "latest_ts",
         "low_flags",
         "money_cache",
+        "money_epoch",
         "newest_day",
         "night_share",
         "open_cycles",
@@ -249,6 +250,9 @@ class Profile:
         # the learned temperature response (baselines.weather; immutable, clones share it); None
         # without a weather feed
         self.weather: Response | None = None
+        # transient: bumped wherever the closed cycles or the plan history change (the mark above
+        # holds while it is unchanged, so its check need not look at either)
+        self.money_epoch = 0
 
     @classmethod
     def new(cls, customer_id: str) -> Profile:

@@ -106,4 +106,5 @@ def rebuild_cycles(profile: Profile, customer: CustomerConfig, late_window_days:
                 break
     p.same_period_cache = None
     p.money_cache = None  # its keys hold the cycle starts and closed cycles, rebuilt here
+    p.money_epoch += 1
     return p

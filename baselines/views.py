@@ -22,7 +22,7 @@ from baselines.profile import Profile
 from baselines.rules.config import RULES, RulesConfig
 from baselines.rules.context import rounded
 from baselines.stats import robust_sigma
-from meterwatch.contracts import BaselineSnapshot, ClosedCycle, SegmentRef
+from meterwatch.contracts import BaselineSnapshot, ClosedCycle, MoneyNow, SegmentRef
 
 # a closed cycle at least this well covered counts for seasonality and trend
 FULL_CYCLE_COVERAGE = 0.8
@@ -236,7 +236,39 @@ def _iso(ordinal: int) -> str:
     return s
 
 
-def snapshot_json(parts: dict[str, Any], cycles: bytes) -> bytes:
+def money_json(p: Profile, money: MoneyNow | None) -> bytes | None:
+    """The JSON of the snapshot's ``money`` (``parts["money"]``), kept in the profile's money cache
+    with the object it was written from (``snapshot_money`` gives the same object until its figures
+    change), for :func:`snapshot_json` to splice in.
+
+    >>> import datetime as dt
+    >>> from baselines.customer import CustomerConfig
+    >>> from baselines.engine import Engine
+    >>> from baselines.readings import Reading
+    >>> eng, p = Engine(), Profile.new("c"); cust = CustomerConfig("c", tariff_plan="cn-js-residential")
+    >>> for d in range(1, 4):
+    ...     _ = eng.process_inplace(p, Reading.daily(dt.date(2024, 5, d), 10.0), cust)
+    >>> m = eng.snapshot_parts(p, cust, None, dt.datetime(2024, 5, 4, tzinfo=dt.UTC))["money"]
+    >>> money_json(p, m)[:61]
+    b'{"plan_id":"cn-js-residential","currency":"CNY","as_of":"2024'
+    >>> money_json(p, m) is money_json(p, m), money_json(p, None)
+    (True, None)
+    """
+    if money is None:
+        return None
+    cache = p.money_cache
+    if cache is None:
+        cache = p.money_cache = {}
+    hit = cache.get("snapshot_json")
+    if hit is not None and hit[0] is money:
+        out: bytes = hit[1]
+        return out
+    out = money.model_dump_json().encode()
+    cache["snapshot_json"] = (money, out)
+    return out
+
+
+def snapshot_json(parts: dict[str, Any], cycles: bytes, money: bytes | None = None) -> bytes:
     """``BaselineSnapshot`` JSON of ``parts`` (made with ``cycles=False``) with ``cycles`` (``cycles_json``).
 
     The same bytes as the model with its cycles writes: pydantic writes the snapshot with no
@@ -255,7 +287,15 @@ def snapshot_json(parts: dict[str, Any], cycles: bytes) -> bytes:
     >>> body = snapshot_json(snapshot_parts(*args, cycles=False), cycles_json(p))
     >>> body == snapshot(*args).model_dump_json().encode()
     True
+
+    ``money``: the JSON of the money figures (:func:`money_json`, ``parts["money"]`` then None),
+    written as the model's last field (it is, and it is left out when None), so that pydantic
+    need not write the same figures again on every flush.
     """
     assert not parts["baseline"]["cycles"]
     body = BaselineSnapshot.model_validate(parts).model_dump_json().encode()
-    return body.replace(_NO_CYCLES, b'"cycles":' + cycles, 1)
+    body = body.replace(_NO_CYCLES, b'"cycles":' + cycles, 1)
+    if money is None:
+        return body
+    assert parts.get("money") is None and body.endswith(b"}")
+    return body[:-1] + b',"money":' + money + b"}"

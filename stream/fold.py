@@ -26,7 +26,7 @@ from baselines.customer import CustomerConfig
 from baselines.profile import Profile
 from baselines.readings import Reading
 from baselines.rebuild import rebuild_cycles
-from baselines.views import cycles_json, snapshot_json
+from baselines.views import cycles_json, money_json, snapshot_json
 from meterwatch.contracts import Alert, CustomerRecord, DeadLetterError, SegmentRef
 from stream import workbench
 from stream.context import StageContext
@@ -282,8 +282,10 @@ class Fold:
             if not finite_snapshot(parts):
                 log.error("snapshot of %s has a non-finite figure; not written", st.customer_id)
                 return None
-            # the closed cycles' JSON written directly (the same bytes as the model's)
-            return snapshot_json(parts, cycles_json(st.profile))
+            # the closed cycles' JSON written directly, the money's kept with its figures (the same
+            # bytes as the model's)
+            money = money_json(st.profile, parts["money"])
+            return snapshot_json({**parts, "money": None}, cycles_json(st.profile), money)
 
         ctx.readmodel.mark_snapshot(st.customer_id, thunk)
 

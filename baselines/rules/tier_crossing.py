@@ -26,7 +26,15 @@ from operator import attrgetter
 from typing import NamedTuple
 
 from baselines.alerts import Finding, Numbers
-from baselines.billing import cycle_figures, money_of, next_limit, plan_on, rest_upper_bound, tier_facts
+from baselines.billing import (
+    cycle_figures,
+    cycle_tier_limits,
+    money_of,
+    next_limit,
+    plan_on,
+    rest_upper_bound,
+    tier_facts,
+)
 from baselines.cycle_book import cycle_to_date
 from baselines.profile import ClosedCycleT, Profile
 from baselines.rules.context import RuleContext, rounded
@@ -143,7 +151,10 @@ def _memo(ctx: RuleContext, plan: Plan) -> _Memo | None:
         m = old._replace(closed=len(closed), last=closed[-1], before=_before_plus(old, closed[-1], plan))
         p.money_cache[MEMO] = m  # type: ignore[index]
         return m
-    before, limits = tier_facts(p, plan, ctx.cycle_index)
+    if old is not None and _same_before(old, c.start, plan, closed):
+        before, limits = old.before, cycle_tier_limits(plan, c.start, c.end)  # a cycle opened since
+    else:
+        before, limits = tier_facts(p, plan, ctx.cycle_index)
     if limits is None:
         return None
     steps: list[tuple[int, float]] = []
@@ -159,6 +170,16 @@ def _memo(ctx: RuleContext, plan: Plan) -> _Memo | None:
         p.money_cache = {}
     p.money_cache[MEMO] = m
     return m
+
+
+def _same_before(old: _Memo, start: int, plan: Plan, closed: list[ClosedCycleT]) -> bool:
+    """Whether the memo's tier-period kWh before its cycle is that of the open cycle from ``start``
+    too: the same plan and closed cycles (all of them end before either cycle: only the tariff-year
+    start bounds the sum, in whole Wh) and the same tariff year (monthly tiers: 0 for every cycle)."""
+    if old.plan is not plan or old.closed != len(closed) or old.last is not (closed[-1] if closed else None):
+        return False
+    cp = plan.compiled
+    return cp.tier_period != "year" or cp.year_start_of(old.start) == cp.year_start_of(start)
 
 
 def _one_more_closed(old: _Memo, closed: list[ClosedCycleT]) -> bool:
@@ -203,51 +224,50 @@ def _quick_exit(ctx: RuleContext, plan: Plan) -> bool:
         if m is None:
             return False
         cache = p.money_cache
-    if m.steps is None:
-        hist = p.plans
-        p.tier_mark = _Mark(m, c.end, ctx.tariffs, len(hist), hist[-1] if hist else None, math.inf, 0.0, 0.0)
-        return True  # no price in force in this cycle
     assert cache is not None  # the memo is in it
     wf = p.weekday_factors
     w = cache.get(MEMO_WF)
     if w is None or w[0] is not wf:
         w = cache[MEMO_WF] = (wf, min(wf), max(wf))
+    if m.steps is None:
+        p.tier_mark = _Mark(m, c.start, c.end, ctx.tariffs, _epoch(p), m.before, math.inf, 0.0, 0.0, *w)
+        return True  # no price in force in this cycle
     mk: _Mark | None = p.tier_mark
     if mk is not None and mk.end == c.end and _mark_holds(mk.memo, m):
         if _still_out_of_reach(p, mk, m.before, c.end - ctx.as_of - 1, w[1], w[2]):
+            # still out of reach: the mark holds from now on with what changed (a closed cycle,
+            # a plan change in the history, the factors), so the next evaluation ends at it
+            p.tier_mark = mk._replace(
+                memo=m, tariffs=ctx.tariffs, epoch=_epoch(p), before=m.before, wf=wf, low=w[1], high=w[2]
+            )
             return True
     return _bound_exit(ctx, m, w[1], w[2])
 
 
+def _epoch(p: Profile) -> int:
+    """The profile's ``money_epoch`` for a new mark; -1 (never current) without a plan history:
+    ``plan_on`` then gives the customer record's plan, which the epoch does not follow."""
+    return p.money_epoch if p.plans else -1
+
+
 def _marked_out_of_reach(ctx: RuleContext, mk: _Mark) -> bool:
     """``_quick_exit``'s running bound where nothing it looks up changed since the mark: the cycle,
-    the plan history and catalogue (so ``plan_on`` gives the marked plan), the closed cycles (so
-    the memo in the cache is current) and the weekday factors; False: ``check`` goes the long way."""
+    the catalogue, and the profile's ``money_epoch`` (bumped wherever the closed cycles or the plan
+    history change: so ``plan_on`` gives the marked plan and the tier period's kWh before the cycle
+    is the mark's); the weekday factors' extremes are taken afresh when the factors changed.
+    False: ``check`` goes the long way. It touches only the mark and the profile's own fields.
+    (``_still_out_of_reach`` written out: this runs on almost every evaluation.)"""
     p, c = ctx.profile, ctx.cycle
-    m, hist = mk.memo, p.plans
-    if (
-        mk.end != c.end
-        or m.start != c.start
-        or mk.tariffs is not ctx.tariffs
-        or not hist  # (the plan would come from the customer record)
-        or mk.plans != len(hist)
-        or mk.last_plan is not hist[-1]
-    ):
+    if mk.epoch != p.money_epoch or mk.end != c.end or mk.start != c.start or mk.tariffs is not ctx.tariffs:
         return False
-    cache = p.money_cache
-    cur: _Memo | None = None if cache is None else cache.get(MEMO)
-    closed = p.closed_cycles
-    if cur is None or cur.closed != len(closed) or cur.last is not (closed[-1] if closed else None):
-        return False
-    if cur is not m and not _mark_holds(m, cur):
-        return False
-    if cur.steps is None:
-        return True  # no price in force in this cycle
     wf = p.weekday_factors
-    w = cache.get(MEMO_WF)  # type: ignore[union-attr]  # cur is in it
-    if w is None or w[0] is not wf:  # the factors are recomputed every few days
-        w = cache[MEMO_WF] = (wf, min(wf), max(wf))  # type: ignore[index]
-    return _still_out_of_reach(p, mk, cur.before, c.end - ctx.as_of - 1, w[1], w[2])
+    if wf is not mk.wf:  # the factors are recomputed every few days (the fields after ``top``)
+        mk = p.tier_mark = _Mark(*mk[:-3], wf, min(wf), max(wf))
+    n = c.end - ctx.as_of - 1
+    peak = p.peak_kwh
+    top = mk.top if mk.top >= peak else peak
+    rest = (top + SLACK_KWH) / mk.low * mk.high * n if n > 0 else 0.0
+    return mk.limit - mk.before - (mk.total + p.booked_kwh + 2 * SLACK_KWH) > rest
 
 
 def _mark_holds(old: _Memo, m: _Memo) -> bool:
@@ -269,13 +289,17 @@ class _Mark(NamedTuple):
     """
 
     memo: _Memo  # made under this memo (see _mark_holds)
-    end: int  # for this cycle end,
+    start: int  # for this cycle (first day and end),
+    end: int
     tariffs: object  # this catalogue
-    plans: int  # and this plan history (its length and newest entry)
-    last_plan: tuple[int, str] | None
-    limit: float  # the next tier's limit in kWh (inf: in the top tier)
+    epoch: int  # and this ``Profile.money_epoch`` (closed cycles and plan history; -1: none)
+    before: float  # the memo's tier-period kWh before the cycle
+    limit: float  # the next tier's limit in kWh (inf: in the top tier or no price in force)
     total: float  # the cycle's kWh then: closed part + every open day in the cycle
     top: float  # the largest open or last-week ring day then
+    wf: tuple[float, ...]  # the weekday factors the extremes below are of
+    low: float
+    high: float
 
 
 def _still_out_of_reach(p: Profile, mk: _Mark, before: float, n: int, low: float, high: float) -> bool:
@@ -322,8 +346,8 @@ def _bound_exit(ctx: RuleContext, m: _Memo, low: float, high: float) -> bool:
     # out of reach: mark it, with every open day of the cycle (later days too) in the total
     end = c.end
     whole = sum((acc.kwh for d, acc in days.items() if start <= d < end), c.kwh)
-    hist = p.plans
-    p.tier_mark = _Mark(m, end, ctx.tariffs, len(hist), hist[-1] if hist else None, limit, whole, top)
+    wf = p.weekday_factors
+    p.tier_mark = _Mark(m, start, end, ctx.tariffs, _epoch(p), before, limit, whole, top, wf, low, high)
     p.booked_kwh = p.peak_kwh = 0.0
     return True
 

@@ -18,7 +18,7 @@ from baselines.engine import Engine
 from baselines.plans import Tariffs
 from baselines.profile import ClosedCycleT, Profile
 from baselines.readings import Reading
-from baselines.views import cycles_json, snapshot_json
+from baselines.views import cycles_json, money_json, snapshot_json
 from meterwatch.contracts import BaselineSnapshot, Budget, ClosedCycle, SegmentRef
 
 from .helpers import sample_data
@@ -86,6 +86,9 @@ def test_sample_profiles_give_the_same_bytes(engine: str) -> None:
             body = snapshot_json(parts, cycles_json(p))
             snap = eng.snapshot(p, cust, seg, now)
             assert body == snap.model_dump_json().encode()
+            # the worker's way: the money's JSON kept with its figures, spliced in
+            spliced = snapshot_json({**parts, "money": None}, cycles_json(p), money_json(p, parts["money"]))
+            assert spliced == body
             checked += len(p.closed_cycles)
             m = snap.money
             money["none" if m is None else "tier" if m.tier is not None else "flat"] += 1
@@ -152,3 +155,33 @@ def test_cycle_figures_are_spelled_as_the_model_spells_them(kwh: float, coverage
         ]
     )
     assert cycles_json(p) == expected
+
+
+def test_the_money_spliced_in_after_every_reading_is_the_models() -> None:
+    # customers on each kind of plan, a snapshot after every reading as the worker writes it:
+    # the money's JSON comes from the cache while its figures stand and is written afresh when
+    # they change (a new day, a late reading, a cycle closing); always the model's bytes
+    t = pq.read_table(sample_data() / "lcl_london_daily" / "lcl_daily_kwh.parquet")
+    rows = [r for r in t.select(["LCLid", "day", "energy_sum"]).to_pylist() if r["energy_sum"] is not None]
+    ids = sorted({str(r["LCLid"]) for r in rows})[:6]
+    eng = Engine()
+    hits = writes = 0
+    for i, cid in enumerate(ids):
+        plan, budget = PLANS[(i + 1) % len(PLANS)]
+        cust = CustomerConfig(cid, read_day=1 + 5 * i, tariff_plan=plan, budget=budget)
+        p = Profile.new(cid)
+        days = sorted((r["day"], float(r["energy_sum"])) for r in rows if str(r["LCLid"]) == cid)[:150]
+        for k, (day, kwh) in enumerate(days):
+            eng.process_inplace(p, Reading.daily(day, kwh), cust)
+            if k % 9 == 4 and k > 20:  # now and then a late reading of an earlier day
+                eng.process_inplace(p, Reading.daily(days[k - 3][0], 0.5), cust)
+            now = dt.datetime.combine(day, dt.time(23), tzinfo=dt.UTC)
+            for _ in range(2):  # the second: from the cache
+                parts = eng.snapshot_parts(p, cust, None, now, cycles=False)
+                cached = (p.money_cache or {}).get("snapshot_json")
+                money = money_json(p, parts["money"])
+                hits += 1 if cached is not None and cached[1] is money else 0
+                writes += 1 if money is not None else 0
+                body = snapshot_json({**parts, "money": None}, cycles_json(p), money)
+                assert body == eng.snapshot(p, cust, None, now).model_dump_json().encode()
+    assert writes >= 500 and hits >= writes // 2  # money was written, and mostly from the cache

@@ -171,7 +171,10 @@ def running_bound() -> Iterator[list[bool]]:
 
     def spy_marked(ctx: RuleContext, mk: tc._Mark) -> bool:
         current[:] = [(ctx, _plan(ctx))]
-        return marked(ctx, mk)
+        out = marked(ctx, mk)  # (the running bound written out)
+        if out:
+            seen.append(tc._nothing_to_warn(*current[0]))
+        return out
 
     def spy_fast(p: Profile, mk: tc._Mark, before: float, n: int, low: float, high: float) -> bool:
         out = fast(p, mk, before, n, low, high)
@@ -248,3 +251,62 @@ def test_the_fold_keeps_the_running_bound() -> None:
     fold_inplace(p, Reading("register", t, 100.0), cust, cfg, loc)
     assert p.booked_kwh == float("inf")
     assert Profile.from_dict(p.to_dict()).tier_mark is None  # transient
+
+
+@contextmanager
+def memos_against_tier_facts() -> Iterator[list[bool]]:
+    """Record, for every memo the quick exit builds or carries over, whether it equals the tier
+    facts computed afresh (``tier_facts`` on a copy without the money cache)."""
+    seen: list[bool] = []
+    memo = tc._memo
+
+    def spy(ctx: RuleContext, plan: Plan) -> tc._Memo | None:
+        m = memo(ctx, plan)
+        q = ctx.profile.clone()
+        q.money_cache = None
+        before, limits = tier_facts(q, plan, ctx.cycle_index)
+        if limits is None:
+            seen.append(m is None)
+            return m
+        scale = tc._scale(ctx, plan)
+        steps = [(lim * scale, lim * scale / 1000) for lim in limits if lim is not None]
+        seen.append(m is not None and m.before == before and m.steps == (tuple(steps) if limits else None))
+        return m
+
+    with mock.patch.object(tc, "_memo", spy):
+        yield seen
+
+
+@SETTINGS
+@example(plan=JS, before=2000.0, days=[9.0] * 150, read_day=15)
+@given(
+    plan=st.sampled_from([JS, FJ]),
+    before=st.floats(0.0, 3000.0, allow_nan=False),
+    days=st.lists(st.one_of(st.none(), st.floats(0.0, 40.0, allow_nan=False)), min_size=60, max_size=150),
+    read_day=st.integers(1, 28),
+)
+def test_memos_derived_from_the_last_equal_tier_facts_across_a_tariff_year(
+    plan: str, before: float, days: list[float | None], read_day: int
+) -> None:
+    # October 2024 to at most February 2025: cycles open and close across the tariff year's start
+    eng = Engine()
+    cust = CustomerConfig("c", tariff_plan=plan, read_day=read_day, timezone="UTC")
+    rows = [{"customer_id": "c", "start": "2024-01-01", "end": "2024-09-30", "kwh": before}]
+    p = eng.load_history(Profile.new("c"), rows, cust)
+    with memos_against_tier_facts() as seen:
+        for i, v in enumerate(days):
+            if v is not None:
+                eng.process_inplace(p, Reading.daily(D(2024, 10, 1) + dt.timedelta(days=i), v), cust)
+    assert all(seen)  # (some series give no evaluation past the first days of a cycle)
+
+
+def test_a_new_cycle_takes_its_memo_from_the_last_one() -> None:
+    # 8 kWh a day from July: each cycle's memo after the first comes from the previous one
+    eng = Engine()
+    cust = CustomerConfig("c", tariff_plan=JS, timezone="UTC")
+    p = _profile(eng, cust, 600.0)
+    facts = mock.Mock(wraps=tier_facts)
+    with memos_against_tier_facts() as seen, mock.patch.object(tc, "tier_facts", facts):
+        _feed(eng, cust, p, [8.0] * 100)
+    assert len(seen) >= 6 and all(seen)
+    assert facts.call_count == 1  # the first memo only; later cycles: derived or carried over
