@@ -498,7 +498,14 @@ async def main() -> int:
             worker.kill()
             worker.wait()
         await prod.stop()
-        names = [t for t in await list_topics(s) if t.startswith(s.topic_readings.split("-", 1)[0] + "-")]
+        prefix = s.topic_readings.split("-", 1)[0] + "-"
+        # the Quix reference's changelog topics are named after its consumer group and our topic
+        names = [
+            t
+            for t in await list_topics(s)
+            if t.startswith(prefix)
+            or (t.startswith("changelog__mw-bench-quix-") and f"--{s.topic_readings}--" in t)
+        ]
         await delete_topics(s, names)
         for k in rds.scan_iter(match=f"{s.redis_prefix}*", count=1000):
             rds.delete(k)
