@@ -42,10 +42,10 @@ from baselines.customer import CustomerConfig  # noqa: E402
 from baselines.engine import Engine  # noqa: E402
 from baselines.profile import Profile  # noqa: E402
 from baselines.readings import Reading  # noqa: E402
+from baselines.readview import finite_snapshot  # noqa: E402
 from baselines.views import cycles_json, snapshot_json  # noqa: E402
 from meterwatch.cli.sample_data import sample_dir  # noqa: E402
 from meterwatch.contracts import Budget, SegmentRef  # noqa: E402
-from stream.fold import finite_snapshot  # noqa: E402
 
 NOW = dt.datetime(2014, 3, 5, 12, tzinfo=dt.UTC)
 PLANS: tuple[tuple[str | None, Budget | None], ...] = (
