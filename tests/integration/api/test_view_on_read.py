@@ -145,3 +145,24 @@ async def test_a_state_without_a_profile_or_unreadable_shows_no_snapshot(
     await redis.set(keys.state("v5"), b'{"v":99}')  # a later version this API cannot read: no 500
     assert (await client.get("/v1/customers/v5/baseline", headers=bearer(tokens.ops))).status_code == 404
     assert (await client.get("/v1/customers/v5", headers=bearer(tokens.ops))).status_code == 200
+
+
+async def test_segment_members_follow_the_state_over_an_earlier_workers_snapshot(
+    client: httpx.AsyncClient, tokens: Tokens, redis: Redis, keys: Keys, rm: ReadModel
+) -> None:
+    from api.routes.members import backfill_members
+
+    await rm.baseline("s1", "mgr-a")  # an earlier worker's snapshot: segment 2 (conftest)
+    st = folded(Engine(), CustomerRecord(customer_id="s1", manager_id="mgr-a", meter_ids=["m"]), days=10)
+    await store(redis, keys, st)  # the state names segment 4
+    await rm.customer("s2", "mgr-a")
+    await rm.baseline("s2", "mgr-a")  # no state yet: its snapshot decides
+    assert await backfill_members(redis, keys) == 2
+    assert await redis.zrange(keys.segment_members(SEGMENT.id or 0), 0, -1) == [b"s1"]
+    assert await redis.zrange(keys.segment_members(2), 0, -1) == [b"s2"]
+    await redis.zadd(keys.segment_members(2), {"s1": 0})  # stale: s1's state is in segment 4
+    body = (await client.get("/v1/segments/2/customers", headers=bearer(tokens.mgr_a))).json()
+    assert [m["customer_id"] for m in body["items"]] == ["s2"]
+    body = (await client.get("/v1/segments/4/customers", headers=bearer(tokens.mgr_a))).json()
+    assert [m["customer_id"] for m in body["items"]] == ["s1"]
+    assert await redis.zrange(keys.segment_members(2), 0, -1) == [b"s2"]

@@ -140,7 +140,9 @@ async def test_tier_crossing_sms_in_yuan_then_a_budget_set_by_sms_reply_raises_a
         texts = await _sms(sms_gw, 3, "the budget SMS (solicited: outside the one-SMS-per-cycle limit)")
         assert f"本期电费已达约{_yuan(budget.money.to_date)}，达到您设定的预算20元" in texts[2], texts[2]
 
-    snap = BaselineSnapshot.model_validate_json(await snapshot_of(redis_client, s, CID))
+    raw = await snapshot_of(redis_client, s, CID)
+    assert raw is not None
+    snap = BaselineSnapshot.model_validate_json(raw)
     assert snap.money is not None and snap.money.plan_id == PLAN and snap.money.budget is not None
     assert snap.money.tier is not None and snap.money.tier.period_start == dt.date(2024, 1, 1)
 
