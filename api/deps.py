@@ -29,6 +29,7 @@ from redis.asyncio.client import Pipeline
 from api.errors import ApiError
 from api.metrics import ApiMetrics
 from api.muxredis import MuxRedis
+from api.snapshots import Snapshots
 from meterwatch.auth import TokenRecord, hash_token, parse_token_id, verify_token
 from meterwatch.connections import redis_auth_url, redis_client, redis_is_plain
 from meterwatch.keys import Keys
@@ -78,6 +79,7 @@ class Runtime:
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     _redis: Redis | None = None
     _hot: MuxRedis | None = None
+    _snapshots: Snapshots | None = None
 
     def __post_init__(self) -> None:
         self.keys = Keys(self.settings.redis_prefix)
@@ -104,6 +106,13 @@ class Runtime:
                 health_check_interval=30,
             )
         return self._redis
+
+    @property
+    def snapshots(self) -> Snapshots:
+        """Builds the customers' baseline snapshots on read (an engine configured like the worker's)."""
+        if self._snapshots is None:
+            self._snapshots = Snapshots.for_settings(self.settings)
+        return self._snapshots
 
     @property
     def hot(self) -> MuxRedis | Redis:

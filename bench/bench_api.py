@@ -4,20 +4,24 @@ Usage (the local stack must run: `meterwatch dev up`):
 
     python bench/bench_api.py [--concurrency 8] [--duration 3] [--rounds 5] [--customers 1000]
 
-What it does, bounded in time (rounds x 2-3 endpoints x duration seconds):
+What it does, bounded in time (rounds x 4 endpoints x duration seconds):
 
-* seeds ``--customers`` baselines (24 closed cycles each, ~2.5 KB of JSON) under a
-  private Redis prefix of the running stack, plus an ops and a manager token;
+* seeds ``--customers`` customers as the worker writes them (``state:{id}``: the stored
+  state of one of 120 households of the repository's sample, folded by the engine, a
+  third of them priced, plus the registry record), and as many as a worker before the
+  view-on-read wrote them (``baseline:{id}``: the same households' snapshots, ~5 KB),
+  under a private Redis prefix of the running stack, plus an ops and a manager token;
 * starts ONE uvicorn worker (subprocess, loopback, access log off) serving
   ``create_app(settings)`` plus the reference route ``GET /bench/constant``: a
   plain FastAPI endpoint returning a constant dict — same process, same
   middleware (metrics) and error handlers, but no token, no rate limit, no Redis;
 * drives it with ``wrk`` (one thread, ``--concurrency`` connections, keep-alive)
-  alternating reference / baseline(ops) / baseline(manager) for ``--rounds``
-  rounds, each for ``--duration`` seconds, the baseline requests cycling over
-  all seeded customers; reports the median throughput and p99 of each, and the
-  ratio baseline / reference. The rate limiter is active (in Redis) with a limit
-  high enough never to trip. Non-2xx answers make the run fail.
+  alternating reference / baseline(ops) / baseline(manager) (both built on read from the
+  state) / stored(ops) (the old snapshot served as it is) for ``--rounds`` rounds, each
+  for ``--duration`` seconds, the baseline requests cycling over all seeded customers;
+  reports the median throughput and p99 of each, and the ratio to the reference. The
+  rate limiter is active (in Redis) with a limit high enough never to trip. Non-2xx
+  answers make the run fail.
 
 The figures depend on the machine (and on what else runs on it): compare the
 ratio, not the absolute numbers. Cleans up its Redis keys and kills its server.
@@ -43,6 +47,7 @@ from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 if TYPE_CHECKING:
     from meterwatch.settings import Settings
@@ -65,65 +70,49 @@ def _serve(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-async def _seed(settings: Settings, n: int) -> tuple[str, str, list[str]]:
+async def _seed(settings: Settings, n: int) -> tuple[str, str, list[str], list[str]]:
+    """``n`` customers as the worker writes them now (``state:{id}``: the stored state of a
+    household of the repository's sample, folded by the engine, with its registry record) and
+    ``n`` as an earlier worker wrote them (``baseline:{id}``: the snapshot of the same
+    household, built by the domain). Returns the tokens and the two id lists."""
     import datetime as dt
 
+    import orjson
+    from bench_snapshot import profiles  # type: ignore[import-not-found]  # the sample households, folded
     from redis.asyncio import Redis
 
+    from baselines.readview import load_engine
     from meterwatch.auth import create_token
-    from meterwatch.contracts import (
-        BaselineBlock,
-        BaselineSnapshot,
-        ClosedCycle,
-        CustomerRecord,
-        CycleNow,
-        SamePeriod,
-        SegmentRef,
-    )
+    from meterwatch.contracts import CustomerRecord
     from meterwatch.keys import Keys
 
     keys = Keys(settings.redis_prefix)
     redis = Redis.from_url(settings.redis_url)
+    eng = load_engine(settings)
+    cases = profiles(eng, 120)
+    now = dt.datetime(2014, 3, 5, 12, tzinfo=dt.UTC)
     ids = [f"MAC{i:06d}" for i in range(n)]
-    cycles = [
-        ClosedCycle(
-            start=dt.date(2022 + m // 12, m % 12 + 1, 1),
-            end=dt.date(2022 + (m + 1) // 12, (m + 1) % 12 + 1, 1),
-            kwh=180.0 + m * 1.7,
-            coverage=0.98,
-        )
-        for m in range(24)
-    ]
+    old_ids = [f"OLD{i:06d}" for i in range(n)]
     async with redis.pipeline(transaction=False) as p:
-        for i, cid in enumerate(ids):
-            snap = BaselineSnapshot(
-                customer_id=cid,
-                as_of=dt.datetime(2025, 1, 10, 12, tzinfo=dt.UTC),
-                cycle=CycleNow(
-                    start=dt.date(2025, 1, 1),
-                    end=dt.date(2025, 2, 1),
-                    cycle_to_date_kwh=55.5 + i % 7,
-                    days_elapsed=9.5,
-                    projected_kwh=181.1,
-                ),
-                same_period=SamePeriod(
-                    start=dt.date(2024, 1, 1), end=dt.date(2024, 2, 1), kwh=199.0, coverage=1.0
-                ),
-                baseline=BaselineBlock(daily_kwh=6.1, cycles=cycles),
-                segment=SegmentRef(id=i % 7, label="comfortable homeowners"),
-                manager_id="mgr-bench",
-            )
-            p.set(keys.baseline(cid), snap.model_dump_json())
-            rec = CustomerRecord(
-                customer_id=cid, meter_ids=[f"m{cid}"], name="A Customer", phone="+447700900123",
-                manager_id="mgr-bench", occupancy="owner",
-            )  # fmt: skip
-            p.set(keys.customer(cid), rec.model_dump_json())
+        for i, (cid, old) in enumerate(zip(ids, old_ids, strict=True)):
+            prof, cust, seg = cases[i % len(cases)]
+            for c in (cid, old):
+                rec = CustomerRecord(
+                    customer_id=c, meter_ids=[f"m{c}"], name="A Customer", phone="+447700900123",
+                    manager_id="mgr-bench", occupancy="owner", read_day=cust.read_day,
+                    tariff_plan=cust.tariff_plan, budget=cust.budget,
+                )  # fmt: skip
+                p.set(keys.customer(c), rec.model_dump_json())
+            d = prof.to_dict() | {"id": cid}
+            p.set(keys.state(cid), orjson.dumps({"v": 2, "p": d, "s": seg.model_dump(), "f": -1}))
+            prof.customer_id = old
+            p.set(keys.baseline(old), eng.snapshot(prof, cust, seg, now).model_dump_json())
+            prof.customer_id = cases[i % len(cases)][1].customer_id
         await p.execute()
     ops, _ = await create_token(redis, keys, "ops", label="bench")
     mgr, _ = await create_token(redis, keys, "manager", "mgr-bench", label="bench")
     await redis.aclose()
-    return ops, mgr, ids
+    return ops, mgr, ids, old_ids
 
 
 async def _cleanup(settings: Settings) -> None:
@@ -223,7 +212,7 @@ def main() -> int:
     settings = Settings().model_copy(
         update={"redis_prefix": f"bench{uuid.uuid4().hex[:8]}:", "api_rate_limit_per_min": 1_000_000_000}
     )
-    ops, mgr, ids = asyncio.run(_seed(settings, args.customers))
+    ops, mgr, ids, old_ids = asyncio.run(_seed(settings, args.customers))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -240,6 +229,7 @@ def main() -> int:
         "reference": [],
         "baseline_ops": [],
         "baseline_manager": [],
+        "stored_ops": [],
     }
     try:
         import httpx
@@ -259,15 +249,21 @@ def main() -> int:
         )
         assert check.status_code == 200 and check.json()["customer_id"] == ids[0], check.text
         size = len(check.content)
+        check = httpx.get(
+            f"{base}/v1/customers/{old_ids[0]}/baseline", headers={"Authorization": f"Bearer {ops}"}
+        )
+        assert check.status_code == 200 and check.json()["customer_id"] == old_ids[0], check.text
         with tempfile.TemporaryDirectory() as tmp:
             scripts = {
                 "reference": Path(tmp, "ref.lua"),
                 "baseline_ops": Path(tmp, "ops.lua"),
                 "baseline_manager": Path(tmp, "mgr.lua"),
+                "stored_ops": Path(tmp, "old.lua"),
             }
             scripts["reference"].write_text(_lua(ops, None, "/bench/constant"))
             scripts["baseline_ops"].write_text(_lua(ops, ids, ""))
             scripts["baseline_manager"].write_text(_lua(mgr, ids, ""))
+            scripts["stored_ops"].write_text(_lua(ops, old_ids, ""))
             rtt_before = _redis_rtt(settings.redis_url)
             _wrk(base, scripts["reference"], args.concurrency, 1.0)  # warm-up
             _wrk(base, scripts["baseline_ops"], args.concurrency, 1.0)

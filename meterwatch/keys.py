@@ -4,8 +4,8 @@ All keys start with the configured prefix (``MW_REDIS_PREFIX``, default ``mw:``)
 so that tests and several deployments can share one Redis.
 
 >>> k = Keys("mw:")
->>> k.baseline("c1")
-'mw:baseline:c1'
+>>> k.baseline("c1"), k.state("c1")
+('mw:baseline:c1', 'mw:state:c1')
 >>> k.alert_index("open", "m1"), k.daily("c1")
 ('mw:aix:open:m:m1', 'mw:daily:c1')
 """
@@ -21,8 +21,14 @@ class Keys:
 
     # --- read model, written by the worker -------------------------------------------
     def baseline(self, customer_id: str) -> str:
-        """STRING: BaselineSnapshot JSON."""
+        """STRING: BaselineSnapshot JSON, as workers before the view-on-read wrote it (still read
+        when there is no ``state``, and deleted with the customer)."""
         return f"{self.prefix}baseline:{customer_id}"
+
+    def state(self, customer_id: str) -> str:
+        """STRING: the customer's stored state (``stream/state.py`` JSON: ``p`` profile, ``s`` segment);
+        readers build the BaselineSnapshot from it and the ``customer`` record (``baselines.readview``)."""
+        return f"{self.prefix}state:{customer_id}"
 
     def customer(self, customer_id: str) -> str:
         """STRING: CustomerRecord JSON (registry copy, incl. manager_id and phone)."""

@@ -4,7 +4,8 @@ The seam to the domain: ``baselines.engine.Engine`` folds readings and history
 into a ``baselines.profile.Profile`` under a ``baselines.customer.CustomerConfig``
 built from the registry record. This module decides what the worker does
 around it: hold inputs until the registry record is there, dead-letter what the
-domain rejects, count, emit alerts, send segment features, mark the read model.
+domain rejects, count, emit alerts, send segment features. The read model gets the
+changed customers' stored state (``ProfileStage._store``), not a snapshot.
 
 Inputs that reach a customer's partition before its registry record (the meter
 index is global and can be ahead; history has no index at all) are HELD in the
@@ -18,15 +19,13 @@ default billing-cycle settings. When a record changes ``read_day`` or
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from baselines.customer import CustomerConfig
 from baselines.profile import Profile
 from baselines.readings import Reading
 from baselines.rebuild import rebuild_cycles
-from baselines.views import cycles_json, money_json, snapshot_json
 from meterwatch.contracts import Alert, CustomerRecord, DeadLetterError, SegmentRef
 from stream import workbench
 from stream.context import StageContext
@@ -122,9 +121,9 @@ class Fold:
         if ctx.readmodel is not None:
             ctx.readmodel.put_customer(st.customer_id, body)
         if st.profile is not None:
-            # registry facts (tariff, arrears, occupancy) are segment features too
+            # registry facts (tariff, arrears, occupancy) are segment features too (the read model's
+            # view reads the new record from the registry copy: no state to write for it)
             self.send_features(st)
-            self.mark_snapshot(st)
 
     def apply_held(self, st: CustomerState, env: Envelope, batch: Batch) -> None:
         try:
@@ -160,7 +159,6 @@ class Fold:
         st.segment = env.segment.segment
         batch.dirty[st.customer_id] = st
         self.ctx.metrics.inc("segment_assignments")
-        self.mark_snapshot(st)
 
     # ------------------------------------------------------------------ consumption
     def history(self, st: CustomerState, env: Envelope, batch: Batch, raw: bytes | None = None) -> None:
@@ -183,7 +181,6 @@ class Fold:
         batch.dirty[st.customer_id] = st
         ctx.metrics.inc("history_applied", len(rows))
         self.send_features(st)
-        self.mark_snapshot(st)
 
     def reading(self, st: CustomerState, env: Envelope, batch: Batch, raw: bytes | None = None) -> None:
         """Fold one reading; the redelivery watermark and the domain's de-duplication make it idempotent."""
@@ -224,7 +221,6 @@ class Fold:
         day = int(r.ts.timestamp() // 86400)
         if day >= st.features_day + FEATURES_EVERY_DAYS and baseline_days(st.profile) >= MIN_BASELINE_DAYS:
             self.send_features(st, day=day)
-        self.mark_snapshot(st)
 
     def _watermark(self, st: CustomerState, env: Envelope, batch: Batch) -> bool:
         """Whether this reading was applied before (per source partition: highest offset applied)."""
@@ -265,39 +261,3 @@ class Fold:
             fe = FeaturesEvent(customer_id=st.customer_id, features=feats, ts=ctx.clock(), current=cur)
         ctx.out.add(ctx.names.features, 0, st.customer_id.encode(), fe.model_dump_json().encode())
         ctx.metrics.inc("features_sent")
-
-    def mark_snapshot(self, st: CustomerState) -> None:
-        """The read model rebuilds this customer's snapshot at its next flush."""
-        ctx = self.ctx
-        if ctx.readmodel is None or st.profile is None or st.config is None:
-            return
-        engine, clock = ctx.engine, ctx.clock
-
-        def thunk() -> bytes | None:
-            if st.profile is None or st.config is None:
-                return None
-            parts = engine.snapshot_parts(
-                st.profile, st.config, st.segment or SegmentRef(), clock(), cycles=False
-            )
-            if not finite_snapshot(parts):
-                log.error("snapshot of %s has a non-finite figure; not written", st.customer_id)
-                return None
-            # the closed cycles' JSON written directly, the money's kept with its figures (the same
-            # bytes as the model's)
-            money = money_json(st.profile, parts["money"])
-            return snapshot_json({**parts, "money": None}, cycles_json(st.profile), money)
-
-        ctx.readmodel.mark_snapshot(st.customer_id, thunk)
-
-
-def finite_snapshot(parts: dict[str, Any]) -> bool:
-    """No figure of the snapshot (``Engine.snapshot_parts``) is inf or NaN (JSON would carry it as
-    null, breaking the contract)."""
-    figures = (
-        parts["cycle"]["cycle_to_date_kwh"],
-        parts["cycle"]["projected_kwh"],
-        parts["same_period"]["kwh"],
-        parts["baseline"]["daily_kwh"],
-        parts["recent_daily_kwh"],
-    )
-    return all(x is None or math.isfinite(x) for x in figures)

@@ -205,7 +205,7 @@ class ProfileStage:
 
     def _store(self, batch: Batch, counters: PartitionCounters) -> None:
         """Write the batch's changed and deleted customers, then the partition's counters (last)."""
-        names = self.ctx.names
+        names, readmodel = self.ctx.names, self.ctx.readmodel
         for cid in batch.deleted:
             key = cid.encode()
             if key in self.customers_table:
@@ -220,6 +220,8 @@ class ProfileStage:
             st.batch_readings = st.batch_duplicates = 0
             body = encode_customer(st)
             self._put(self.profiles_table, names.profiles_changelog, batch.partition, cid.encode(), body)
+            if readmodel is not None and st.profile is not None:
+                readmodel.put_state(cid, body)  # the API builds the snapshot from it (on read)
         if counters.changed:
             counters.offset = batch.offset
             counters.changed = False

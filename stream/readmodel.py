@@ -1,11 +1,13 @@
 """The Redis read model: what the Ops API and the notifier read, written by the worker.
 
-The worker marks what changed (a customer's baseline, registry record, alerts,
-the segment summaries); a background loop writes it to Redis every
-``settings.readmodel_flush_ms`` in pipelined, chunked batches. Baseline
-snapshots are built lazily at flush time, so a customer with 50 readings in
-one interval is serialised once. Redis being down never stops the stream: the
-pending writes are kept (merged with newer ones) and retried on the next flush.
+The worker marks what changed (a customer's stored state, registry record,
+alerts, the segment summaries); a background loop writes it to Redis every
+``settings.readmodel_flush_ms`` in pipelined, chunked batches. A customer's
+state is the value the worker stores in RocksDB (``stream/state.py``), written
+as it is (the newest of the interval): the baseline snapshot is built by its
+readers (``baselines.readview``), not here. Redis being down never stops the
+stream: the pending writes are kept (merged with newer ones) and retried on the
+next flush.
 
 Keys and shapes: ``meterwatch.keys.Keys`` and docs/INTERFACES.md.
 """
@@ -16,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 ALERTS_KEPT = 200
 _PIPELINE_CHUNK = 2000
-_MSET_KEYS = 500  # snapshots per MSET command
+_MSET_KEYS = 500  # keys per MSET command
 _MAX_PENDING_ALERTS = 100_000
 
 # Trim the alert ZSET to the newest N and drop the same ids from the body HASH, atomically.
@@ -66,14 +67,12 @@ end
 return 0
 """
 
-SnapshotThunk = Callable[[], bytes | None]
-
 
 @dataclass
 class _Taken:
     """What one flush writes (put back by ``_restore`` when Redis fails)."""
 
-    snapshots: dict[str, SnapshotThunk]
+    states: dict[str, bytes]
     customers: dict[str, bytes | None]
     deleted: set[str]
     alerts: list[Alert]
@@ -121,7 +120,7 @@ class ReadModelWriter:
         self.keys = keys
         self.flush_s = max(flush_ms, 10) / 1000.0
         self.alerts_kept = alerts_kept
-        self._snapshots: dict[str, SnapshotThunk] = {}
+        self._states: dict[str, bytes] = {}
         self._customers: dict[str, bytes | None] = {}
         self._deleted_baselines: set[str] = set()
         self._alerts: list[Alert] = []
@@ -139,16 +138,16 @@ class ReadModelWriter:
         self.keys_written = 0
 
     # --- marking (called from the agents; cheap) -------------------------------------------
-    def mark_snapshot(self, customer_id: str, thunk: SnapshotThunk) -> None:
-        """The customer's baseline changed; ``thunk`` builds its snapshot JSON at flush time."""
-        self._snapshots[customer_id] = thunk
+    def put_state(self, customer_id: str, state: bytes) -> None:
+        """The customer's stored state changed (``stream.state.encode_customer``; the newest wins)."""
+        self._states[customer_id] = state
         self._deleted_baselines.discard(customer_id)
 
     def put_customer(self, customer_id: str, record_json: bytes | None) -> None:
-        """The registry copy of a customer (``None``: deleted, with its baseline)."""
+        """The registry copy of a customer (``None``: deleted, with its state and baseline)."""
         self._customers[customer_id] = record_json
         if record_json is None:
-            self._snapshots.pop(customer_id, None)
+            self._states.pop(customer_id, None)
             self._deleted_baselines.add(customer_id)
 
     def add_alert(self, alert: Alert) -> None:
@@ -175,7 +174,7 @@ class ReadModelWriter:
 
     @property
     def pending(self) -> int:
-        return len(self._snapshots) + len(self._customers) + len(self._alerts)
+        return len(self._states) + len(self._customers) + len(self._alerts)
 
     # --- flushing --------------------------------------------------------------------------
     async def flush(self) -> int:
@@ -190,7 +189,7 @@ class ReadModelWriter:
 
         try:
             await self._write_registry(out, t)
-            await self._write_snapshots(out, t)
+            await self._write_states(out, t)
             await self._write_alerts(out, t)
             await self.workbench.queue(out.pipe, wb, step)
             await self._write_metrics(out, t)
@@ -209,7 +208,7 @@ class ReadModelWriter:
 
     def _take(self) -> _Taken:
         t = _Taken(
-            self._snapshots,
+            self._states,
             self._customers,
             self._deleted_baselines,
             self._alerts,
@@ -218,7 +217,7 @@ class ReadModelWriter:
             self._metrics_set,
             self._parts,
         )
-        self._snapshots, self._customers, self._deleted_baselines, self._alerts = {}, {}, set(), []
+        self._states, self._customers, self._deleted_baselines, self._alerts = {}, {}, set(), []
         self._segments, self._metrics_incr, self._metrics_set, self._parts = None, {}, {}, {}
         return t
 
@@ -226,7 +225,8 @@ class ReadModelWriter:
         k = self.keys
         records = {k.customer(cid): rec for cid, rec in t.customers.items() if rec is not None}
         gone = [k.customer(cid) for cid, rec in t.customers.items() if rec is None]
-        gone += [k.baseline(cid) for cid in t.deleted]
+        gone += [k.state(cid) for cid in t.deleted]
+        gone += [k.baseline(cid) for cid in t.deleted]  # written by a worker of an earlier version
         for i in range(0, len(gone), _MSET_KEYS):
             part = gone[i : i + _MSET_KEYS]
             out.pipe.delete(*part)
@@ -247,22 +247,8 @@ class ReadModelWriter:
             out.pipe.mset(batch)
             await out.added(len(batch))
 
-    async def _write_snapshots(self, out: _Chunked, t: _Taken) -> None:
-        # built and sent _MSET_KEYS at a time: a flush that holds every customer (after a
-        # Redis outage, a rebalance) never holds all their bodies at once
-        bodies: dict[str, bytes] = {}
-        for cid, thunk in t.snapshots.items():
-            try:
-                body = thunk()
-            except Exception:  # a bad snapshot must not stop the others
-                log.exception("read model: snapshot of %s failed", cid)
-                continue
-            if body is not None:
-                bodies[self.keys.baseline(cid)] = body
-                if len(bodies) >= _MSET_KEYS:
-                    await self._mset(out, bodies)
-                    bodies = {}
-        await self._mset(out, bodies)
+    async def _write_states(self, out: _Chunked, t: _Taken) -> None:
+        await self._mset(out, {self.keys.state(cid): body for cid, body in t.states.items()})
         if t.segments is not None:
             out.pipe.set(self.keys.segments, t.segments)
             await out.added()
@@ -300,12 +286,12 @@ class ReadModelWriter:
 
     def _restore(self, t: _Taken) -> None:
         # Newer marks win over the ones being restored.
-        for cid, thunk in t.snapshots.items():
+        for cid, body in t.states.items():
             if cid not in self._deleted_baselines:  # deleted since the take: the delete wins
-                self._snapshots.setdefault(cid, thunk)
+                self._states.setdefault(cid, body)
         for cid, r in t.customers.items():
             self._customers.setdefault(cid, r)
-        self._deleted_baselines |= t.deleted - set(self._snapshots)
+        self._deleted_baselines |= t.deleted - set(self._states)
         self._alerts[:0] = t.alerts[: _MAX_PENDING_ALERTS - len(self._alerts)]
         if self._segments is None:
             self._segments = t.segments

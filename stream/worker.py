@@ -23,8 +23,7 @@ from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
 from baselines.engine import Engine
-from baselines.plans import Tariffs
-from baselines.rules import RulesConfig
+from baselines.readview import load_engine
 from baselines.weather import Temperatures
 from meterwatch.connections import kafka_security, redis_client
 from meterwatch.keys import Keys
@@ -54,17 +53,6 @@ __all__ = ["Worker", "load_engine", "run_worker", "wait_for_kafka"]
 
 # counters whose Redis value is the exact per-partition truth (stream/state.py), not increments
 EXACT_COUNTERS = frozenset({"readings_processed", "duplicates:reading"})
-
-
-def load_engine(settings: Settings, clock: Callable[[], Any] = utc_now) -> Engine:
-    """The domain engine, configured from settings (``rules_file``: JSON of RulesConfig;
-    ``tariffs_file`` and ``default_tariff_plans``: the tariff catalogue, loaded once here)."""
-    if settings.rules_file is not None:
-        rules = RulesConfig.model_validate_json(settings.rules_file.read_bytes())
-    else:
-        rules = RulesConfig(late_window_days=settings.late_window_days)
-    tariffs = Tariffs.load(settings.tariffs_file, settings.default_tariff_plans)
-    return Engine(rules, clock=clock, tariffs=tariffs)
 
 
 class Worker:

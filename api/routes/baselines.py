@@ -47,18 +47,13 @@ async def get_baselines(
     ],
 ) -> Response:
     ids = list(dict.fromkeys(customer_id))  # unique, in the order asked
-    keys, redis = caller.rt.keys, caller.rt.hot
-    names = [keys.baseline(c) for c in ids]
-    if not caller.is_ops:
-        names += [keys.customer(c) for c in ids]
-    raws = await redis.mget(*names)
+    views = await caller.rt.snapshots.read_many(caller.rt.hot, ids)
     found: list[bytes] = []
     missing: list[str] = []
-    for i, cid in enumerate(ids):
-        raw = raws[i]
-        if raw is None or (not caller.is_ops and not caller.may_read(manager_of(raws[len(ids) + i], raw))):
+    for cid, (raw, cust) in zip(ids, views, strict=True):
+        if raw is None or (not caller.is_ops and not caller.may_read(manager_of(cust, raw))):
             missing.append(cid)
         else:
-            found.append(raw if isinstance(raw, bytes) else raw.encode())
+            found.append(raw)
     content = b'{"baselines":[' + b",".join(found) + b'],"missing":' + orjson.dumps(missing) + b"}"
     return Response(content, media_type="application/json", headers={"Cache-Control": "no-store"})

@@ -1,11 +1,12 @@
 """Per-customer reads: baseline, alert history, registry view.
 
-Hot path (``GET .../baseline``): one Redis command (``GET baseline:{id}``, or
-``MGET`` of it and ``customer:{id}`` for a manager), then the
-stored JSON bytes are returned as they are — the worker wrote them from
+Hot path (``GET .../baseline``): one Redis command (``MGET`` of the customer's
+state, its old snapshot and its registry record), then the snapshot is built
+from the state (:mod:`api.snapshots`: the JSON bytes of
 :class:`meterwatch.contracts.BaselineSnapshot`, which the ``response_model``
-documents. A manager asking for a customer of another manager gets the very
-same 404 as for a customer that does not exist.
+documents), or the old snapshot returned as it is. A manager asking for a
+customer of another manager gets the very same 404 as for a customer that does
+not exist.
 """
 
 from __future__ import annotations
@@ -75,21 +76,15 @@ def manager_of(*raws: bytes | str | None) -> str | None:
     description=(
         "Current cycle (cycle-to-date, projection), same-period cycle of a year earlier, the "
         "habit baseline (daily kWh and up to 36 closed cycles), segment and open alerts, as "
-        "last flushed to the read model by the worker. `manager_id` is included (ops need it). "
+        "of the state last flushed to the read model by the worker. `manager_id` is included (ops need it). "
         "Role ops: every customer; role manager: only its own customers."
     ),
     responses=error_responses(401, 404, 422, 429, 503),
 )
 async def get_baseline(customer_id: CustomerId, caller: Ctx) -> Response:
-    keys, redis = caller.rt.keys, caller.rt.hot
-    if caller.is_ops:
-        raw = await redis.get(keys.baseline(customer_id))
-        if raw is None:
-            raise _not_found(customer_id)
-    else:
-        raw, cust = await redis.mget(keys.baseline(customer_id), keys.customer(customer_id))
-        if raw is None or not caller.may_read(manager_of(cust, raw)):
-            raise _not_found(customer_id)
+    raw, cust = await caller.rt.snapshots.read(caller.rt.hot, customer_id)
+    if raw is None or not (caller.is_ops or caller.may_read(manager_of(cust, raw))):
+        raise _not_found(customer_id)
     return Response(raw, media_type="application/json", headers=_NO_STORE)
 
 
@@ -130,14 +125,18 @@ async def get_alerts(
 ) -> Response:
     keys = caller.rt.keys
     stop = -1 if rule else limit - 1
-    cust, base, ids = await caller.read(
+    cust, state, old, ids = await caller.read(
         lambda p: (
             p.get(keys.customer(customer_id)),
+            p.get(keys.state(customer_id)),
             p.get(keys.baseline(customer_id)),
             p.zrevrange(keys.alerts(customer_id), 0, stop),
         )
     )
-    _visible(caller, customer_id, cust, base)
+    # the snapshot only decides when there is no record (a read model of an earlier worker)
+    _visible(
+        caller, customer_id, cust, None if cust is not None else caller.rt.snapshots.view(state, old, cust)
+    )
     bodies: list[bytes] = []
     if ids:
         raw_bodies = await caller.rt.redis.hmget(keys.alert_bodies(customer_id), ids)
@@ -193,12 +192,11 @@ class CustomerView(CustomerRecord):
     responses=error_responses(401, 404, 422, 429, 503),
 )
 async def get_customer(customer_id: CustomerId, caller: Ctx) -> CustomerView:
-    keys = caller.rt.keys
-    cust, base = await caller.read(
-        lambda p: (p.get(keys.customer(customer_id)), p.get(keys.baseline(customer_id)))
-    )
-    if cust is None or not caller.may_read(manager_of(cust, base)):
+    snaps = caller.rt.snapshots
+    state, old, cust = await caller.read(lambda p: [p.get(name) for name in snaps.names(customer_id)])
+    if cust is None or not caller.may_read(manager_of(cust)):
         raise _not_found(customer_id)
+    base = snaps.view(state, old, cust)
     record = CustomerRecord.model_validate_json(cust)
     extra: dict[str, Any] = {}
     if base is not None:

@@ -38,14 +38,11 @@ async def get_daily(
     from_: Annotated[dt.date | None, Query(alias="from", description="First day (ISO date).")] = None,
     to: Annotated[dt.date | None, Query(description="Last day (ISO date).")] = None,
 ) -> DailySeries:
-    keys = caller.rt.keys
-    cust, base, blob = await caller.read(
-        lambda p: (
-            p.get(keys.customer(customer_id)),
-            p.get(keys.baseline(customer_id)),
-            p.get(keys.daily(customer_id)),
-        )
+    keys, snaps = caller.rt.keys, caller.rt.snapshots
+    state, old, cust, blob = await caller.read(
+        lambda p: [p.get(name) for name in snaps.names(customer_id)] + [p.get(keys.daily(customer_id))]
     )
+    base = snaps.view(state, old, cust)
     if (cust is None and base is None) or not caller.may_read(manager_of(cust, base)):
         raise _not_found(customer_id)
     start, end = default_range(blob, dt.datetime.now(dt.UTC).date())

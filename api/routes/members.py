@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import Caller, Ctx
 from api.errors import ApiError, error_responses
+from api.snapshots import Snapshots
 
 router = APIRouter(prefix="/v1/segments", tags=["segments"])
 
@@ -30,33 +31,26 @@ class MemberPage(BaseModel):
     next: str | None = Field(default=None, description="Cursor (the last customer id of the page) or null.")
 
 
-def _in_segment(snapshot: bytes | str | None, segment_id: int) -> bool:
-    """Whether the customer's baseline snapshot (when there is one) names this segment."""
-    if snapshot is None:
-        return True
-    try:
-        doc = orjson.loads(snapshot)
-    except orjson.JSONDecodeError:
-        return True
-    seg = doc.get("segment") if isinstance(doc, dict) else None
-    return not isinstance(seg, dict) or seg.get("id") in (None, segment_id)
+def _in_segment(state: bytes | str | None, snapshot: bytes | str | None, segment_id: int) -> bool:
+    """Whether the customer's state (else its stored snapshot, when there is one) names this segment."""
+    return Snapshots.segment_id(state, snapshot) in (None, segment_id)
 
 
 async def backfill_members(redis: Any, keys: Any) -> int:
-    """Add every customer to the members of the segment its baseline snapshot names (once)."""
+    """Add every customer to the members of the segment its state (else its stored snapshot of an
+    earlier worker) names (once)."""
     n = 0
-    async for name in redis.scan_iter(match=keys.baseline("") + "*", count=1000):
-        raw = await redis.get(name)
-        if raw is None:
-            continue
-        try:
-            doc = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            continue
-        seg = doc.get("segment") if isinstance(doc, dict) else None
-        if isinstance(seg, dict) and isinstance(seg.get("id"), int):
-            await redis.zadd(keys.segment_members(seg["id"]), {str(doc.get("customer_id")): 0})
-            n += 1
+    for kind in ("state", "baseline"):
+        prefix = getattr(keys, kind)("")
+        async for name in redis.scan_iter(match=prefix + "*", count=1000):
+            cid = (name.decode() if isinstance(name, bytes) else str(name))[len(prefix) :]
+            if kind == "baseline" and await redis.exists(keys.state(cid)):
+                continue  # the state is newer
+            raw = await redis.get(name)
+            sid = Snapshots.segment_id(raw, None) if kind == "state" else Snapshots.segment_id(None, raw)
+            if sid is not None:
+                await redis.zadd(keys.segment_members(sid), {cid: 0})
+                n += 1
     await redis.set(keys.segment_members_version, "1")
     return n
 
@@ -76,12 +70,15 @@ async def members_page(caller: Caller, segment_id: int, limit: int, cursor: str 
             last = None
             break
         ids = [b.decode() if isinstance(b, bytes) else str(b) for b in batch]
-        recs = await redis.mget([keys.customer(c) for c in ids] + [keys.baseline(c) for c in ids])
-        scanned += len(ids)
+        n = len(ids)
+        recs = await redis.mget(
+            [keys.customer(c) for c in ids] + [keys.state(c) for c in ids] + [keys.baseline(c) for c in ids]
+        )
+        scanned += n
         stale: list[str] = []
-        for cid, raw, snap in zip(ids, recs[: len(ids)], recs[len(ids) :], strict=True):
+        for cid, raw, state, snap in zip(ids, recs[:n], recs[n : 2 * n], recs[2 * n :], strict=True):
             last = cid
-            if raw is None or not _in_segment(snap, segment_id):
+            if raw is None or not _in_segment(state, snap, segment_id):
                 stale.append(cid)
                 continue
             doc: Any = orjson.loads(raw)

@@ -133,17 +133,16 @@ class CustomerData:
 
 async def load_customer(caller: Caller, customer_id: str, lang: str) -> CustomerData | None:
     """Everything the customer page shows; None when missing or not the caller's."""
-    keys = caller.rt.keys
-    cust, base, blob, segs = await caller.read(
+    keys, snaps = caller.rt.keys, caller.rt.snapshots
+    state, old, cust, blob, segs = await caller.read(
         lambda p: (
-            p.get(keys.customer(customer_id)),
-            p.get(keys.baseline(customer_id)),
-            p.get(keys.daily(customer_id)),
-            p.get(keys.segments),
+            [p.get(name) for name in snaps.names(customer_id)]
+            + [p.get(keys.daily(customer_id)), p.get(keys.segments)]
         )
     )
-    if cust is None or not caller.may_read(manager_of(cust, base)):
+    if cust is None or not caller.may_read(manager_of(cust)):
         return None
+    base = snaps.view(state, old, cust)
     record = CustomerRecord.model_validate_json(cust)
     snap = BaselineSnapshot.model_validate_json(base) if base is not None else None
     start, end = default_range(blob, dt.datetime.now(dt.UTC).date())

@@ -160,13 +160,12 @@ async def locate(caller: Caller, alert_id: str) -> Located:
     if owner is None:
         raise not_found
     cid = owner.decode() if isinstance(owner, bytes) else str(owner)
-    body, cust, base = await caller.read(
-        lambda p: (
-            p.hget(keys.alert_bodies(cid), alert_id),
-            p.get(keys.customer(cid)),
-            p.get(keys.baseline(cid)),
-        )
+    snaps = caller.rt.snapshots
+    body, state, old, cust = await caller.read(
+        lambda p: [p.hget(keys.alert_bodies(cid), alert_id)] + [p.get(name) for name in snaps.names(cid)]
     )
+    # the record decides; the snapshot only without one (a read model of an earlier worker)
+    base = None if cust is not None else snaps.view(state, old, cust)
     if body is None or not caller.may_read(manager_of(cust, base)):
         raise not_found
     doc = orjson.loads(body)

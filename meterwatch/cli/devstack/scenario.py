@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from api.snapshots import Snapshots
 from meterwatch.connections import kafka_client_kwargs
 from meterwatch.contracts import Alert
 from meterwatch.keys import Keys
@@ -93,6 +94,7 @@ class Probe:
 
     def __init__(self, s: Settings, redis: Any) -> None:
         self.s, self.redis, self.keys = s, redis, Keys(s.redis_prefix)
+        self.snapshots = Snapshots.for_settings(s)  # as the Ops API builds them
 
     async def processed(self) -> int:
         return int(await self.redis.hget(self.keys.metrics("worker"), "readings_processed") or 0)
@@ -101,9 +103,11 @@ class Probe:
         """Each household's baseline ``as_of`` ('' when it has none yet)."""
         pipe = self.redis.pipeline(transaction=False)
         for h in homes:
-            pipe.get(self.keys.baseline(h.customer_id))
+            for name in self.snapshots.names(h.customer_id):
+                pipe.get(name)
         raw = await pipe.execute()
-        return {h.customer_id: json.loads(v)["as_of"] if v else "" for h, v in zip(homes, raw, strict=True)}
+        views = [self.snapshots.view(*raw[i : i + 3]) for i in range(0, len(raw), 3)]
+        return {h.customer_id: json.loads(v)["as_of"] if v else "" for h, v in zip(homes, views, strict=True)}
 
     async def alert_index(self, homes: list[Household]) -> dict[str, int]:
         pipe = self.redis.pipeline(transaction=False)

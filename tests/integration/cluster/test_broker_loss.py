@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from api.snapshots import Snapshots
 from meterwatch.cli.devstack import run_async
 from meterwatch.cli.devstack.cluster import Cluster, ClusterLayout, free_port
 from meterwatch.cli.devstack.isolation import delete_redis_keys, isolated_settings
@@ -168,7 +169,9 @@ async def test_a_broker_killed_mid_stream_loses_nothing(
         await asyncio.sleep(2)  # a duplicate folded twice would show now
         assert int(await redis.hget(keys.metrics("worker"), "readings_processed")) == len(surge) + len(quiet)
         for cid in ("c-surge", "c-quiet"):
-            snap = json.loads(await redis.get(keys.baseline(cid)))
+            raw, _ = await Snapshots.for_settings(s).read(redis, cid)  # as the Ops API shows it
+            assert raw is not None, cid
+            snap = json.loads(raw)
             assert snap["as_of"].startswith("2024-04-10T00:00"), snap["as_of"]  # the last reading
         alerts = await _alerts(s)
         assert [(a.customer_id, a.rule) for a in alerts] == [("c-surge", "sudden_increase")]

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from api.snapshots import Snapshots
 from meterwatch.settings import Settings
 
 REPO = Path(__file__).resolve().parents[3]
@@ -176,3 +177,9 @@ async def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str, ev
             return last
         await asyncio.sleep(every_s)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last={last!r}")
+
+
+async def snapshot_of(redis: Any, settings: Settings, customer_id: str) -> bytes | None:
+    """The customer's baseline snapshot as the Ops API shows it (built on read from the worker's state)."""
+    snapshot, _ = await Snapshots.for_settings(settings).read(redis, customer_id)
+    return snapshot

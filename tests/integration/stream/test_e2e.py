@@ -18,7 +18,7 @@ from meterwatch.contracts import Alert, BaselineSnapshot, CustomerRecord, DeadLe
 from meterwatch.keys import Keys
 from meterwatch.settings import Settings
 
-from .conftest import customer, publish, wait_for
+from .conftest import customer, publish, snapshot_of, wait_for
 
 pytestmark = [pytest.mark.integration]
 
@@ -67,7 +67,7 @@ async def test_surge_produces_exactly_the_expected_alert_and_read_model(
     keys = Keys(s.redis_prefix)
 
     async def snapshot_complete(cid: str) -> BaselineSnapshot | None:
-        raw = await redis_client.get(keys.baseline(cid))
+        raw = await snapshot_of(redis_client, s, cid)
         if raw is None:
             return None
         snap = BaselineSnapshot.model_validate_json(raw)
@@ -149,7 +149,7 @@ async def test_malformed_input_goes_to_the_dlq_with_reasons(
     # the good readings after the garbage were processed: the snapshot has both half-hours
 
     async def two_readings() -> bool:
-        raw = await redis_client.get(keys.baseline("c1"))
+        raw = await snapshot_of(redis_client, s, "c1")
         return (
             raw is not None
             and abs(BaselineSnapshot.model_validate_json(raw).cycle.cycle_to_date_kwh - 0.4) < 1e-6

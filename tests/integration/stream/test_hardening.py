@@ -13,7 +13,7 @@ from meterwatch.contracts import BaselineSnapshot, DeadLetter
 from meterwatch.keys import Keys
 from meterwatch.settings import Settings
 
-from .conftest import customer, publish, wait_for
+from .conftest import customer, publish, snapshot_of, wait_for
 
 pytestmark = [pytest.mark.integration]
 
@@ -58,7 +58,7 @@ async def test_poisoned_readings_are_dead_lettered_and_the_customer_keeps_workin
     await publish(kafka_producer, s.topic_readings, items)
 
     async def booked(kwh: float) -> BaselineSnapshot | None:
-        raw = await redis_client.get(keys.baseline("c1"))
+        raw = await snapshot_of(redis_client, s, "c1")
         snap = BaselineSnapshot.model_validate_json(raw) if raw else None
         return snap if snap and snap.cycle.cycle_to_date_kwh == pytest.approx(kwh) else None
 

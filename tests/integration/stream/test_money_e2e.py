@@ -32,7 +32,7 @@ from meterwatch.settings import Settings
 
 from ..notifier.conftest import notifier_settings, run_notifier
 from ..notifier.fakes import FakeGateway
-from .conftest import customer, daily_readings, publish, wait_for
+from .conftest import customer, daily_readings, publish, snapshot_of, wait_for
 
 pytestmark = [pytest.mark.integration]
 
@@ -96,7 +96,7 @@ async def test_tier_crossing_sms_in_yuan_then_a_budget_set_by_sms_reply_raises_a
     await publish(kafka_producer, s.topic_history, [(CID, row) for row in _history()])
 
     async def history_in() -> BaselineSnapshot | None:
-        raw = await redis_client.get(keys.baseline(CID))
+        raw = await snapshot_of(redis_client, s, CID)
         snap = BaselineSnapshot.model_validate_json(raw) if raw else None
         return snap if snap is not None and len(snap.baseline.cycles) == 7 else None
 
@@ -140,7 +140,9 @@ async def test_tier_crossing_sms_in_yuan_then_a_budget_set_by_sms_reply_raises_a
         texts = await _sms(sms_gw, 3, "the budget SMS (solicited: outside the one-SMS-per-cycle limit)")
         assert f"本期电费已达约{_yuan(budget.money.to_date)}，达到您设定的预算20元" in texts[2], texts[2]
 
-    snap = BaselineSnapshot.model_validate_json(await redis_client.get(keys.baseline(CID)))
+    raw = await snapshot_of(redis_client, s, CID)
+    assert raw is not None
+    snap = BaselineSnapshot.model_validate_json(raw)
     assert snap.money is not None and snap.money.plan_id == PLAN and snap.money.budget is not None
     assert snap.money.tier is not None and snap.money.tier.period_start == dt.date(2024, 1, 1)
 
@@ -170,10 +172,9 @@ async def test_a_half_hourly_time_of_use_customer_is_priced_from_the_measured_pe
     await publish(
         kafka_producer, mw_settings.topic_readings, [(meter, r) for r in _half_hourly_tou_readings(meter)]
     )
-    keys = Keys(mw_settings.redis_prefix)
 
     async def priced() -> BaselineSnapshot | None:
-        raw = await redis_client.get(keys.baseline(cid))
+        raw = await snapshot_of(redis_client, mw_settings, cid)
         snap = BaselineSnapshot.model_validate_json(raw) if raw else None
         ok = snap is not None and snap.money is not None and snap.money.as_of == dt.date(2024, 3, 9)
         return snap if ok else None

@@ -47,8 +47,8 @@ async def test_a_kafka_outage_gives_one_log_line_per_cause_and_the_worker_lives_
         await publish(producer, s.topic_readings, [(r["meter_id"], r) for r in readings])
     finally:
         await producer.stop()
-    key = Keys(s.redis_prefix).baseline("c-out")
-    await wait_for(lambda: redis_client.exists(key), 120, "the worker's first snapshot")
+    key = Keys(s.redis_prefix).state("c-out")
+    await wait_for(lambda: redis_client.exists(key), 120, "the worker's first state in the read model")
 
     offset = w.log_path.stat().st_size
     broker.kill9()

@@ -57,67 +57,49 @@ async def test_alerts_are_bounded_to_the_newest_200_in_zset_and_hash(
     assert float(await redis_client.get(keys.heartbeat)) > 0
 
 
-async def test_snapshots_are_built_once_per_flush_and_deletes_win(
-    mw_settings: Settings, redis_client: Any
-) -> None:
+async def test_the_newest_state_is_written_and_deletes_win(mw_settings: Settings, redis_client: Any) -> None:
     keys = Keys(mw_settings.redis_prefix)
     w = ReadModelWriter(redis_client, keys)
-    calls: list[str] = []
-
-    def thunk(tag: str) -> Any:
-        def build() -> bytes:
-            calls.append(tag)
-            return json.dumps({"tag": tag}).encode()
-
-        return build
-
-    w.mark_snapshot("c1", thunk("old"))
-    w.mark_snapshot("c1", thunk("new"))
+    w.put_state("c1", b'{"v":2,"tag":"old"}')
+    w.put_state("c1", b'{"v":2,"tag":"new"}')
     w.put_customer("c1", b'{"customer_id": "c1"}')
+    await redis_client.set(keys.baseline("c1"), b'{"by": "an earlier worker"}')
     await w.flush()
-    assert calls == ["new"]
-    assert json.loads(await redis_client.get(keys.baseline("c1"))) == {"tag": "new"}
+    assert await redis_client.get(keys.state("c1")) == b'{"v":2,"tag":"new"}'
     assert await redis_client.get(keys.customer("c1")) == b'{"customer_id": "c1"}'
-    w.mark_snapshot("c1", thunk("later"))
-    w.put_customer("c1", None)  # tombstone after a pending snapshot: both keys go
+    w.put_state("c1", b'{"v":2,"tag":"later"}')
+    w.put_customer("c1", None)  # tombstone after a pending state: every key of the customer goes
     await w.flush()
-    assert await redis_client.exists(keys.baseline("c1"), keys.customer("c1")) == 0
-    assert calls == ["new"]
+    assert await redis_client.exists(keys.state("c1"), keys.baseline("c1"), keys.customer("c1")) == 0
+    w.put_customer("c1", None)
+    w.put_state("c1", b'{"v":2,"tag":"again"}')  # a state after the tombstone: the customer is back
+    await w.flush()
+    assert await redis_client.get(keys.state("c1")) == b'{"v":2,"tag":"again"}'
 
 
-async def test_many_snapshots_and_records_in_one_flush_are_all_written(
+async def test_many_states_and_records_in_one_flush_are_all_written(
     mw_settings: Settings, redis_client: Any
 ) -> None:
     # more keys than one MSET / DEL command takes, and more commands than one pipeline chunk:
-    # every key lands, a failing snapshot skips only itself, tombstones delete theirs
+    # every key lands, tombstones delete theirs
     keys = Keys(mw_settings.redis_prefix)
     w = ReadModelWriter(redis_client, keys)
     n = 2 * readmodel._MSET_KEYS + 37
-
-    def body(cid: str) -> Any:
-        def build() -> bytes:
-            if cid == "c0013":
-                raise ValueError("a bad snapshot")
-            return json.dumps({"customer_id": cid}).encode()
-
-        return build
-
     for i in range(n):
         cid = f"c{i:04d}"
-        w.mark_snapshot(cid, body(cid))
+        w.put_state(cid, json.dumps({"customer_id": cid}).encode())
         w.put_customer(cid, json.dumps({"customer_id": cid}).encode())
     await w.flush()
-    got = await redis_client.mget([keys.baseline(f"c{i:04d}") for i in range(n)])
-    assert [i for i, v in enumerate(got) if v is None] == [13]
-    assert all(json.loads(v) == {"customer_id": f"c{i:04d}"} for i, v in enumerate(got) if v)
+    got = await redis_client.mget([keys.state(f"c{i:04d}") for i in range(n)])
+    assert [json.loads(v) for v in got] == [{"customer_id": f"c{i:04d}"} for i in range(n)]
     assert sum(1 for v in await redis_client.mget([keys.customer(f"c{i:04d}") for i in range(n)]) if v) == n
     for i in range(0, n, 2):
         w.put_customer(f"c{i:04d}", None)
     await w.flush()
     left = await redis_client.mget([keys.customer(f"c{i:04d}") for i in range(n)])
     assert [i for i, v in enumerate(left) if v is not None] == list(range(1, n, 2))
-    base = await redis_client.mget([keys.baseline(f"c{i:04d}") for i in range(n)])
-    assert [i for i, v in enumerate(base) if v is not None] == [i for i in range(1, n, 2) if i != 13]
+    states = await redis_client.mget([keys.state(f"c{i:04d}") for i in range(n)])
+    assert [i for i, v in enumerate(states) if v is not None] == list(range(1, n, 2))
 
 
 async def test_redis_down_keeps_pending_writes_for_the_next_flush(
@@ -126,41 +108,46 @@ async def test_redis_down_keeps_pending_writes_for_the_next_flush(
     keys = Keys(mw_settings.redis_prefix)
     dead = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     w = ReadModelWriter(dead, keys)
-    w.mark_snapshot("c9", lambda: b'{"v": 1}')
+    w.put_state("c9", b'{"v": 1}')
+    w.put_state("c7", b'{"v": 1}')
     w.add_alert(alert("c9", 1))
     w.incr_metrics({"readings_processed": 5})
     assert await w.flush() == 0
-    assert w.flush_errors == 1 and w.pending >= 2
-    # a newer snapshot marked while Redis was down wins over the restored one
-    w.mark_snapshot("c9", lambda: b'{"v": 2}')
+    assert w.flush_errors == 1 and w.pending >= 3
+    # a newer state marked while Redis was down wins over the restored one
+    w.put_state("c9", b'{"v": 2}')
     w.redis = redis_client
     w._trim = redis_client.register_script(w._trim.script)
     await w.flush()
     await dead.aclose()
-    assert await redis_client.get(keys.baseline("c9")) == b'{"v": 2}'
+    assert await redis_client.mget(keys.state("c9"), keys.state("c7")) == [b'{"v": 2}', b'{"v": 1}']
     assert await redis_client.zcard(keys.alerts("c9")) == 1
     assert await redis_client.hget(keys.metrics("worker"), "readings_processed") == b"5"
 
 
-async def test_a_customer_deleted_during_a_failed_flush_gets_no_baseline_back(
+async def test_a_customer_deleted_during_a_failed_flush_gets_no_state_back(
     mw_settings: Settings, redis_client: Any
 ) -> None:
     keys = Keys(mw_settings.redis_prefix)
     dead = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     w = ReadModelWriter(dead, keys)
+    take = w.workbench.take
 
-    def build() -> bytes:  # the tombstone arrives while this flush is under way
+    def take_then_delete() -> Any:  # the tombstone arrives while this flush is under way
         w.put_customer("c8", None)
-        return b'{"v": 1}'
+        return take()
 
-    w.mark_snapshot("c8", build)
+    w.workbench.take = take_then_delete  # type: ignore[method-assign]
+    w.put_state("c8", b'{"v": 1}')
     assert await w.flush() == 0 and w.flush_errors == 1
+    w.workbench.take = take  # type: ignore[method-assign]
     w.redis = redis_client
     w._trim = redis_client.register_script(w._trim.script)
-    await redis_client.set(keys.baseline("c8"), b'{"v": 0}')  # what an earlier flush wrote
+    await redis_client.set(keys.state("c8"), b'{"v": 0}')  # what an earlier flush wrote
+    await redis_client.set(keys.baseline("c8"), b'{"v": 0}')  # what an earlier worker wrote
     await w.flush()
     await dead.aclose()
-    assert await redis_client.exists(keys.baseline("c8"), keys.customer("c8")) == 0
+    assert await redis_client.exists(keys.state("c8"), keys.baseline("c8"), keys.customer("c8")) == 0
 
 
 async def test_exact_counters_are_replaced_per_partition_and_summed(

@@ -24,7 +24,7 @@ from meterwatch.contracts import Alert, BaselineSnapshot, CustomerRecord, MeterR
 from meterwatch.keys import Keys
 from meterwatch.settings import Settings
 
-from .conftest import customer, publish, wait_for
+from .conftest import customer, publish, snapshot_of, wait_for
 
 pytestmark = [pytest.mark.integration]
 
@@ -123,20 +123,20 @@ def snap_key(s: BaselineSnapshot) -> dict[str, Any]:
     return s.model_dump(exclude={"processed_at", "segment", "reasons"})
 
 
-async def read_state(redis_client: Any, keys: Keys, cids: list[str]) -> dict[str, BaselineSnapshot]:
+async def read_state(redis_client: Any, s: Settings, cids: list[str]) -> dict[str, BaselineSnapshot]:
     out = {}
     for cid in cids:
-        raw = await redis_client.get(keys.baseline(cid))
+        raw = await snapshot_of(redis_client, s, cid)
         if raw is not None:
             out[cid] = BaselineSnapshot.model_validate_json(raw)
     return out
 
 
 async def wait_until_final(
-    redis_client: Any, keys: Keys, want: dict[str, BaselineSnapshot], timeout_s: float
+    redis_client: Any, s: Settings, want: dict[str, BaselineSnapshot], timeout_s: float
 ) -> dict[str, BaselineSnapshot]:
     async def done() -> dict[str, BaselineSnapshot] | None:
-        got = await read_state(redis_client, keys, list(want))
+        got = await read_state(redis_client, s, list(want))
         if len(got) == len(want) and all(got[c].as_of == want[c].as_of for c in want):
             return got
         return None
@@ -194,7 +194,7 @@ async def test_kill_9_mid_stream_then_restart_gives_exactly_the_uninterrupted_re
     # a fresh instance (empty RocksDB directory): the state must come back from the changelogs
     second = worker_factory(s, "w1")
 
-    got_snaps = await wait_until_final(redis_client, keys, want_snaps, timeout_s=90)
+    got_snaps = await wait_until_final(redis_client, s, want_snaps, timeout_s=90)
     diffs = [
         d for cid, w in want_snaps.items() for d in differences(snap_key(got_snaps[cid]), snap_key(w), cid)
     ]
@@ -246,7 +246,7 @@ async def test_two_workers_share_the_partitions_and_agree_with_one(
     w1 = worker_factory(s, "w1")
     await publish(kafka_producer, s.topic_readings, [(r["meter_id"], r) for r in readings])
 
-    got_snaps = await wait_until_final(redis_client, keys, want_snaps, timeout_s=90)
+    got_snaps = await wait_until_final(redis_client, s, want_snaps, timeout_s=90)
     diffs = [
         d for cid, w in want_snaps.items() for d in differences(snap_key(got_snaps[cid]), snap_key(w), cid)
     ]

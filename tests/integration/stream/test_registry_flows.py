@@ -16,7 +16,7 @@ from meterwatch.contracts import BaselineSnapshot, CustomerRecord, DeadLetter, H
 from meterwatch.keys import Keys
 from meterwatch.settings import Settings
 
-from .conftest import customer, daily_readings, publish, wait_for
+from .conftest import customer, daily_readings, publish, snapshot_of, wait_for
 
 pytestmark = [pytest.mark.integration]
 
@@ -36,11 +36,11 @@ async def test_unknown_meter_waits_for_its_customer_and_expires_to_the_dlq(
         return n is not None and int(n) == len(late) + len(never)
 
     await wait_for(parked, 40, "the readings of unknown meters to be parked")
-    assert await redis_client.get(keys.baseline("c-late")) is None
+    assert await snapshot_of(redis_client, s, "c-late") is None
     await publish(kafka_producer, s.topic_customers, [("c-late", customer("c-late", ["m-late"]))])
 
     async def resolved() -> BaselineSnapshot | None:
-        raw = await redis_client.get(keys.baseline("c-late"))
+        raw = await snapshot_of(redis_client, s, "c-late")
         snap = BaselineSnapshot.model_validate_json(raw) if raw else None
         return snap if snap and abs(snap.cycle.cycle_to_date_kwh - 1.0) < 1e-6 else None
 
@@ -58,14 +58,17 @@ async def test_unknown_meter_waits_for_its_customer_and_expires_to_the_dlq(
     assert {d.source.topic for d in letters} == {s.topic_readings}
 
     # a tombstone deletes the customer: registry copy and baseline leave Redis
-    assert await redis_client.exists(keys.customer("c-late")) == 1
+    assert await redis_client.exists(keys.customer("c-late"), keys.state("c-late")) == 2
     await publish(kafka_producer, s.topic_customers, [("c-late", None)])
 
     async def deleted() -> bool:
-        left: int = await redis_client.exists(keys.customer("c-late"), keys.baseline("c-late"))
+        left: int = await redis_client.exists(
+            keys.customer("c-late"), keys.state("c-late"), keys.baseline("c-late")
+        )
         return left == 0
 
     await wait_for(deleted, 15, "the tombstone to delete the customer")
+    assert await snapshot_of(redis_client, s, "c-late") is None
 
 
 async def test_bootstrap_history_feeds_same_period_rules_from_the_first_reading(
@@ -104,7 +107,7 @@ async def test_bootstrap_history_feeds_same_period_rules_from_the_first_reading(
     assert want.same_period.kwh  # the first streamed cycle already has its same-period cycle
 
     async def with_history() -> BaselineSnapshot | None:
-        raw = await redis_client.get(keys.baseline("c-hist"))
+        raw = await snapshot_of(redis_client, s, "c-hist")
         snap = BaselineSnapshot.model_validate_json(raw) if raw else None
         last_ts = dt.datetime.fromisoformat(readings[-1]["ts"])
         return snap if snap and snap.as_of == last_ts else None

@@ -14,7 +14,7 @@ from meterwatch.contracts import Alert, BaselineSnapshot, HistoryRow, SegmentAss
 from meterwatch.keys import Keys
 from meterwatch.settings import Settings
 
-from .conftest import customer, publish, wait_for
+from .conftest import customer, publish, snapshot_of, wait_for
 
 pytestmark = [pytest.mark.integration]
 
@@ -77,7 +77,7 @@ async def test_segments_reach_customer_state_read_model_and_alerts(
         # features arrive; the snapshot follows the summaries a moment later (the assignment
         # travels through the segments topic to the customer's partition): wait until both
         # agree, which they must once the model settles
-        raw = await redis_client.get(keys.baseline("s000"))
+        raw = await snapshot_of(redis_client, s, "s000")
         snap = BaselineSnapshot.model_validate_json(raw) if raw else None
         if snap is None or snap.segment.id is None:
             return None
@@ -89,7 +89,7 @@ async def test_segments_reach_customer_state_read_model_and_alerts(
     except AssertionError as exc:  # what happened to s000's assignment, for the report
         recs = await kafka_consume(s.topic_segments, 2000, timeout_s=3)
         assigned = [r.value for r in recs if r.key == b"s000"]
-        snap_now = await redis_client.get(keys.baseline("s000"))
+        snap_now = await snapshot_of(redis_client, s, "s000")
         raise AssertionError(f"{exc}; s000 assignments: {assigned}; snapshot: {snap_now!r}") from None
 
     # a surge now: the alert carries the customer's segment

@@ -19,10 +19,9 @@ from baselines.engine import Engine
 from baselines.profile import Profile
 from baselines.readings import Reading
 from meterwatch.contracts import Alert, BaselineSnapshot, CustomerRecord, MeterReading
-from meterwatch.keys import Keys
 from meterwatch.settings import Settings
 
-from .conftest import customer, publish, wait_for
+from .conftest import customer, publish, snapshot_of, wait_for
 
 pytestmark = [pytest.mark.integration]
 
@@ -65,12 +64,11 @@ async def test_a_christmas_at_home_alerts_only_the_household_without_a_holiday_c
     await publish(
         kafka_producer, s.topic_readings, [(r["meter_id"], r) for rows in reads.values() for r in rows]
     )
-    keys = Keys(s.redis_prefix)
 
     async def both_done() -> dict[str, BaselineSnapshot] | None:
         snaps = {}
         for cid in reads:
-            raw = await redis_client.get(keys.baseline(cid))
+            raw = await snapshot_of(redis_client, s, cid)
             snap = BaselineSnapshot.model_validate_json(raw) if raw else None
             if snap is None or snap.as_of.date() < LAST:
                 return None

@@ -19,7 +19,7 @@ from meterwatch.contracts import BaselineSnapshot, HistoryRow
 from meterwatch.keys import Keys
 from meterwatch.settings import Settings
 
-from .conftest import customer, daily_readings, publish, wait_for
+from .conftest import customer, daily_readings, publish, snapshot_of, wait_for
 
 pytestmark = [pytest.mark.integration]
 
@@ -71,7 +71,7 @@ async def test_records_arriving_after_history_and_readings_still_give_read_day_c
     async def all_snapshots() -> dict[str, BaselineSnapshot] | None:
         out = {}
         for cid in cids:
-            raw = await redis_client.get(keys.baseline(cid))
+            raw = await snapshot_of(redis_client, s, cid)
             snap = BaselineSnapshot.model_validate_json(raw) if raw else None
             if snap is None or snap.as_of != last_ts:
                 return None

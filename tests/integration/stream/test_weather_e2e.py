@@ -24,10 +24,9 @@ from baselines.readings import Reading
 from meterwatch.cli.commands.weather_cmds import publish_weather, weather_days
 from meterwatch.cli.weather_file import read_weather
 from meterwatch.contracts import Alert, BaselineSnapshot, CustomerRecord, MeterReading
-from meterwatch.keys import Keys
 from meterwatch.settings import Settings
 
-from .conftest import customer, publish, wait_for
+from .conftest import customer, publish, snapshot_of, wait_for
 
 pytestmark = [pytest.mark.integration]
 
@@ -90,12 +89,11 @@ async def test_a_cold_snap_is_expected_use_in_the_stream_as_in_the_backtest(
     await publish(
         kafka_producer, s.topic_readings, [(r["meter_id"], r) for rows_ in reads.values() for r in rows_]
     )
-    keys = Keys(s.redis_prefix)
 
     async def both_done() -> dict[str, BaselineSnapshot] | None:
         snaps = {}
         for cid in reads:
-            raw = await redis_client.get(keys.baseline(cid))
+            raw = await snapshot_of(redis_client, s, cid)
             snap = BaselineSnapshot.model_validate_json(raw) if raw else None
             if snap is None or snap.as_of.date() < LAST:
                 return None

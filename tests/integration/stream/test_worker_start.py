@@ -19,10 +19,9 @@ from typing import Any
 import pytest
 
 from meterwatch.contracts import BaselineSnapshot
-from meterwatch.keys import Keys
 from meterwatch.settings import Settings
 
-from .conftest import REPO, customer, daily_readings, free_port, publish, settings_env, wait_for
+from .conftest import REPO, customer, daily_readings, free_port, publish, settings_env, snapshot_of, wait_for
 
 pytestmark = [pytest.mark.integration]
 
@@ -99,10 +98,9 @@ async def test_the_worker_waits_for_kafka_and_then_starts(
         await publish(kafka_producer, s.topic_customers, [("c1", customer("c1", ["m1"]))])
         readings = daily_readings("m1", dt.date(2024, 3, 1), 1, 4.8)[:4]
         await publish(kafka_producer, s.topic_readings, [(r["meter_id"], r) for r in readings])
-        keys = Keys(s.redis_prefix)
 
         async def booked() -> bool:
-            raw = await redis_client.get(keys.baseline("c1"))
+            raw = await snapshot_of(redis_client, s, "c1")
             return (
                 raw is not None and BaselineSnapshot.model_validate_json(raw).cycle.cycle_to_date_kwh > 0.39
             )
