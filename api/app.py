@@ -92,6 +92,9 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     )
     app.state.runtime = runtime
     app.state.tariffs = Tariffs.load(settings.tariffs_file, settings.default_tariff_plans)
+    # the engine the baselines are built with on read (rules file, tariffs), loaded now: a setting
+    # the API cannot use fails its start, not every read
+    _ = runtime.snapshots
     app.state.registry = registry
     errors.install(app)
     app.include_router(customers.router)

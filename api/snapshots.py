@@ -14,6 +14,7 @@ reads (``names``), then calls :meth:`Snapshots.view` on the values.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +27,10 @@ from meterwatch.settings import Settings
 
 __all__ = ["Snapshots"]
 
+log = logging.getLogger(__name__)
+
 Raw = bytes | str | None
+Visible = Callable[[bytes | str], bool]
 
 
 def _bytes(raw: bytes | str) -> bytes:
@@ -55,34 +59,51 @@ class Snapshots:
         k = self.keys
         return [k.state(customer_id), k.baseline(customer_id), k.customer(customer_id)]
 
-    def view(self, state: Raw, baseline: Raw, record: Raw) -> bytes | None:
+    def view(self, state: Raw, baseline: Raw, record: Raw, visible: Visible | None = None) -> bytes | None:
         """The snapshot JSON (``BaselineSnapshot``) of the values of :meth:`names`, or None.
 
         Built from the state when there is one (and the record: no record, no snapshot), else
-        the stored snapshot as it is; a state that builds nothing (no profile yet, a non-finite
-        figure, unreadable) leaves the stored snapshot, if any.
+        the stored snapshot as it is. Both present means an earlier worker wrote the snapshot
+        after the state (a worker of this version deletes the customer's old snapshot with every
+        state it writes: a rollback, or a partition moved to a worker not yet upgraded): the
+        snapshot is the newer one. A state that builds nothing (no profile yet, a non-finite
+        figure, unreadable) shows nothing. ``visible``: asked of the registry record first, a
+        customer the caller may not read is not built (None).
         """
-        if state is not None:
-            built = snapshot_from_state(self.engine, _bytes(state), record, self.clock())
-            if built is not None:
-                return built
-        return None if baseline is None else _bytes(baseline)
+        if record is not None and visible is not None and not visible(record):
+            return None
+        if baseline is not None:
+            return _bytes(baseline)
+        if state is None:
+            return None
+        try:
+            return snapshot_from_state(self.engine, _bytes(state), record, self.clock())
+        except Exception:  # a state this code cannot build must not fail the request (nor a batch)
+            log.exception("baseline of a customer could not be built from its stored state")
+            return None
 
-    async def read(self, redis: Any, customer_id: str) -> tuple[bytes | None, Raw]:
+    async def read(
+        self, redis: Any, customer_id: str, visible: Visible | None = None
+    ) -> tuple[bytes | None, Raw]:
         """(snapshot, registry record) of one customer: one MGET."""
         state, base, record = await redis.mget(*self.names(customer_id))
-        return self.view(state, base, record), record
+        return self.view(state, base, record, visible), record
 
-    async def read_many(self, redis: Any, ids: list[str]) -> list[tuple[bytes | None, Raw]]:
+    async def read_many(
+        self, redis: Any, ids: list[str], visible: Visible | None = None
+    ) -> list[tuple[bytes | None, Raw]]:
         """(snapshot, registry record) of each customer, in order: one MGET."""
         raws = await redis.mget(*[name for cid in ids for name in self.names(cid)])
-        return [(self.view(*raws[i : i + 3]), raws[i + 2]) for i in range(0, len(raws), 3)]
+        return [
+            (self.view(raws[i], raws[i + 1], raws[i + 2], visible), raws[i + 2])
+            for i in range(0, len(raws), 3)
+        ]
 
     @staticmethod
     def segment_id(state: Raw, baseline: Raw) -> int | None:
-        """The segment id the customer's state (else its stored snapshot) names, without building the
-        snapshot; None when neither names one (or is unreadable)."""
-        raw, field = (state, "s") if state is not None else (baseline, "segment")
+        """The segment id the customer's stored snapshot (else its state) names, without building the
+        snapshot (the one :meth:`view` shows); None when neither names one (or is unreadable)."""
+        raw, field = (baseline, "segment") if baseline is not None else (state, "s")
         if raw is None:
             return None
         try:

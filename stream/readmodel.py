@@ -248,7 +248,14 @@ class ReadModelWriter:
             await out.added(len(batch))
 
     async def _write_states(self, out: _Chunked, t: _Taken) -> None:
-        await self._mset(out, {self.keys.state(cid): body for cid, body in t.states.items()})
+        k = self.keys
+        await self._mset(out, {k.state(cid): body for cid, body in t.states.items()})
+        # the snapshot an earlier worker wrote goes with the first state: where both exist, the
+        # API takes the snapshot for the newer (written after the state: a rollback)
+        stale = [k.baseline(cid) for cid in t.states]
+        for i in range(0, len(stale), _MSET_KEYS):
+            out.pipe.unlink(*stale[i : i + _MSET_KEYS])
+            await out.added()
         if t.segments is not None:
             out.pipe.set(self.keys.segments, t.segments)
             await out.added()

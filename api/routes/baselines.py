@@ -47,7 +47,9 @@ async def get_baselines(
     ],
 ) -> Response:
     ids = list(dict.fromkeys(customer_id))  # unique, in the order asked
-    views = await caller.rt.snapshots.read_many(caller.rt.hot, ids)
+    views = await caller.rt.snapshots.read_many(
+        caller.rt.hot, ids, lambda rec: caller.is_ops or caller.may_read(manager_of(rec))
+    )
     found: list[bytes] = []
     missing: list[str] = []
     for cid, (raw, cust) in zip(ids, views, strict=True):

@@ -82,7 +82,9 @@ def manager_of(*raws: bytes | str | None) -> str | None:
     responses=error_responses(401, 404, 422, 429, 503),
 )
 async def get_baseline(customer_id: CustomerId, caller: Ctx) -> Response:
-    raw, cust = await caller.rt.snapshots.read(caller.rt.hot, customer_id)
+    raw, cust = await caller.rt.snapshots.read(
+        caller.rt.hot, customer_id, lambda rec: caller.is_ops or caller.may_read(manager_of(rec))
+    )
     if raw is None or not (caller.is_ops or caller.may_read(manager_of(cust, raw))):
         raise _not_found(customer_id)
     return Response(raw, media_type="application/json", headers=_NO_STORE)

@@ -42,7 +42,7 @@ async def get_daily(
     state, old, cust, blob = await caller.read(
         lambda p: [p.get(name) for name in snaps.names(customer_id)] + [p.get(keys.daily(customer_id))]
     )
-    base = snaps.view(state, old, cust)
+    base = snaps.view(state, old, cust, lambda rec: caller.may_read(manager_of(rec)))
     if (cust is None and base is None) or not caller.may_read(manager_of(cust, base)):
         raise _not_found(customer_id)
     start, end = default_range(blob, dt.datetime.now(dt.UTC).date())

@@ -32,20 +32,21 @@ class MemberPage(BaseModel):
 
 
 def _in_segment(state: bytes | str | None, snapshot: bytes | str | None, segment_id: int) -> bool:
-    """Whether the customer's state (else its stored snapshot, when there is one) names this segment."""
+    """Whether the customer's snapshot as the API shows it (``Snapshots.segment_id``) names this segment."""
     return Snapshots.segment_id(state, snapshot) in (None, segment_id)
 
 
 async def backfill_members(redis: Any, keys: Any) -> int:
-    """Add every customer to the members of the segment its state (else its stored snapshot of an
-    earlier worker) names (once)."""
+    """Add every customer to the members of the segment its snapshot as the API shows it names (once):
+    an earlier worker's stored snapshot where there is one (it is the newer: ``Snapshots.view``),
+    else its state."""
     n = 0
     for kind in ("state", "baseline"):
         prefix = getattr(keys, kind)("")
         async for name in redis.scan_iter(match=prefix + "*", count=1000):
             cid = (name.decode() if isinstance(name, bytes) else str(name))[len(prefix) :]
-            if kind == "baseline" and await redis.exists(keys.state(cid)):
-                continue  # the state is newer
+            if kind == "state" and await redis.exists(keys.baseline(cid)):
+                continue  # the stored snapshot is newer (a worker of this version deletes it)
             raw = await redis.get(name)
             sid = Snapshots.segment_id(raw, None) if kind == "state" else Snapshots.segment_id(None, raw)
             if sid is not None:

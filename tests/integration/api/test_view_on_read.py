@@ -166,3 +166,41 @@ async def test_segment_members_follow_the_state_over_an_earlier_workers_snapshot
     body = (await client.get("/v1/segments/4/customers", headers=bearer(tokens.mgr_a))).json()
     assert [m["customer_id"] for m in body["items"]] == ["s1"]
     assert await redis.zrange(keys.segment_members(2), 0, -1) == [b"s2"]
+
+
+async def test_a_state_that_cannot_be_built_is_404_and_spares_the_rest_of_a_batch(
+    client: httpx.AsyncClient, tokens: Tokens, redis: Redis, keys: Keys, api_settings: Settings
+) -> None:
+    rec = CustomerRecord(customer_id="ok1", manager_id="mgr-a", meter_ids=["m"])
+    st = folded(load_engine(api_settings), rec)
+    await store(redis, keys, st)
+    bad = folded(Engine(), CustomerRecord(customer_id="bad1", manager_id="mgr-a", meter_ids=["m"]), days=5)
+    await store(redis, keys, bad)
+    for body in (b'{"v":2,"p":"x"}', b'{"v":2,"p":{"v":2,"id":"bad1","co":[[5,1,1.0,1.0]]}}'):
+        await redis.set(keys.state("bad1"), body)  # decodes, then fails in the domain
+        r = await client.get("/v1/customers/bad1/baseline", headers=bearer(tokens.ops))
+        assert r.status_code == 404, body
+        for path in ("/v1/customers/bad1", "/v1/customers/bad1/daily"):  # the record and the days stay
+            assert (await client.get(path, headers=bearer(tokens.ops))).status_code == 200, (path, body)
+        r = await client.get("/v1/baselines?customer_id=ok1&customer_id=bad1", headers=bearer(tokens.ops))
+        assert r.status_code == 200
+        assert [b["customer_id"] for b in r.json()["baselines"]] == ["ok1"]
+        assert r.json()["missing"] == ["bad1"]
+
+
+async def test_a_snapshot_written_after_the_state_by_an_older_worker_is_served(
+    client: httpx.AsyncClient, tokens: Tokens, redis: Redis, keys: Keys, rm: ReadModel
+) -> None:
+    from api.routes.members import backfill_members
+
+    st = folded(Engine(), CustomerRecord(customer_id="r1", manager_id="mgr-a", meter_ids=["m"]), days=20)
+    await store(redis, keys, st)  # this version's worker: state, segment 4
+    rolled_back = await rm.baseline("r1", "mgr-a", kwh=44.4)  # then a worker of before: segment 2
+    got = (await client.get("/v1/customers/r1/baseline", headers=bearer(tokens.ops))).content
+    assert got == rolled_back.model_dump_json().encode()
+    assert await backfill_members(redis, keys) == 1
+    assert await redis.zrange(keys.segment_members(2), 0, -1) == [b"r1"]
+    await store(redis, keys, st)  # this version again: its state write takes the old snapshot away
+    assert await redis.get(keys.baseline("r1")) is None
+    got_json = (await client.get("/v1/customers/r1/baseline", headers=bearer(tokens.ops))).json()
+    assert got_json["cycle"]["cycle_to_date_kwh"] != 44.4 and got_json["segment"]["id"] == SEGMENT.id

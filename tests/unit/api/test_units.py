@@ -98,3 +98,36 @@ def test_any_metrics_field_gives_a_valid_prometheus_name(field: str) -> None:
 def test_decode_counters_drops_non_numbers() -> None:
     raw: dict[bytes | str, bytes | str] = {b"a": b"1", b"b": b"x", "c": "2.5", b"d": b"nan", b"e": b"inf"}
     assert decode_counters(raw) == {"a": 1.0, "c": 2.5}
+
+
+def test_snapshots_are_not_built_for_a_customer_the_caller_may_not_read() -> None:
+    import datetime as dt
+
+    from api.snapshots import Snapshots
+    from baselines.engine import Engine
+    from meterwatch.keys import Keys
+
+    built: list[bytes] = []
+
+    class Counting(Snapshots):
+        pass
+
+    snaps = Counting(Engine(), Keys("t:"), clock=lambda: dt.datetime(2024, 5, 3, tzinfo=dt.UTC))
+    rec = b'{"customer_id":"c1","manager_id":"mgr-a","meter_ids":["m"]}'
+    state = b'{"v":2,"p":{"v":2,"id":"c1"},"s":null,"f":-1}'
+    import api.snapshots as mod
+
+    real = mod.snapshot_from_state
+
+    def spy(*args: object, **kw: object) -> bytes | None:
+        built.append(b"x")
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    mod.snapshot_from_state = spy  # type: ignore[assignment]
+    try:
+        assert snaps.view(state, None, rec, lambda r: False) is None
+        assert built == []  # the record decided: nothing was built
+        assert snaps.view(state, None, rec, lambda r: True) is not None and built == [b"x"]
+        assert snaps.view(b'{"v":2,"p":"x"}', None, rec) is None  # a build that raises: no snapshot
+    finally:
+        mod.snapshot_from_state = real
