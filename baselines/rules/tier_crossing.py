@@ -76,10 +76,14 @@ def check(ctx: RuleContext) -> tuple[Finding, ...]:
     tariffs = ctx.tariffs
     if tariffs is None:
         return ()
-    p, c = ctx.profile, ctx.cycle
+    p = ctx.profile
     mk: _Mark | None = p.tier_mark
-    if mk is not None and _marked_out_of_reach(ctx, mk):
-        return ()  # what _quick_exit would say, without the plan and memo look-ups
+    if mk is not None:
+        if _armed(ctx, mk):
+            return ()  # what _marked_out_of_reach would say (see _arm), without its arithmetic
+        if _marked_out_of_reach(ctx, mk):
+            return ()  # what _quick_exit would say, without the plan and memo look-ups
+    c = ctx.cycle
     if p.fired.get(RULE) == c.start:
         return ()
     plan = plan_on(p, ctx.customer, tariffs, c.start)
@@ -237,9 +241,10 @@ def _quick_exit(ctx: RuleContext, plan: Plan) -> bool:
         if _still_out_of_reach(p, mk, m.before, c.end - ctx.as_of - 1, w[1], w[2]):
             # still out of reach: the mark holds from now on with what changed (a closed cycle,
             # a plan change in the history, the factors), so the next evaluation ends at it
-            p.tier_mark = mk._replace(
+            mk = mk._replace(
                 memo=m, tariffs=ctx.tariffs, epoch=_epoch(p), before=m.before, wf=wf, low=w[1], high=w[2]
             )
+            p.tier_mark = _arm(p, mk, ctx.as_of)
             return True
     return _bound_exit(ctx, m, w[1], w[2])
 
@@ -261,13 +266,62 @@ def _marked_out_of_reach(ctx: RuleContext, mk: _Mark) -> bool:
     if mk.epoch != p.money_epoch or mk.end != c.end or mk.start != c.start or mk.tariffs is not ctx.tariffs:
         return False
     wf = p.weekday_factors
-    if wf is not mk.wf:  # the factors are recomputed every few days (the fields after ``top``)
-        mk = p.tier_mark = _Mark(*mk[:-3], wf, min(wf), max(wf))
+    if wf is not mk.wf:  # the factors are recomputed every few days
+        mk = mk._replace(wf=wf, low=min(wf), high=max(wf))
     n = c.end - ctx.as_of - 1
     peak = p.peak_kwh
     top = mk.top if mk.top >= peak else peak
     rest = (top + SLACK_KWH) / mk.low * mk.high * n if n > 0 else 0.0
-    return mk.limit - mk.before - (mk.total + p.booked_kwh + 2 * SLACK_KWH) > rest
+    if mk.limit - mk.before - (mk.total + p.booked_kwh + 2 * SLACK_KWH) > rest:
+        p.tier_mark = _arm(p, mk, ctx.as_of)
+        return True
+    return False
+
+
+def _armed(ctx: RuleContext, mk: _Mark) -> bool:
+    """The armed mark's test (see ``_arm``): a few comparisons, on almost every evaluation."""
+    p = ctx.profile
+    wf = p.weekday_factors
+    return (
+        p.booked_kwh < mk.allow
+        and p.peak_kwh <= mk.cap
+        and mk.since <= ctx.as_of < mk.end
+        and mk.epoch == p.money_epoch
+        and mk.tariffs is ctx.tariffs
+        and (wf is mk.wf or max(wf) <= mk.ratio * min(wf))
+    )
+
+
+HEADROOM = 0.25  # of the weekday factors' ratio an armed mark allows for (see _arm)
+
+
+def _arm(p: Profile, mk: _Mark, as_of: int) -> _Mark:
+    """``mk`` armed for ``_armed`` from the evaluation of ``as_of`` on (unarmed where the bound
+    does not hold now).
+
+    ``_marked_out_of_reach`` says "out of reach" where ``limit - before - (total + booked +
+    2 s) > (max(top, peak) + s) x high / low x days left`` (s = ``SLACK_KWH``). Of what that
+    leaves free now, half goes to the booked kWh (``allow``) and half to the rest-of-cycle bound:
+    the largest day may grow to ``cap`` and the factors' ratio to ``ratio`` (up to ``HEADROOM``
+    above today's). While the fold stays inside those (and the cycle, the epoch, the catalogue are
+    the mark's, with no fewer days gone), the bound holds: the days left only shrink. One more
+    ``s`` is kept so that the rearranged sums cannot round the other way.
+    """
+    n = mk.end - as_of - 1
+    top = mk.top if mk.top >= p.peak_kwh else p.peak_kwh
+    r = mk.high / mk.low
+    gap = mk.limit - mk.before - mk.total - 3 * SLACK_KWH
+    if n <= 0:  # no day left: the rest-of-cycle bound is 0 whatever the largest day
+        return mk._replace(since=as_of, allow=gap, cap=math.inf, ratio=math.inf)
+    rest = (top + SLACK_KWH) * r * n
+    free = gap - p.booked_kwh - rest
+    if not free > 0:
+        return mk._replace(allow=-math.inf)
+    ratio = r * (1 + HEADROOM)
+    cap = (rest + free / 2) / (ratio * n) - SLACK_KWH
+    if cap < top:
+        ratio, cap = r, (rest + free / 2) / (r * n) - SLACK_KWH
+    return mk._replace(since=as_of, allow=p.booked_kwh + free / 2, cap=cap, ratio=ratio)
 
 
 def _mark_holds(old: _Memo, m: _Memo) -> bool:
@@ -300,6 +354,12 @@ class _Mark(NamedTuple):
     wf: tuple[float, ...]  # the weekday factors the extremes below are of
     low: float
     high: float
+    # armed (``_arm``): from this as-of day on, while the fold's booked kWh < ``allow``, its peak
+    # <= ``cap`` and the weekday factors' ratio <= ``ratio``, nothing to warn (-inf: not armed)
+    since: int = 0
+    allow: float = -math.inf
+    cap: float = -math.inf
+    ratio: float = -math.inf
 
 
 def _still_out_of_reach(p: Profile, mk: _Mark, before: float, n: int, low: float, high: float) -> bool:
@@ -347,8 +407,9 @@ def _bound_exit(ctx: RuleContext, m: _Memo, low: float, high: float) -> bool:
     end = c.end
     whole = sum((acc.kwh for d, acc in days.items() if start <= d < end), c.kwh)
     wf = p.weekday_factors
-    p.tier_mark = _Mark(m, start, end, ctx.tariffs, _epoch(p), before, limit, whole, top, wf, low, high)
     p.booked_kwh = p.peak_kwh = 0.0
+    mk = _Mark(m, start, end, ctx.tariffs, _epoch(p), before, limit, whole, top, wf, low, high)
+    p.tier_mark = _arm(p, mk, as_of)
     return True
 
 

@@ -162,7 +162,7 @@ def test_quick_exit_leaves_a_reachable_tier_to_the_full_bound() -> None:
 def running_bound() -> Iterator[list[bool]]:
     """Record, for every evaluation where the running bound says "out of reach", what the full bound says."""
     seen: list[bool] = []
-    quick, marked, fast = tc._quick_exit, tc._marked_out_of_reach, tc._still_out_of_reach
+    quick, marked, fast, armed = tc._quick_exit, tc._marked_out_of_reach, tc._still_out_of_reach, tc._armed
     current: list[tuple[RuleContext, Plan]] = []
 
     def spy_quick(ctx: RuleContext, plan: Plan) -> bool:
@@ -182,9 +182,16 @@ def running_bound() -> Iterator[list[bool]]:
             seen.append(tc._nothing_to_warn(*current[0]))  # read-only
         return out
 
+    def spy_armed(ctx: RuleContext, mk: tc._Mark) -> bool:
+        out = armed(ctx, mk)
+        if out:  # check's first test, before the plan look-up
+            seen.append(tc._nothing_to_warn(ctx, _plan(ctx)))
+        return out
+
     with (
         mock.patch.object(tc, "_quick_exit", spy_quick),
         mock.patch.object(tc, "_marked_out_of_reach", spy_marked),
+        mock.patch.object(tc, "_armed", spy_armed),
         mock.patch.object(tc, "_still_out_of_reach", spy_fast),
     ):
         yield seen
