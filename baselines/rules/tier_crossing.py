@@ -311,17 +311,18 @@ def _arm(p: Profile, mk: _Mark, as_of: int) -> _Mark:
     top = mk.top if mk.top >= p.peak_kwh else p.peak_kwh
     r = mk.high / mk.low
     gap = mk.limit - mk.before - mk.total - 3 * SLACK_KWH
+    head = mk[:_ARMED]  # (a new tuple without _replace's per-field look-ups: this runs once a day or so)
     if n <= 0:  # no day left: the rest-of-cycle bound is 0 whatever the largest day
-        return mk._replace(since=as_of, allow=gap, cap=math.inf, ratio=math.inf)
+        return _Mark(*head, as_of, gap, math.inf, math.inf)
     rest = (top + SLACK_KWH) * r * n
     free = gap - p.booked_kwh - rest
     if not free > 0:
-        return mk._replace(allow=-math.inf)
+        return _Mark(*head)  # not armed
     ratio = r * (1 + HEADROOM)
     cap = (rest + free / 2) / (ratio * n) - SLACK_KWH
     if cap < top:
         ratio, cap = r, (rest + free / 2) / (r * n) - SLACK_KWH
-    return mk._replace(since=as_of, allow=p.booked_kwh + free / 2, cap=cap, ratio=ratio)
+    return _Mark(*head, as_of, p.booked_kwh + free / 2, cap, ratio)
 
 
 def _mark_holds(old: _Memo, m: _Memo) -> bool:
@@ -360,6 +361,9 @@ class _Mark(NamedTuple):
     allow: float = -math.inf
     cap: float = -math.inf
     ratio: float = -math.inf
+
+
+_ARMED = _Mark._fields.index("since")  # the fields before the armed ones
 
 
 def _still_out_of_reach(p: Profile, mk: _Mark, before: float, n: int, low: float, high: float) -> bool:
