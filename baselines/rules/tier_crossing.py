@@ -15,7 +15,10 @@ every evaluation of every customer with tiers, so its common case (the next tier
 further than any projection can reach) is one pass over the open days and the ring's
 last week against what stays the same for the cycle, kept on the profile's
 ``money_cache`` (``_quick_exit``: it computes the same floats as ``_nothing_to_warn``
-and says "nothing to warn" only where that does; else the full bound decides).
+and says "nothing to warn" only where that does; else the full bound decides). Where it
+says so it leaves a mark (``_Mark``, see ``_marked_out_of_reach``), armed with an allowance
+(``_arm``: the kWh the fold may book, the largest day and the weekday factors' ratio it may
+reach) so that most evaluations end at a few comparisons (``_armed``).
 Parameters: ``baselines.rules.config.TierCrossing``.
 """
 
@@ -311,7 +314,7 @@ def _arm(p: Profile, mk: _Mark, as_of: int) -> _Mark:
     top = mk.top if mk.top >= p.peak_kwh else p.peak_kwh
     r = mk.high / mk.low
     gap = mk.limit - mk.before - mk.total - 3 * SLACK_KWH
-    head = mk[:_ARMED]  # (a new tuple without _replace's per-field look-ups: this runs once a day or so)
+    head = mk[:12]  # the fields before ``since`` (a new tuple without _replace's per-field look-ups)
     if n <= 0:  # no day left: the rest-of-cycle bound is 0 whatever the largest day
         return _Mark(*head, as_of, gap, math.inf, math.inf)
     rest = (top + SLACK_KWH) * r * n
@@ -363,7 +366,7 @@ class _Mark(NamedTuple):
     ratio: float = -math.inf
 
 
-_ARMED = _Mark._fields.index("since")  # the fields before the armed ones
+assert _Mark._fields.index("since") == 12  # _arm's slice
 
 
 def _still_out_of_reach(p: Profile, mk: _Mark, before: float, n: int, low: float, high: float) -> bool:
