@@ -84,6 +84,8 @@ def check(ctx: RuleContext) -> tuple[Finding, ...]:
     if mk is not None:
         if _armed(ctx, mk):
             return ()  # what _marked_out_of_reach would say (see _arm), without its arithmetic
+        if mk.epoch == p.money_epoch - 1 and _armed_over_close(ctx, mk):
+            return ()  # the previous cycle closed: the armed mark with its kWh counted as booked
         if _marked_out_of_reach(ctx, mk):
             return ()  # what _quick_exit would say, without the plan and memo look-ups
     c = ctx.cycle
@@ -155,7 +157,9 @@ def _memo(ctx: RuleContext, plan: Plan) -> _Memo | None:
     closed = p.closed_cycles
     old: _Memo | None = None if p.money_cache is None else p.money_cache.get(MEMO)
     if old is not None and old.start == c.start and old.plan is plan and _one_more_closed(old, closed):
-        m = old._replace(closed=len(closed), last=closed[-1], before=_before_plus(old, closed[-1], plan))
+        # (the constructor, not _replace: its per-field look-ups cost more than the rest of the update)
+        before = _before_plus(old, closed[-1], plan)
+        m = _Memo(old.start, old.plan, len(closed), closed[-1], before, old.steps)
         p.money_cache[MEMO] = m  # type: ignore[index]
         return m
     if old is not None and _same_before(old, c.start, plan, closed):
@@ -244,9 +248,9 @@ def _quick_exit(ctx: RuleContext, plan: Plan) -> bool:
         if _still_out_of_reach(p, mk, m.before, c.end - ctx.as_of - 1, w[1], w[2]):
             # still out of reach: the mark holds from now on with what changed (a closed cycle,
             # a plan change in the history, the factors), so the next evaluation ends at it
-            mk = mk._replace(
-                memo=m, tariffs=ctx.tariffs, epoch=_epoch(p), before=m.before, wf=wf, low=w[1], high=w[2]
-            )
+            # (_arm re-arms from the first 12 fields: the old allowance is not carried)
+            head = (m, mk.start, mk.end, ctx.tariffs, _epoch(p), m.before, mk.limit, mk.total, mk.top)
+            mk = _Mark(*head, wf, w[1], w[2])
             p.tier_mark = _arm(p, mk, ctx.as_of)
             return True
     return _bound_exit(ctx, m, w[1], w[2])
@@ -270,7 +274,7 @@ def _marked_out_of_reach(ctx: RuleContext, mk: _Mark) -> bool:
         return False
     wf = p.weekday_factors
     if wf is not mk.wf:  # the factors are recomputed every few days
-        mk = mk._replace(wf=wf, low=min(wf), high=max(wf))
+        mk = _Mark(*mk[:9], wf, min(wf), max(wf))  # unarmed: only _arm's result is kept
     n = c.end - ctx.as_of - 1
     peak = p.peak_kwh
     top = mk.top if mk.top >= peak else peak
@@ -293,6 +297,45 @@ def _armed(ctx: RuleContext, mk: _Mark) -> bool:
         and mk.tariffs is ctx.tariffs
         and (wf is mk.wf or max(wf) <= mk.ratio * min(wf))
     )
+
+
+def _armed_over_close(ctx: RuleContext, mk: _Mark) -> bool:
+    """``_armed`` where the only change since the mark is one more closed cycle (the previous cycle
+    closing a week into this one): the money epoch moved by one (each close bumps it once; a plan
+    change would bump it too), the cycle's memo is the mark's and the closed cycles are its own with
+    one appended. That cycle's part of the tariff year adds ``delta`` to the tier period's kWh before
+    this cycle: the gap to the same next tier shrinks by exactly that, which is what the fold booking
+    ``delta`` more kWh would do, so the armed test holds with ``booked + delta`` (and 1 Wh more for the
+    rounding of the difference). Where it does, the memo and the mark are carried over with the new
+    epoch and ``delta`` taken off the allowance. False: ``check`` goes on as before."""
+    p, c = ctx.profile, ctx.cycle
+    m = mk.memo
+    cache = p.money_cache
+    closed = p.closed_cycles
+    if (
+        mk.epoch < 0
+        or cache is None
+        or cache.get(MEMO) is not m
+        or mk.start != c.start
+        or mk.end != c.end
+        or mk.tariffs is not ctx.tariffs
+        or not _one_more_closed(m, closed)
+    ):
+        return False
+    before = _before_plus(m, closed[-1], m.plan)
+    allow = mk.allow - (before - mk.before) - SLACK_KWH
+    wf = p.weekday_factors
+    if not (
+        p.booked_kwh < allow
+        and p.peak_kwh <= mk.cap
+        and mk.since <= ctx.as_of < mk.end
+        and (wf is mk.wf or max(wf) <= mk.ratio * min(wf))
+    ):
+        return False
+    m = cache[MEMO] = _Memo(m.start, m.plan, len(closed), closed[-1], before, m.steps)
+    head = (m, mk.start, mk.end, mk.tariffs, p.money_epoch, before, mk.limit, mk.total, mk.top)
+    p.tier_mark = _Mark(*head, mk.wf, mk.low, mk.high, mk.since, allow, mk.cap, mk.ratio)
+    return True
 
 
 HEADROOM = 0.25  # of the weekday factors' ratio an armed mark allows for (see _arm)
@@ -392,11 +435,13 @@ def _bound_exit(ctx: RuleContext, m: _Memo, low: float, high: float) -> bool:
     assert steps is not None
     as_of, start = ctx.as_of, c.start
     days = p.open_days
+    whole_summed = True  # total sums every open day (so it is also the cycle's whole total below)
     if not days:
         total = c.kwh
     elif start <= min(days) and max(days) <= as_of:  # every open day in the cycle so far
         total = sum(map(_KWH, days.values()), c.kwh)
     else:
+        whole_summed = False
         total = sum((acc.kwh for d, acc in days.items() if start <= d <= as_of), c.kwh)
     top = max(max(map(_KWH, days.values()), default=0.0), max(filter(None, p.final_days[-7:]), default=0.0))
     before = m.before
@@ -410,9 +455,13 @@ def _bound_exit(ctx: RuleContext, m: _Memo, low: float, high: float) -> bool:
                 return False
             limit = lim_kwh
             break
-    # out of reach: mark it, with every open day of the cycle (later days too) in the total
+    # out of reach: mark it, with every open day of the cycle (later days too) in the total; where the
+    # total above already summed every open day (all in [start, as_of], as_of < end), the same sum
     end = c.end
-    whole = sum((acc.kwh for d, acc in days.items() if start <= d < end), c.kwh)
+    if days and not whole_summed:
+        whole = sum((acc.kwh for d, acc in days.items() if start <= d < end), c.kwh)
+    else:
+        whole = total
     wf = p.weekday_factors
     p.booked_kwh = p.peak_kwh = 0.0
     mk = _Mark(m, start, end, ctx.tariffs, _epoch(p), before, limit, whole, top, wf, low, high)

@@ -315,5 +315,7 @@ def test_a_new_cycle_takes_its_memo_from_the_last_one() -> None:
     facts = mock.Mock(wraps=tier_facts)
     with memos_against_tier_facts() as seen, mock.patch.object(tc, "tier_facts", facts):
         _feed(eng, cust, p, [8.0] * 100)
-    assert len(seen) >= 6 and all(seen)
+    # one memo per cycle opening (July to October); a close carries it over in _armed_over_close
+    # (checked against tier_facts in test_tier_over_close.py), or here where that does not hold
+    assert len(seen) >= 4 and all(seen)
     assert facts.call_count == 1  # the first memo only; later cycles: derived or carried over
