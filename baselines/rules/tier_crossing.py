@@ -96,8 +96,9 @@ def check(ctx: RuleContext) -> tuple[Finding, ...]:
         return ()
     if ctx.as_of - c.start + 1 < ctx.rules.tier_crossing.min_days_elapsed:
         return ()
-    if _quick_exit(ctx, plan) or _nothing_to_warn(ctx, plan):
-        return ()
+    quick = _quick_exit(ctx, plan)
+    if quick or (quick is False and _nothing_to_warn(ctx, plan)):
+        return ()  # (None: the quick exit knows that the full bound says False)
     proj = ctx.projection()
     if proj is None:
         ctx.skip(RULE, "baselines.sufficiency.recent_days_missing")
@@ -213,8 +214,9 @@ def _before_plus(old: _Memo, new: ClosedCycleT, plan: Plan) -> float:
     return wh / 1000
 
 
-def _quick_exit(ctx: RuleContext, plan: Plan) -> bool:
-    """True only where ``_nothing_to_warn`` is True (the next tier out of reach, or none); False: undecided.
+def _quick_exit(ctx: RuleContext, plan: Plan) -> bool | None:
+    """True only where ``_nothing_to_warn`` is True (the next tier out of reach, or none); None only where
+    it is False (``_within_reach``); False: undecided.
 
     First the running bound (``_still_out_of_reach``: a few float operations), then the
     same bound as ``_nothing_to_warn`` (``_bound_exit``) with the cycle's tier facts from
@@ -422,13 +424,14 @@ def _still_out_of_reach(p: Profile, mk: _Mark, before: float, n: int, low: float
     return mk.limit - before - (mk.total + p.booked_kwh + 2 * SLACK_KWH) > rest
 
 
-def _bound_exit(ctx: RuleContext, m: _Memo, low: float, high: float) -> bool:
+def _bound_exit(ctx: RuleContext, m: _Memo, low: float, high: float) -> bool | None:
     """``_nothing_to_warn``'s bound from the memo, the open days summed by built-ins (C loops).
 
     A summation order may round differently, so the cycle-to-date is taken ``SLACK_KWH``
     higher for the gap and lower for the tier. It skips the check of the tier already
     warned of: where that alone makes the answer True, ``_nothing_to_warn`` says so.
-    Where it says True it leaves a ``_Mark`` for ``_still_out_of_reach``.
+    Where it says True it leaves a ``_Mark`` for ``_still_out_of_reach``; where the bound fails,
+    ``_within_reach`` may tell that ``_nothing_to_warn`` fails too (None).
     """
     p, c = ctx.profile, ctx.cycle
     steps = m.steps
@@ -447,12 +450,12 @@ def _bound_exit(ctx: RuleContext, m: _Memo, low: float, high: float) -> bool:
     before = m.before
     wh = round((before + total - SLACK_KWH) * 1000)
     limit = math.inf  # in the top tier
-    for lim_wh, lim_kwh in steps:
+    for j, (lim_wh, lim_kwh) in enumerate(steps):
         if wh <= lim_wh:
             n = c.end - as_of - 1
             rest = top / low * high * n if n > 0 else 0.0
             if not lim_kwh - before - (total + SLACK_KWH) > rest:
-                return False
+                return _within_reach(ctx, m, j, before, total, rest)
             limit = lim_kwh
             break
     # out of reach: mark it, with every open day of the cycle (later days too) in the total; where the
@@ -467,6 +470,26 @@ def _bound_exit(ctx: RuleContext, m: _Memo, low: float, high: float) -> bool:
     mk = _Mark(m, start, end, ctx.tariffs, _epoch(p), before, limit, whole, top, wf, low, high)
     p.tier_mark = _arm(p, mk, as_of)
     return True
+
+
+def _within_reach(
+    ctx: RuleContext, m: _Memo, j: int, before: float, total: float, rest: float
+) -> bool | None:
+    """None where ``_nothing_to_warn`` is False for sure, else False (undecided), after ``_bound_exit``
+    failed at the memo's step ``j``: its cycle-to-date ``total`` is within ``SLACK_KWH`` of
+    ``cycle_to_date``'s and its ``rest`` is ``rest_upper_bound`` (the same days and factors), so
+    ``_nothing_to_warn`` is False where the next tier is step ``j`` for a cycle-to-date anywhere in
+    ``total`` +/- ``SLACK_KWH``, that tier was not warned of in this tier period, and the gap with the
+    cycle-to-date taken ``SLACK_KWH`` lower is still within the rest of the cycle. Spares the customers
+    near a tier the full bound's second pass over the open days."""
+    steps = m.steps
+    assert steps is not None
+    lim_wh, lim_kwh = steps[j]
+    if round((before + total + SLACK_KWH) * 1000) > lim_wh or lim_kwh - before - (total - SLACK_KWH) > rest:
+        return False
+    if ctx.profile.fired.get(f"{MARK}{j + 2}") == _period_start(ctx, m.plan, ctx.as_of):
+        return False  # warned of already: nothing to warn
+    return None
 
 
 def _may_cross(ctx: RuleContext, plan: Plan, projected: float, ctd: float) -> bool:
