@@ -57,6 +57,7 @@ from baselines.tariffs import (
     same_period_cost_then,
     tier_kwh_before,
 )
+from baselines.tariffs.compiled import CompiledPlan
 from baselines.tou_days import SplitWh, cycle_split, is_tou
 from meterwatch.contracts import Money, MoneyNow
 
@@ -229,6 +230,24 @@ def cycle_tier_limits(plan: Plan, start: int, end: int) -> tuple[int | None, ...
     ((2760000, 4800000, None), None)
     """
     cp = plan.compiled
+    key = (id(cp), start, end)
+    hit = _LIMITS.get(key)
+    if hit is not None and hit[0] is cp:  # (the compiled plan kept: its id cannot be reused meanwhile)
+        return hit[1]
+    out = _cycle_tier_limits(cp, start, end)
+    if len(_LIMITS) >= _LIMITS_MAX:
+        _LIMITS.clear()
+    _LIMITS[key] = (cp, out)
+    return out
+
+
+# cycle_tier_limits' answers, per compiled plan and cycle: a pure function of them, and the customers of
+# one read day share their cycles (a new cycle's first evaluations look the limits up: tier_crossing)
+_LIMITS: dict[tuple[int, int, int], tuple[CompiledPlan, tuple[int | None, ...] | None]] = {}
+_LIMITS_MAX = 4096
+
+
+def _cycle_tier_limits(cp: CompiledPlan, start: int, end: int) -> tuple[int | None, ...] | None:
     cut = (cp.tier_period == "year" and cp.next_year_start(start) < end) or any(
         start < s < end for s in cp.starts
     )

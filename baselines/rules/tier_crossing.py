@@ -15,7 +15,10 @@ every evaluation of every customer with tiers, so its common case (the next tier
 further than any projection can reach) is one pass over the open days and the ring's
 last week against what stays the same for the cycle, kept on the profile's
 ``money_cache`` (``_quick_exit``: it computes the same floats as ``_nothing_to_warn``
-and says "nothing to warn" only where that does; else the full bound decides).
+and says "nothing to warn" only where that does; else the full bound decides). Where it
+says so it leaves a mark (``_Mark``, see ``_marked_out_of_reach``), armed with an allowance
+(``_arm``: the kWh the fold may book, the largest day and the weekday factors' ratio it may
+reach) so that most evaluations end at a few comparisons (``_armed``).
 Parameters: ``baselines.rules.config.TierCrossing``.
 """
 
@@ -76,10 +79,16 @@ def check(ctx: RuleContext) -> tuple[Finding, ...]:
     tariffs = ctx.tariffs
     if tariffs is None:
         return ()
-    p, c = ctx.profile, ctx.cycle
+    p = ctx.profile
     mk: _Mark | None = p.tier_mark
-    if mk is not None and _marked_out_of_reach(ctx, mk):
-        return ()  # what _quick_exit would say, without the plan and memo look-ups
+    if mk is not None:
+        if _armed(ctx, mk):
+            return ()  # what _marked_out_of_reach would say (see _arm), without its arithmetic
+        if mk.epoch == p.money_epoch - 1 and _armed_over_close(ctx, mk):
+            return ()  # the previous cycle closed: the armed mark with its kWh counted as booked
+        if _marked_out_of_reach(ctx, mk):
+            return ()  # what _quick_exit would say, without the plan and memo look-ups
+    c = ctx.cycle
     if p.fired.get(RULE) == c.start:
         return ()
     plan = plan_on(p, ctx.customer, tariffs, c.start)
@@ -87,8 +96,9 @@ def check(ctx: RuleContext) -> tuple[Finding, ...]:
         return ()
     if ctx.as_of - c.start + 1 < ctx.rules.tier_crossing.min_days_elapsed:
         return ()
-    if _quick_exit(ctx, plan) or _nothing_to_warn(ctx, plan):
-        return ()
+    quick = _quick_exit(ctx, plan)
+    if quick or (quick is False and _nothing_to_warn(ctx, plan)):
+        return ()  # (None: the quick exit knows that the full bound says False)
     proj = ctx.projection()
     if proj is None:
         ctx.skip(RULE, "baselines.sufficiency.recent_days_missing")
@@ -148,7 +158,9 @@ def _memo(ctx: RuleContext, plan: Plan) -> _Memo | None:
     closed = p.closed_cycles
     old: _Memo | None = None if p.money_cache is None else p.money_cache.get(MEMO)
     if old is not None and old.start == c.start and old.plan is plan and _one_more_closed(old, closed):
-        m = old._replace(closed=len(closed), last=closed[-1], before=_before_plus(old, closed[-1], plan))
+        # (the constructor, not _replace: its per-field look-ups cost more than the rest of the update)
+        before = _before_plus(old, closed[-1], plan)
+        m = _Memo(old.start, old.plan, len(closed), closed[-1], before, old.steps)
         p.money_cache[MEMO] = m  # type: ignore[index]
         return m
     if old is not None and _same_before(old, c.start, plan, closed):
@@ -202,8 +214,9 @@ def _before_plus(old: _Memo, new: ClosedCycleT, plan: Plan) -> float:
     return wh / 1000
 
 
-def _quick_exit(ctx: RuleContext, plan: Plan) -> bool:
-    """True only where ``_nothing_to_warn`` is True (the next tier out of reach, or none); False: undecided.
+def _quick_exit(ctx: RuleContext, plan: Plan) -> bool | None:
+    """True only where ``_nothing_to_warn`` is True (the next tier out of reach, or none); None only where
+    it is False (``_within_reach``); False: undecided.
 
     First the running bound (``_still_out_of_reach``: a few float operations), then the
     same bound as ``_nothing_to_warn`` (``_bound_exit``) with the cycle's tier facts from
@@ -237,9 +250,10 @@ def _quick_exit(ctx: RuleContext, plan: Plan) -> bool:
         if _still_out_of_reach(p, mk, m.before, c.end - ctx.as_of - 1, w[1], w[2]):
             # still out of reach: the mark holds from now on with what changed (a closed cycle,
             # a plan change in the history, the factors), so the next evaluation ends at it
-            p.tier_mark = mk._replace(
-                memo=m, tariffs=ctx.tariffs, epoch=_epoch(p), before=m.before, wf=wf, low=w[1], high=w[2]
-            )
+            # (_arm re-arms from the first 12 fields: the old allowance is not carried)
+            head = (m, mk.start, mk.end, ctx.tariffs, _epoch(p), m.before, mk.limit, mk.total, mk.top)
+            mk = _Mark(*head, wf, w[1], w[2])
+            p.tier_mark = _arm(p, mk, ctx.as_of)
             return True
     return _bound_exit(ctx, m, w[1], w[2])
 
@@ -261,13 +275,102 @@ def _marked_out_of_reach(ctx: RuleContext, mk: _Mark) -> bool:
     if mk.epoch != p.money_epoch or mk.end != c.end or mk.start != c.start or mk.tariffs is not ctx.tariffs:
         return False
     wf = p.weekday_factors
-    if wf is not mk.wf:  # the factors are recomputed every few days (the fields after ``top``)
-        mk = p.tier_mark = _Mark(*mk[:-3], wf, min(wf), max(wf))
+    if wf is not mk.wf:  # the factors are recomputed every few days
+        mk = _Mark(*mk[:9], wf, min(wf), max(wf))  # unarmed: only _arm's result is kept
     n = c.end - ctx.as_of - 1
     peak = p.peak_kwh
     top = mk.top if mk.top >= peak else peak
     rest = (top + SLACK_KWH) / mk.low * mk.high * n if n > 0 else 0.0
-    return mk.limit - mk.before - (mk.total + p.booked_kwh + 2 * SLACK_KWH) > rest
+    if mk.limit - mk.before - (mk.total + p.booked_kwh + 2 * SLACK_KWH) > rest:
+        p.tier_mark = _arm(p, mk, ctx.as_of)
+        return True
+    return False
+
+
+def _armed(ctx: RuleContext, mk: _Mark) -> bool:
+    """The armed mark's test (see ``_arm``): a few comparisons, on almost every evaluation."""
+    p = ctx.profile
+    wf = p.weekday_factors
+    return (
+        p.booked_kwh < mk.allow
+        and p.peak_kwh <= mk.cap
+        and mk.since <= ctx.as_of < mk.end
+        and mk.epoch == p.money_epoch
+        and mk.tariffs is ctx.tariffs
+        and (wf is mk.wf or max(wf) <= mk.ratio * min(wf))
+    )
+
+
+def _armed_over_close(ctx: RuleContext, mk: _Mark) -> bool:
+    """``_armed`` where the only change since the mark is one more closed cycle (the previous cycle
+    closing a week into this one): the money epoch moved by one (each close bumps it once; a plan
+    change would bump it too), the cycle's memo is the mark's and the closed cycles are its own with
+    one appended. That cycle's part of the tariff year adds ``delta`` to the tier period's kWh before
+    this cycle: the gap to the same next tier shrinks by exactly that, which is what the fold booking
+    ``delta`` more kWh would do, so the armed test holds with ``booked + delta`` (and 1 Wh more for the
+    rounding of the difference). Where it does, the memo and the mark are carried over with the new
+    epoch and ``delta`` taken off the allowance. False: ``check`` goes on as before."""
+    p, c = ctx.profile, ctx.cycle
+    m = mk.memo
+    cache = p.money_cache
+    closed = p.closed_cycles
+    if (
+        mk.epoch < 0
+        or cache is None
+        or cache.get(MEMO) is not m
+        or mk.start != c.start
+        or mk.end != c.end
+        or mk.tariffs is not ctx.tariffs
+        or not _one_more_closed(m, closed)
+    ):
+        return False
+    before = _before_plus(m, closed[-1], m.plan)
+    allow = mk.allow - (before - mk.before) - SLACK_KWH
+    wf = p.weekday_factors
+    if not (
+        p.booked_kwh < allow
+        and p.peak_kwh <= mk.cap
+        and mk.since <= ctx.as_of < mk.end
+        and (wf is mk.wf or max(wf) <= mk.ratio * min(wf))
+    ):
+        return False
+    m = cache[MEMO] = _Memo(m.start, m.plan, len(closed), closed[-1], before, m.steps)
+    head = (m, mk.start, mk.end, mk.tariffs, p.money_epoch, before, mk.limit, mk.total, mk.top)
+    p.tier_mark = _Mark(*head, mk.wf, mk.low, mk.high, mk.since, allow, mk.cap, mk.ratio)
+    return True
+
+
+HEADROOM = 0.25  # of the weekday factors' ratio an armed mark allows for (see _arm)
+
+
+def _arm(p: Profile, mk: _Mark, as_of: int) -> _Mark:
+    """``mk`` armed for ``_armed`` from the evaluation of ``as_of`` on (unarmed where the bound
+    does not hold now).
+
+    ``_marked_out_of_reach`` says "out of reach" where ``limit - before - (total + booked +
+    2 s) > (max(top, peak) + s) x high / low x days left`` (s = ``SLACK_KWH``). Of what that
+    leaves free now, half goes to the booked kWh (``allow``) and half to the rest-of-cycle bound:
+    the largest day may grow to ``cap`` and the factors' ratio to ``ratio`` (up to ``HEADROOM``
+    above today's). While the fold stays inside those (and the cycle, the epoch, the catalogue are
+    the mark's, with no fewer days gone), the bound holds: the days left only shrink. One more
+    ``s`` is kept so that the rearranged sums cannot round the other way.
+    """
+    n = mk.end - as_of - 1
+    top = mk.top if mk.top >= p.peak_kwh else p.peak_kwh
+    r = mk.high / mk.low
+    gap = mk.limit - mk.before - mk.total - 3 * SLACK_KWH
+    head = mk[:12]  # the fields before ``since`` (a new tuple without _replace's per-field look-ups)
+    if n <= 0:  # no day left: the rest-of-cycle bound is 0 whatever the largest day
+        return _Mark(*head, as_of, gap, math.inf, math.inf)
+    rest = (top + SLACK_KWH) * r * n
+    free = gap - p.booked_kwh - rest
+    if not free > 0:
+        return _Mark(*head)  # not armed
+    ratio = r * (1 + HEADROOM)
+    cap = (rest + free / 2) / (ratio * n) - SLACK_KWH
+    if cap < top:
+        ratio, cap = r, (rest + free / 2) / (r * n) - SLACK_KWH
+    return _Mark(*head, as_of, p.booked_kwh + free / 2, cap, ratio)
 
 
 def _mark_holds(old: _Memo, m: _Memo) -> bool:
@@ -300,6 +403,15 @@ class _Mark(NamedTuple):
     wf: tuple[float, ...]  # the weekday factors the extremes below are of
     low: float
     high: float
+    # armed (``_arm``): from this as-of day on, while the fold's booked kWh < ``allow``, its peak
+    # <= ``cap`` and the weekday factors' ratio <= ``ratio``, nothing to warn (-inf: not armed)
+    since: int = 0
+    allow: float = -math.inf
+    cap: float = -math.inf
+    ratio: float = -math.inf
+
+
+assert _Mark._fields.index("since") == 12  # _arm's slice
 
 
 def _still_out_of_reach(p: Profile, mk: _Mark, before: float, n: int, low: float, high: float) -> bool:
@@ -312,44 +424,72 @@ def _still_out_of_reach(p: Profile, mk: _Mark, before: float, n: int, low: float
     return mk.limit - before - (mk.total + p.booked_kwh + 2 * SLACK_KWH) > rest
 
 
-def _bound_exit(ctx: RuleContext, m: _Memo, low: float, high: float) -> bool:
+def _bound_exit(ctx: RuleContext, m: _Memo, low: float, high: float) -> bool | None:
     """``_nothing_to_warn``'s bound from the memo, the open days summed by built-ins (C loops).
 
     A summation order may round differently, so the cycle-to-date is taken ``SLACK_KWH``
     higher for the gap and lower for the tier. It skips the check of the tier already
     warned of: where that alone makes the answer True, ``_nothing_to_warn`` says so.
-    Where it says True it leaves a ``_Mark`` for ``_still_out_of_reach``.
+    Where it says True it leaves a ``_Mark`` for ``_still_out_of_reach``; where the bound fails,
+    ``_within_reach`` may tell that ``_nothing_to_warn`` fails too (None).
     """
     p, c = ctx.profile, ctx.cycle
     steps = m.steps
     assert steps is not None
     as_of, start = ctx.as_of, c.start
     days = p.open_days
+    whole_summed = True  # total sums every open day (so it is also the cycle's whole total below)
     if not days:
         total = c.kwh
     elif start <= min(days) and max(days) <= as_of:  # every open day in the cycle so far
         total = sum(map(_KWH, days.values()), c.kwh)
     else:
+        whole_summed = False
         total = sum((acc.kwh for d, acc in days.items() if start <= d <= as_of), c.kwh)
     top = max(max(map(_KWH, days.values()), default=0.0), max(filter(None, p.final_days[-7:]), default=0.0))
     before = m.before
     wh = round((before + total - SLACK_KWH) * 1000)
     limit = math.inf  # in the top tier
-    for lim_wh, lim_kwh in steps:
+    for j, (lim_wh, lim_kwh) in enumerate(steps):
         if wh <= lim_wh:
             n = c.end - as_of - 1
             rest = top / low * high * n if n > 0 else 0.0
             if not lim_kwh - before - (total + SLACK_KWH) > rest:
-                return False
+                return _within_reach(ctx, m, j, before, total, rest)
             limit = lim_kwh
             break
-    # out of reach: mark it, with every open day of the cycle (later days too) in the total
+    # out of reach: mark it, with every open day of the cycle (later days too) in the total; where the
+    # total above already summed every open day (all in [start, as_of], as_of < end), the same sum
     end = c.end
-    whole = sum((acc.kwh for d, acc in days.items() if start <= d < end), c.kwh)
+    if days and not whole_summed:
+        whole = sum((acc.kwh for d, acc in days.items() if start <= d < end), c.kwh)
+    else:
+        whole = total
     wf = p.weekday_factors
-    p.tier_mark = _Mark(m, start, end, ctx.tariffs, _epoch(p), before, limit, whole, top, wf, low, high)
     p.booked_kwh = p.peak_kwh = 0.0
+    mk = _Mark(m, start, end, ctx.tariffs, _epoch(p), before, limit, whole, top, wf, low, high)
+    p.tier_mark = _arm(p, mk, as_of)
     return True
+
+
+def _within_reach(
+    ctx: RuleContext, m: _Memo, j: int, before: float, total: float, rest: float
+) -> bool | None:
+    """None where ``_nothing_to_warn`` is False for sure, else False (undecided), after ``_bound_exit``
+    failed at the memo's step ``j``: its cycle-to-date ``total`` is within ``SLACK_KWH`` of
+    ``cycle_to_date``'s and its ``rest`` is ``rest_upper_bound`` (the same days and factors), so
+    ``_nothing_to_warn`` is False where the next tier is step ``j`` for a cycle-to-date anywhere in
+    ``total`` +/- ``SLACK_KWH``, that tier was not warned of in this tier period, and the gap with the
+    cycle-to-date taken ``SLACK_KWH`` lower is still within the rest of the cycle. Spares the customers
+    near a tier the full bound's second pass over the open days."""
+    steps = m.steps
+    assert steps is not None
+    lim_wh, lim_kwh = steps[j]
+    if round((before + total + SLACK_KWH) * 1000) > lim_wh or lim_kwh - before - (total - SLACK_KWH) > rest:
+        return False
+    if ctx.profile.fired.get(f"{MARK}{j + 2}") == _period_start(ctx, m.plan, ctx.as_of):
+        return False  # warned of already: nothing to warn
+    return None
 
 
 def _may_cross(ctx: RuleContext, plan: Plan, projected: float, ctd: float) -> bool:

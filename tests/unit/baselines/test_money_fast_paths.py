@@ -1,10 +1,10 @@
 """The money fast paths change no alert: the backtest of the repository's London sample with them
 and with each of them forced off (the full computation), under every shipped plan, byte for byte.
 
-Fast paths: ``tier_crossing``'s running bound (``_marked_out_of_reach``) and quick exit
-(``_quick_exit``; off: the full bound ``_nothing_to_warn`` decides every evaluation), and
-amounts written without Babel (``baselines.tariffs.fmt._LAYOUTS``; off: Babel formats every
-amount).
+Fast paths: ``tier_crossing``'s armed mark (``_armed``; ``_armed_over_close`` over a cycle closing),
+running bound (``_marked_out_of_reach``) and quick exit (``_quick_exit``; off: the full bound
+``_nothing_to_warn`` decides every evaluation), and amounts written without Babel
+(``baselines.tariffs.fmt._LAYOUTS``; off: Babel formats every amount).
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ def _alerts(table: pa.Table, plan: str) -> list[str]:
 def test_alerts_are_the_same_without_the_fast_paths(london: pa.Table, plan: str) -> None:
     fast = _alerts(london, plan)
     with (
+        mock.patch.object(tc, "_armed", return_value=False),
+        mock.patch.object(tc, "_armed_over_close", return_value=False),
         mock.patch.object(tc, "_marked_out_of_reach", return_value=False),
         mock.patch.object(tc, "_quick_exit", return_value=False) as quick,
         mock.patch.dict(fmt._LAYOUTS, {}, clear=True),
