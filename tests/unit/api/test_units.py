@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections import Counter
+from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -100,34 +102,27 @@ def test_decode_counters_drops_non_numbers() -> None:
     assert decode_counters(raw) == {"a": 1.0, "c": 2.5}
 
 
-def test_snapshots_are_not_built_for_a_customer_the_caller_may_not_read() -> None:
+def test_snapshots_are_not_built_for_a_customer_the_caller_may_not_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import datetime as dt
 
-    from api.snapshots import Snapshots
+    import api.snapshots as mod
     from baselines.engine import Engine
+    from baselines.readview import snapshot_from_state
     from meterwatch.keys import Keys
 
-    built: list[bytes] = []
+    built: list[str] = []
 
-    class Counting(Snapshots):
-        pass
+    def spy(*args: Any, **kw: Any) -> bytes | None:
+        built.append("x")
+        return snapshot_from_state(*args, **kw)
 
-    snaps = Counting(Engine(), Keys("t:"), clock=lambda: dt.datetime(2024, 5, 3, tzinfo=dt.UTC))
+    monkeypatch.setattr(mod, "snapshot_from_state", spy)
+    snaps = mod.Snapshots(Engine(), Keys("t:"), clock=lambda: dt.datetime(2024, 5, 3, tzinfo=dt.UTC))
     rec = b'{"customer_id":"c1","manager_id":"mgr-a","meter_ids":["m"]}'
     state = b'{"v":2,"p":{"v":2,"id":"c1"},"s":null,"f":-1}'
-    import api.snapshots as mod
-
-    real = mod.snapshot_from_state
-
-    def spy(*args: object, **kw: object) -> bytes | None:
-        built.append(b"x")
-        return real(*args, **kw)  # type: ignore[arg-type]
-
-    mod.snapshot_from_state = spy  # type: ignore[assignment]
-    try:
-        assert snaps.view(state, None, rec, lambda r: False) is None
-        assert built == []  # the record decided: nothing was built
-        assert snaps.view(state, None, rec, lambda r: True) is not None and built == [b"x"]
-        assert snaps.view(b'{"v":2,"p":"x"}', None, rec) is None  # a build that raises: no snapshot
-    finally:
-        mod.snapshot_from_state = real
+    assert snaps.view(state, None, rec, lambda r: False) is None
+    assert built == []  # the record decided: nothing was built
+    assert snaps.view(state, None, rec, lambda r: True) is not None and built == ["x"]
+    assert snaps.view(b'{"v":2,"p":"x"}', None, rec) is None  # a build that raises: no snapshot
