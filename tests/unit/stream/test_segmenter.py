@@ -54,7 +54,8 @@ async def test_membership_model_and_assignments_are_outputs_of_the_batch(
         segment_of_c001 = int(members[MEMBER_PREFIX + b"c001"] or b"-1")
 
         out.take(names.segmenter_changelog)
-        await agent.put(features("c001", 0.0, forget=True, current=segment_of_c001))
+        # wait: leaving the context stops the agent, which under load could come before this batch
+        await agent.put(features("c001", 0.0, forget=True, current=segment_of_c001), wait=True)
     # the deletion of c001's membership is a changelog tombstone of this batch, delivered before its ack
     assert (0, MEMBER_PREFIX + b"c001", None) in out.records[names.segmenter_changelog]
     assert MEMBER_PREFIX + b"c001" not in worker.wapp.segmenter_table.data
