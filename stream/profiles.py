@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from baselines.customer import CustomerConfig
 from meterwatch.contracts import CustomerRecord, MeterReading
+from stream import customers_group
 from stream.context import StageContext
 from stream.envelope import Envelope, Source
 from stream.faust_internals import use_event
@@ -117,6 +118,9 @@ class ProfileStage:
             if is_group(event.value):
                 self._apply_group(event, batch)
                 continue
+            if customers_group.is_group(event.value):
+                self._apply_customers(event, batch)
+                continue
             try:
                 env = Envelope.model_validate_json(event.value)
             except ValidationError:
@@ -143,6 +147,27 @@ class ProfileStage:
                 log.error("undecodable reading in group at %s@%d", event.message.tp, event.message.offset)
                 continue
             env = Envelope(kind="reading", customer_id=cid, reading=reading, src=Source(t=topic, p=p, o=o))
+            self._apply_safely(env, batch, None)
+
+    def _apply_customers(self, event: Any, batch: Batch) -> None:
+        """A ``customers`` group from customers_in: records and tombstones, in their order."""
+        items = customers_group.decode_group(event.value)
+        if items is None:
+            self.ctx.metrics.inc("internal_invalid")
+            log.error("undecodable customers group at %s@%d", event.message.tp, event.message.offset)
+            return
+        for it in items:
+            try:
+                cid, body = it
+                rec = None if body is None else CustomerRecord.model_validate(body)
+                if rec is None:
+                    env = Envelope(kind="customer_deleted", customer_id=cid)
+                else:
+                    env = Envelope(kind="customer", customer_id=cid, customer=rec)
+            except (ValueError, TypeError):  # pydantic's ValidationError is a ValueError
+                self.ctx.metrics.inc("internal_invalid")
+                log.error("undecodable record in group at %s@%d", event.message.tp, event.message.offset)
+                continue
             self._apply_safely(env, batch, None)
 
     def _apply_safely(self, env: Envelope, batch: Batch, raw: bytes | None) -> None:
@@ -183,6 +208,9 @@ class ProfileStage:
         if st is not None:
             return st
         st = CustomerState(cid)
+        if cid in batch.deleted:  # deleted earlier in this batch: the tables still hold it until _store
+            cache[cid] = st
+            return st
         key = cid.encode()
         rec_raw = self.customers_table.get(key)
         if rec_raw is not None:
@@ -212,9 +240,9 @@ class ProfileStage:
                 self._delete(self.customers_table, names.customers_changelog, batch.partition, key)
             if key in self.profiles_table:
                 self._delete(self.profiles_table, names.profiles_changelog, batch.partition, key)
+        # a customer deleted in this batch is dirty again only for what came after the deletion
+        # (a held reading): written after the deletes
         for cid, st in batch.dirty.items():
-            if cid in batch.deleted:
-                continue
             counters.add(st.batch_readings, st.batch_duplicates)
             st.last_write = LastWrite(batch.offset, st.batch_readings, st.batch_duplicates)
             st.batch_readings = st.batch_duplicates = 0

@@ -128,6 +128,8 @@ class Worker:
         self._ready_task: asyncio.Task[None] | None = None
         self.agents = self._wire()
         self.raw_ingest: RawIngest | None = None
+        self.customers_in = CustomersInStage(self.ctx)
+        self.raw_customers: RawIngest | None = None
         self.metrics_server: MetricsServer | None = None
         self._redis: Redis | None = None
 
@@ -136,7 +138,6 @@ class Worker:
         app, topics = self.app, self.wapp.topics
         stages: dict[str, Callable[[Any], Any]] = {
             "parked": self.parked.agent,
-            "customers_in": CustomersInStage(self.ctx).agent,
             "history_in": HistoryInStage(self.ctx).agent,
             "segments_in": SegmentsInStage(self.ctx).agent,
             "profiles": self.profiles.agent,
@@ -174,6 +175,22 @@ class Worker:
         await self.weather.start()
         self._ready_task = asyncio.create_task(self._wait_inputs(), name="meterwatch-inputs-ready")
         ctx.dead.partitions = await ctx.out.partitions(ctx.names.dlq)
+        # the registry's records on their own plain consumer (stream/customers_in.py); no wait:
+        # the profile stage holds a reading until its customer's record is there
+        registry_go = asyncio.Event()
+        registry_go.set()
+        self.raw_customers = RawIngest(
+            bootstrap=s.kafka_bootstrap,
+            topic=s.topic_customers,
+            group_id=f"{s.app_id}-customers",
+            client_id=f"{s.app_id}-customers-{self.instance}",
+            process=self.customers_in.process,
+            deliver=ctx.deliver,
+            ready=registry_go,
+            batch_max=max(ctx.batch_max, 5000),
+            security=kafka_security(s),
+        )
+        await self.raw_customers.start()
         self.raw_ingest = RawIngest(
             bootstrap=s.kafka_bootstrap,
             topic=s.topic_readings,
@@ -203,6 +220,8 @@ class Worker:
     async def _shutdown(self, *args: Any, **kwargs: Any) -> None:
         if self.raw_ingest is not None:
             await self.raw_ingest.stop()  # its last batch delivered and committed, the group left
+        if self.raw_customers is not None:
+            await self.raw_customers.stop()
         await self.registry.stop()
         await self.weather.stop()
         if self._ready_task is not None:
@@ -233,6 +252,7 @@ class Worker:
         await self.parked.retry()
         ctx, m = self.ctx, self.ctx.metrics
         lag_in = self.raw_ingest.lag() if self.raw_ingest is not None else 0
+        lag_registry = self.raw_customers.lag() if self.raw_customers is not None else 0
         lag_internal = 0
         for tp, pos in list(ctx.positions.items()):
             if tp.topic != ctx.names.by_customer:
@@ -244,6 +264,7 @@ class Worker:
             if hw is not None:
                 lag_internal += max(hw - pos, 0)
         m.set_gauge("consumer_lag", lag_in)
+        m.set_gauge("registry_lag", lag_registry)
         m.set_gauge("internal_lag", lag_internal)
         m.set_gauge("cached_customers", sum(len(c) for c in self.profiles.cache.values()))
         m.set_gauge("meter_index_customers", len(ctx.index))
