@@ -108,7 +108,7 @@ def run_worker(
     prof = tmp / f"{label}-{tag}.prof" if profile else None
     cmd = [str(py)] + (["-m", "cProfile", "-o", str(prof)] if prof else [])
     cmd += ["-m", "meterwatch.cli", "worker", "--instance", "bench", "--metrics-port", "0"]
-    cmd += ["--loglevel", "warning"]
+    cmd += ["--loglevel", os.environ.get("MW_BENCH_LOGLEVEL", "warning")]
     rds = redis.Redis.from_url(s.redis_url)
     keys = Keys(prefix)
     log_path = tmp / f"{label}-{tag}.log"
@@ -116,10 +116,13 @@ def run_worker(
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(repo))
     elapsed = cpu = float("nan")
+    first: float | None = None
     try:
         while time.perf_counter() - t0 < timeout:
-            time.sleep(0.2)
+            time.sleep(0.1)
             v = rds.hget(keys.metrics("worker"), "customers_applied")
+            if v is not None and first is None:
+                first = time.perf_counter() - t0
             if v is not None and int(v) >= n:
                 elapsed = time.perf_counter() - t0
                 break
@@ -142,6 +145,9 @@ def run_worker(
             rds.delete(k)
         rds.close()
         shutil.rmtree(tmp / f"data-{tag}", ignore_errors=True)
+        if os.environ.get("MW_BENCH_KEEP_LOGS"):
+            shutil.copy(log_path, Path(os.environ["MW_BENCH_KEEP_LOGS"]) / log_path.name)
+    print(f"  ({label}: first customers applied after {first or float('nan'):.1f} s)")
     return elapsed, cpu, prof
 
 
