@@ -107,5 +107,5 @@ def forwarded_records(worker: Worker, out: MemoryOutputs) -> list[tuple[int, str
         items = customers_group.decode_group(v or b"")
         assert items is not None, v
         for cid, body in items:
-            found.append((p, cid, None if body is None else CustomerRecord.model_validate(body)))
+            found.append((p, cid, None if body is None else CustomerRecord.model_validate_json(body)))
     return found
