@@ -130,6 +130,7 @@ class Worker:
         self.raw_ingest: RawIngest | None = None
         self.customers_in = CustomersInStage(self.ctx)
         self.raw_customers: RawIngest | None = None
+        self._registry_started = False
         self.metrics_server: MetricsServer | None = None
         self._redis: Redis | None = None
 
@@ -146,6 +147,15 @@ class Worker:
         agents = {name: app.agent(topics[name], name=name)(fn) for name, fn in stages.items()}
         app.timer(1.0, name="housekeeping")(self.housekeeping)
         app.task(self._startup)
+        # the registry's readers start with the app, not after Faust's table recovery: they
+        # read and group the registry while Faust joins its group and recovers (issue #12)
+        first_start = app.on_first_start
+
+        async def on_first_start() -> None:
+            await first_start()
+            await self._start_registry()
+
+        setattr(app, "on_first_start", on_first_start)  # noqa: B010 - an instance override
         # mode types a signal handler with mypy_extensions arg kinds over an unbound TypeVar that
         # no coroutine method matches: the signal is used untyped (its call is documented below)
         revoked_signal: Any = app.on_partitions_revoked
@@ -154,7 +164,11 @@ class Worker:
         return agents
 
     # ------------------------------------------------------------------ lifecycle
-    async def _startup(self) -> None:
+    async def _start_registry(self) -> None:
+        """Logging, outputs, read model, the meter index, weather and the registry's consumer."""
+        if self._registry_started:
+            return
+        self._registry_started = True
         for h in logging.getLogger().handlers:
             h.addFilter(MaskingFilter())
         # an outage must not flood the log (aiokafka logs every failed connect): one line per
@@ -191,6 +205,11 @@ class Worker:
             security=kafka_security(s),
         )
         await self.raw_customers.start()
+
+    async def _startup(self) -> None:
+        """After Faust's recovery (an app task): the readings consumer and the metrics server."""
+        await self._start_registry()  # normally done already, when the app started
+        s, ctx = self.settings, self.ctx
         self.raw_ingest = RawIngest(
             bootstrap=s.kafka_bootstrap,
             topic=s.topic_readings,
