@@ -2,8 +2,10 @@
 
 ``Worker(settings)`` wires the stages (one module each) to the Faust app of
 stream/app.py and owns what runs beside them: the registry follower (meter
-index), the ingest consumer, the batch producer, the Redis read model, the
-metrics server and a 1 s housekeeping timer. ``run_worker`` runs it until
+index), the registry's consumer (customers_in) and the ingest consumer (plain
+aiokafka), the batch producer, the Redis read model, the metrics server and a 1 s
+housekeeping timer. The registry's readers, the producer and the read model start
+with the app (``on_first_start``), the ingest consumer after Faust's recovery. ``run_worker`` runs it until
 SIGTERM/SIGINT; ``wait_for_kafka`` lets ``meterwatch worker`` wait for the broker.
 
 A unit test builds ``Worker(settings, store="memory://", out=<memory outputs>)``
