@@ -2,8 +2,8 @@
 
     python bench/bench_registry.py [--customers 100000] [--rounds 2] [--ref-repo DIR] [--profile]
 
-On private topics and Redis prefix of the running local stack (removed at the end), N
-registry records are produced to ``customers`` once; then, per round:
+On private topics, consumer groups and Redis prefix of the running local stack (removed at
+the end), N registry records are produced to ``customers`` once; then, per round:
 
 - the reference: a raw aiokafka consumer (``getmany``, no group) reading the whole
   ``customers`` topic, bytes only, plus ``orjson.loads`` of each value;
@@ -40,6 +40,7 @@ import orjson
 import redis
 
 from meterwatch.cli.devstack.bulk import BatchWriter
+from meterwatch.cli.devstack.isolation import delete_groups, list_groups
 from meterwatch.keys import Keys
 from meterwatch.settings import Settings
 from meterwatch.topics import delete_topics, list_topics
@@ -228,6 +229,7 @@ async def main() -> int:
         await prod.stop()
         names = [t for t in await list_topics(s) if t.startswith(f"b{tag}-")]
         await delete_topics(s, names)
+        await delete_groups(s, [g for g in await list_groups(s) if g.startswith(f"b{tag}-")])
         rds = redis.Redis.from_url(s.redis_url)
         for k in rds.scan_iter(match=f"{s.redis_prefix}*", count=1000):
             rds.delete(k)
