@@ -71,6 +71,7 @@ from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 __all__ = [
+    "StoreStopped",
     "install_faust_fixes",
     "install_fetch_only_active",
     "install_resume_after_recovery",
@@ -85,13 +86,26 @@ def use_event(event: Any) -> None:
     _current_event.set(weakref.ref(event))
 
 
+class StoreStopped(Exception):
+    """The table's store is stopping: its databases are closed (a worker's shutdown)."""
+
+
 def partition_db(table: Any, partition: int) -> Any | None:
     """The rocksdict database (raw mode) of one partition of ``table``'s local store, or None
-    when the store is not Faust's RocksDB store."""
+    when the store is not Faust's RocksDB store.
+
+    Faust stops (closes) the tables before the agents when a worker stops; a database is
+    then not opened again (it would fail on its lock): :class:`StoreStopped`.
+    """
     store = table.data
     opener = getattr(store, "_db_for_partition", None)
     if opener is None or not getattr(store, "use_rocksdict", False):
         return None
+    db = store._dbs.get(partition)
+    if db is not None:
+        return db
+    if store.should_stop:
+        raise StoreStopped(f"{table.name}: store stopped")
     return opener(partition)
 
 

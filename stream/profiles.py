@@ -28,7 +28,7 @@ from meterwatch.contracts import CustomerRecord, MeterReading
 from stream import customers_group
 from stream.context import StageContext
 from stream.envelope import Envelope, Source
-from stream.faust_internals import partition_db, use_event, write_batch
+from stream.faust_internals import StoreStopped, partition_db, use_event, write_batch
 from stream.fold import Batch, Fold
 from stream.readings_group import decode_group, is_group
 from stream.state import (
@@ -117,7 +117,15 @@ class ProfileStage:
     # ------------------------------------------------------------------ one partition's batch
     def apply_partition(self, partition: int, events: list[Any]) -> None:
         use_event(events[-1])  # the tables' partition (see stream/faust_internals.py)
-        self._dbs = {name: partition_db(table, partition) for name, table in self._tables.items()}
+        try:
+            self._dbs = {name: partition_db(table, partition) for name, table in self._tables.items()}
+        except StoreStopped:
+            # stopping: Faust closed the tables first; the batch must not be acknowledged
+            # (a graceful stop commits acknowledged offsets): redone by the next owner
+            log.warning(
+                "by-customer partition %d: tables closed (stopping); exiting without commit", partition
+            )
+            self.ctx.on_fatal()
         self.check_order(partition, events)
         batch = Batch(partition, offset=events[-1].message.offset)
         counters = self._counters(partition)
