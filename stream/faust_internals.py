@@ -51,7 +51,9 @@
    ``Table.get`` / ``table.data[key] = value`` each read or write cost tens of
    microseconds of Faust's key encoding and look-ups (a registry of 100 k customers at
    start-up). :func:`partition_db` returns None for another store (``memory://`` in unit
-   tests), which is then used the ordinary way.
+   tests), which is then used the ordinary way. Faust closes the tables before it stops the
+   agents; a closed store is not opened again (:class:`StoreStopped`: the profile stage then
+   exits without committing, as when its outputs cannot be delivered).
 
 The other internals the worker used are gone: the batch producer runs on its
 own ``AIOKafkaProducer`` (not ``app.producer._ensure_producer()``), and the
