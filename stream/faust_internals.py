@@ -106,7 +106,7 @@ def partition_db(table: Any, partition: int) -> Any | None:
     db = store._dbs.get(partition)
     if db is not None:
         return db
-    if store.should_stop:
+    if table.should_stop or store.should_stop:  # the table stops (clears) its store's databases
         raise StoreStopped(f"{table.name}: store stopped")
     return opener(partition)
 

@@ -220,8 +220,9 @@ class _Store:
 class _Table:
     name = "customers"
 
-    def __init__(self, store: _Store) -> None:
+    def __init__(self, store: _Store, stopping: bool = False) -> None:
         self.data = store
+        self.should_stop = stopping
 
 
 def test_a_partition_db_is_opened_when_needed_but_never_again_once_the_store_stops() -> None:
@@ -234,3 +235,7 @@ def test_a_partition_db_is_opened_when_needed_but_never_again_once_the_store_sto
     assert stopped.opened == []
     stopped._dbs[2] = kept = object()  # still open: used
     assert partition_db(_Table(stopped), 2) is kept
+    cleared = _Store(stopping=False)  # Faust's store stops without its flag: the table's counts
+    with pytest.raises(StoreStopped):
+        partition_db(_Table(cleared, stopping=True), 1)
+    assert cleared.opened == []
