@@ -16,9 +16,9 @@ temporary ``MW_DATA_DIR`` (so the worker's RocksDB starts empty):
    (``<app>-customers-changelog``, ``<app>-profiles-changelog``: key = customer id bytes,
    value = the table value, partition = murmur2 of the key, as stream/profiles.py writes
    them; plus each partition's counters value) and to the registry topic ``customers``
-   (which every worker reads whole into its meter index). The registry group's offset on
-   ``customers`` (``<app>-customers``) is committed at the end, as a group that has run
-   would have it (otherwise the worker would re-apply the registry instead of restoring it).
+   (which every worker reads whole into its meter index). The worker group's offset on
+   ``customers`` is committed at the end, as a group that has run would have it (otherwise
+   the worker would re-apply the registry instead of restoring it).
 3. references, same topics, nothing else running: a raw aiokafka consumer reading the
    three topics end to end (bytes only), and the same writing every value into a rocksdict
    DB per partition (raw mode, one write batch per fetch), as Faust's store does.
@@ -178,8 +178,7 @@ async def fill(s: Any, templates: list[Template], n: int) -> dict[str, BatchWrit
         await out["profiles-changelog"].flush()
     finally:
         await prod.stop()
-    # the registry's consumer group (stream/customers_in.py); before it, the Faust group
-    await commit_group_offsets(s, f"{s.app_id}-customers", s.topic_customers, s.customers_partitions)
+    await commit_group_offsets(s, s.app_id, s.topic_customers, s.customers_partitions)
     return out
 
 

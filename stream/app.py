@@ -8,9 +8,7 @@ Data flow (one process may run every stage; several processes share the partitio
                                                                partition and batch)
     (ingest runs on a plain aiokafka consumer, group <app>-ingest: stream/rawconsumer.py;
     the other stages are Faust agents of group <app>)
-    customers ────customers_in─> <app>-by-customer            (records and tombstones, one
-                                                               message per partition and batch;
-                                                               plain aiokafka, group <app>-customers)
+    customers ────customers_in─> <app>-by-customer            (records and tombstones)
     history ──────history_in──> <app>-by-customer             (bootstrap rows)
     segment-assignments ─segments_in─> <app>-by-customer
     <app>-by-customer ─profiles─┬─> tables `customers`, `profiles` (RocksDB + changelog)
@@ -112,6 +110,7 @@ def build_app(settings: Settings, instance: str = "w0", *, store: str = "rocksdb
     parked = app.topic(f"{s.app_id}-parked", internal=True, partitions=parts)
     topics = {
         "parked": parked,
+        "customers_in": app.topic(s.topic_customers),
         "history_in": app.topic(s.topic_history),
         "segments_in": app.topic(s.topic_segments),
         "profiles": by_customer,

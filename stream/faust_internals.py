@@ -44,17 +44,6 @@
    in them, were lost in 3 of 60 restarts after kill -9 before, in 0 of 30
    after (decision 0025).
 
-4. The RocksDB database of a table's partition. The profile stage reads and writes a
-   partition's stored values directly in the store's rocksdict database
-   (``Store._db_for_partition``, raw mode, the database Faust itself reads, writes and
-   restores into), the writes of a batch as ONE ``WriteBatch`` at its end: through
-   ``Table.get`` / ``table.data[key] = value`` each read or write cost tens of
-   microseconds of Faust's key encoding and look-ups (a registry of 100 k customers at
-   start-up). :func:`partition_db` returns None for another store (``memory://`` in unit
-   tests), which is then used the ordinary way. Faust closes the tables before it stops the
-   agents; a closed store is not opened again (:class:`StoreStopped`: the profile stage then
-   exits without committing, as when its outputs cannot be delivered).
-
 The other internals the worker used are gone: the batch producer runs on its
 own ``AIOKafkaProducer`` (not ``app.producer._ensure_producer()``), and the
 registry follower refreshes metadata with a new client (not aiokafka's
@@ -72,56 +61,12 @@ from faust.streams import _current_event
 from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-__all__ = [
-    "StoreStopped",
-    "install_faust_fixes",
-    "install_fetch_only_active",
-    "install_resume_after_recovery",
-    "partition_db",
-    "use_event",
-    "write_batch",
-]
+__all__ = ["install_faust_fixes", "install_fetch_only_active", "install_resume_after_recovery", "use_event"]
 
 
 def use_event(event: Any) -> None:
     """Make ``event`` the current event of this task, so table reads/writes go to its partition."""
     _current_event.set(weakref.ref(event))
-
-
-class StoreStopped(Exception):
-    """The table's store is stopping: its databases are closed (a worker's shutdown)."""
-
-
-def partition_db(table: Any, partition: int) -> Any | None:
-    """The rocksdict database (raw mode) of one partition of ``table``'s local store, or None
-    when the store is not Faust's RocksDB store.
-
-    Faust stops (closes) the tables before the agents when a worker stops; a database is
-    then not opened again (it would fail on its lock): :class:`StoreStopped`.
-    """
-    store = table.data
-    opener = getattr(store, "_db_for_partition", None)
-    if opener is None or not getattr(store, "use_rocksdict", False):
-        return None
-    db = store._dbs.get(partition)
-    if db is not None:
-        return db
-    if table.should_stop or store.should_stop:  # the table stops (clears) its store's databases
-        raise StoreStopped(f"{table.name}: store stopped")
-    return opener(partition)
-
-
-def write_batch(db: Any, writes: Iterable[tuple[bytes, bytes | None]]) -> None:
-    """Apply ``(key, value)`` writes (None: delete) to a rocksdict database as one write batch."""
-    from rocksdict import WriteBatch
-
-    wb = WriteBatch(raw_mode=True)
-    for key, value in writes:
-        if value is None:
-            wb.delete(key)
-        else:
-            wb.put(key, value)
-    db.write(wb)
 
 
 _PATCHED = "_meterwatch_resume_after_recovery"

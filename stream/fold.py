@@ -99,17 +99,13 @@ class Fold:
             dead.send_envelope(env, err, raw=row.model_dump_json().encode())
 
     # ------------------------------------------------------------------ registry
-    def customer(
-        self, st: CustomerState, rec: CustomerRecord, batch: Batch, body: bytes | None = None
-    ) -> None:
-        """Apply a registry record (``body``: its JSON as stored, when the caller has it)."""
+    def customer(self, st: CustomerState, rec: CustomerRecord, batch: Batch) -> None:
         ctx = self.ctx
         old = st.config
         st.record = rec
         st.config = CustomerConfig.from_record(rec)
         ctx.metrics.inc("customers_applied")
-        if body is None:
-            body = rec.model_dump_json().encode()
+        body = rec.model_dump_json().encode()
         self.store.put_record(batch.partition, st.customer_id, body)
         batch.deleted.discard(st.customer_id)
         if st.profile is not None and _cycles_changed(old, st.config):

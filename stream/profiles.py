@@ -10,8 +10,7 @@ writes each changed customer once per batch, then the partition's counters
 Table writes go to the local store of the event's partition and, batched, to
 the table's changelog partition of the same number (what ``Table.__setitem__``
 does, minus Faust's per-record producer, whose buffer could let a commit
-overtake a changelog record). The local store is read and written directly in its
-RocksDB database, a batch's writes as one write batch (stream/faust_internals.py, item 4).
+overtake a changelog record).
 """
 
 from __future__ import annotations
@@ -25,10 +24,9 @@ from pydantic import ValidationError
 
 from baselines.customer import CustomerConfig
 from meterwatch.contracts import CustomerRecord, MeterReading
-from stream import customers_group
 from stream.context import StageContext
 from stream.envelope import Envelope, Source
-from stream.faust_internals import StoreStopped, partition_db, use_event, write_batch
+from stream.faust_internals import use_event
 from stream.fold import Batch, Fold
 from stream.readings_group import decode_group, is_group
 from stream.state import (
@@ -56,14 +54,6 @@ class ProfileStage:
         self.cache: dict[int, dict[str, CustomerState]] = defaultdict(dict)
         self.counters: dict[int, PartitionCounters] = {}
         self.next_offset: dict[int, int] = {}  # per partition: the offset the consumer should deliver next
-        # the current partition batch's table writes (changelog name -> key -> value, None: delete),
-        # written to the local stores as one write batch per table at the batch's end
-        self._writes: dict[str, dict[bytes, bytes | None]] = defaultdict(dict)
-        self._tables = {
-            ctx.names.customers_changelog: customers_table,
-            ctx.names.profiles_changelog: profiles_table,
-        }
-        self._dbs: dict[str, Any] = {}  # the current partition's RocksDB databases (None: another store)
         self.fold = Fold(ctx, self)
 
     async def agent(self, stream: Any) -> AsyncIterator[None]:
@@ -109,7 +99,9 @@ class ProfileStage:
 
     # ------------------------------------------------------------------ Store (for the fold)
     def put_record(self, partition: int, customer_id: str, body: bytes) -> None:
-        self._put(self.ctx.names.customers_changelog, partition, customer_id.encode(), body)
+        self._put(
+            self.customers_table, self.ctx.names.customers_changelog, partition, customer_id.encode(), body
+        )
 
     def drop(self, partition: int, customer_id: str) -> None:
         self.cache[partition].pop(customer_id, None)
@@ -117,15 +109,6 @@ class ProfileStage:
     # ------------------------------------------------------------------ one partition's batch
     def apply_partition(self, partition: int, events: list[Any]) -> None:
         use_event(events[-1])  # the tables' partition (see stream/faust_internals.py)
-        try:
-            self._dbs = {name: partition_db(table, partition) for name, table in self._tables.items()}
-        except StoreStopped:
-            # stopping: Faust closed the tables first; the batch must not be acknowledged
-            # (a graceful stop commits acknowledged offsets): redone by the next owner
-            log.warning(
-                "by-customer partition %d: tables closed (stopping); exiting without commit", partition
-            )
-            self.ctx.on_fatal()
         self.check_order(partition, events)
         batch = Batch(partition, offset=events[-1].message.offset)
         counters = self._counters(partition)
@@ -133,9 +116,6 @@ class ProfileStage:
             self.ctx.track(event)
             if is_group(event.value):
                 self._apply_group(event, batch)
-                continue
-            if customers_group.is_group(event.value):
-                self._apply_customers(event, batch)
                 continue
             try:
                 env = Envelope.model_validate_json(event.value)
@@ -164,32 +144,6 @@ class ProfileStage:
                 continue
             env = Envelope(kind="reading", customer_id=cid, reading=reading, src=Source(t=topic, p=p, o=o))
             self._apply_safely(env, batch, None)
-
-    def _apply_customers(self, event: Any, batch: Batch) -> None:
-        """A ``customers`` group from customers_in: records and tombstones, in their order."""
-        items = customers_group.decode_group(event.value)
-        if items is None:
-            self.ctx.metrics.inc("internal_invalid")
-            log.error("undecodable customers group at %s@%d", event.message.tp, event.message.offset)
-            return
-        fold = self.fold
-        for it in items:
-            try:
-                cid, body = it
-                rec = None if body is None else CustomerRecord.model_validate_json(body)
-            except (ValueError, TypeError):  # pydantic's ValidationError is a ValueError
-                self.ctx.metrics.inc("internal_invalid")
-                log.error("undecodable record in group at %s@%d", event.message.tp, event.message.offset)
-                continue
-            try:
-                st = self._state(batch, cid)
-                if rec is None:
-                    fold.deleted(st, batch)
-                else:
-                    fold.customer(st, rec, batch, body.encode())  # stored as validated upstream
-            except Exception:  # a bug must not stop the partition: count, go on
-                log.exception("processing a registry record of customer %s failed", cid)
-                self.ctx.metrics.inc_labelled("errors", "customer" if rec is not None else "customer_deleted")
 
     def _apply_safely(self, env: Envelope, batch: Batch, raw: bytes | None) -> None:
         try:
@@ -220,8 +174,7 @@ class ProfileStage:
     def _counters(self, partition: int) -> PartitionCounters:
         c = self.counters.get(partition)
         if c is None:
-            stored = self._get(self.ctx.names.profiles_changelog, partition, COUNTERS_KEY)
-            c = self.counters[partition] = PartitionCounters.decode(stored)
+            c = self.counters[partition] = PartitionCounters.decode(self.profiles_table.get(COUNTERS_KEY))
         return c
 
     def _state(self, batch: Batch, cid: str) -> CustomerState:
@@ -230,16 +183,12 @@ class ProfileStage:
         if st is not None:
             return st
         st = CustomerState(cid)
-        if cid in batch.deleted:  # deleted earlier in this batch: the tables still hold it until _store
-            cache[cid] = st
-            return st
         key = cid.encode()
-        names = self.ctx.names
-        rec_raw = self._get(names.customers_changelog, batch.partition, key)
+        rec_raw = self.customers_table.get(key)
         if rec_raw is not None:
             st.record = CustomerRecord.model_validate_json(rec_raw)
             st.config = CustomerConfig.from_record(st.record)
-        raw = self._get(names.profiles_changelog, batch.partition, key)
+        raw = self.profiles_table.get(key)
         if raw is not None:
             try:
                 decode_customer(st, raw)
@@ -259,57 +208,32 @@ class ProfileStage:
         names, readmodel = self.ctx.names, self.ctx.readmodel
         for cid in batch.deleted:
             key = cid.encode()
-            for changelog in (names.customers_changelog, names.profiles_changelog):
-                if self._get(changelog, batch.partition, key) is not None:
-                    self._delete(changelog, batch.partition, key)
-        # a customer deleted in this batch is dirty again only for what came after the deletion
-        # (a held reading): written after the deletes
+            if key in self.customers_table:
+                self._delete(self.customers_table, names.customers_changelog, batch.partition, key)
+            if key in self.profiles_table:
+                self._delete(self.profiles_table, names.profiles_changelog, batch.partition, key)
         for cid, st in batch.dirty.items():
+            if cid in batch.deleted:
+                continue
             counters.add(st.batch_readings, st.batch_duplicates)
             st.last_write = LastWrite(batch.offset, st.batch_readings, st.batch_duplicates)
             st.batch_readings = st.batch_duplicates = 0
             body = encode_customer(st)
-            self._put(names.profiles_changelog, batch.partition, cid.encode(), body)
+            self._put(self.profiles_table, names.profiles_changelog, batch.partition, cid.encode(), body)
             if readmodel is not None and st.profile is not None:
                 readmodel.put_state(cid, body)  # the API builds the snapshot from it (on read)
         if counters.changed:
             counters.offset = batch.offset
             counters.changed = False
             body = counters.encode()
-            self._put(names.profiles_changelog, batch.partition, COUNTERS_KEY, body)
+            self._put(self.profiles_table, names.profiles_changelog, batch.partition, COUNTERS_KEY, body)
             if self.ctx.readmodel is not None:
                 self.ctx.readmodel.set_partition_counters(batch.partition, counters.as_metrics())
-        self._write_tables(batch.partition)
 
-    def _get(self, changelog: str, partition: int, key: bytes) -> bytes | None:
-        """A stored value of the partition (this batch's pending writes first)."""
-        pending = self._writes.get(changelog)
-        if pending is not None and key in pending:
-            return pending[key]
-        db = self._dbs.get(changelog)
-        value = self._tables[changelog].get(key) if db is None else db.get(key)
-        assert value is None or isinstance(value, bytes)
-        return value
-
-    def _put(self, changelog: str, partition: int, key: bytes, body: bytes) -> None:
-        self._writes[changelog][key] = body
+    def _put(self, table: Any, changelog: str, partition: int, key: bytes, body: bytes) -> None:
+        table.data[key] = body
         self.ctx.out.add(changelog, partition, key, body)
 
-    def _delete(self, changelog: str, partition: int, key: bytes) -> None:
-        self._writes[changelog][key] = None
+    def _delete(self, table: Any, changelog: str, partition: int, key: bytes) -> None:
+        del table.data[key]
         self.ctx.out.add(changelog, partition, key, None)
-
-    def _write_tables(self, partition: int) -> None:
-        """The batch's writes into the local stores: one RocksDB write batch per table."""
-        writes, self._writes = self._writes, defaultdict(dict)
-        for changelog, kv in writes.items():
-            table = self._tables[changelog]
-            db = self._dbs.get(changelog)
-            if db is not None:
-                write_batch(db, kv.items())
-                continue
-            for key, value in kv.items():  # another store (memory:// in unit tests)
-                if value is None:
-                    table.data.pop(key, None)
-                else:
-                    table.data[key] = value

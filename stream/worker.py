@@ -2,10 +2,8 @@
 
 ``Worker(settings)`` wires the stages (one module each) to the Faust app of
 stream/app.py and owns what runs beside them: the registry follower (meter
-index), the registry's consumer (customers_in) and the ingest consumer (plain
-aiokafka), the batch producer, the Redis read model, the metrics server and a 1 s
-housekeeping timer. The registry's readers, the producer and the read model start
-with the app (``on_first_start``), the ingest consumer after Faust's recovery. ``run_worker`` runs it until
+index), the ingest consumer, the batch producer, the Redis read model, the
+metrics server and a 1 s housekeeping timer. ``run_worker`` runs it until
 SIGTERM/SIGINT; ``wait_for_kafka`` lets ``meterwatch worker`` wait for the broker.
 
 A unit test builds ``Worker(settings, store="memory://", out=<memory outputs>)``
@@ -118,9 +116,6 @@ class Worker:
         self._ready_task: asyncio.Task[None] | None = None
         self.agents = self._wire()
         self.raw_ingest: RawIngest | None = None
-        self.customers_in = CustomersInStage(self.ctx)
-        self.raw_customers: RawIngest | None = None
-        self._registry_started = False
         self.metrics_server: MetricsServer | None = None
         self._redis: Redis | None = None
 
@@ -129,6 +124,7 @@ class Worker:
         app, topics = self.app, self.wapp.topics
         stages: dict[str, Callable[[Any], Any]] = {
             "parked": self.parked.agent,
+            "customers_in": CustomersInStage(self.ctx).agent,
             "history_in": HistoryInStage(self.ctx).agent,
             "segments_in": SegmentsInStage(self.ctx).agent,
             "profiles": self.profiles.agent,
@@ -137,15 +133,6 @@ class Worker:
         agents = {name: app.agent(topics[name], name=name)(fn) for name, fn in stages.items()}
         app.timer(1.0, name="housekeeping")(self.housekeeping)
         app.task(self._startup)
-        # the registry's readers start with the app, not after Faust's table recovery: they
-        # read and group the registry while Faust joins its group and recovers (issue #12)
-        first_start = app.on_first_start
-
-        async def on_first_start() -> None:
-            await first_start()
-            await self._start_registry()
-
-        setattr(app, "on_first_start", on_first_start)  # noqa: B010 - an instance override
         # mode types a signal handler with mypy_extensions arg kinds over an unbound TypeVar that
         # no coroutine method matches: the signal is used untyped (its call is documented below)
         revoked_signal: Any = app.on_partitions_revoked
@@ -154,11 +141,7 @@ class Worker:
         return agents
 
     # ------------------------------------------------------------------ lifecycle
-    async def _start_registry(self) -> None:
-        """Logging, outputs, read model, the meter index, weather and the registry's consumer."""
-        if self._registry_started:
-            return
-        self._registry_started = True
+    async def _startup(self) -> None:
         for h in logging.getLogger().handlers:
             h.addFilter(MaskingFilter())
         # an outage must not flood the log (aiokafka logs every failed connect): one line per
@@ -179,27 +162,6 @@ class Worker:
         await self.weather.start()
         self._ready_task = asyncio.create_task(self._wait_inputs(), name="meterwatch-inputs-ready")
         ctx.dead.partitions = await ctx.out.partitions(ctx.names.dlq)
-        # the registry's records on their own plain consumer (stream/customers_in.py); no wait:
-        # the profile stage holds a reading until its customer's record is there
-        registry_go = asyncio.Event()
-        registry_go.set()
-        self.raw_customers = RawIngest(
-            bootstrap=s.kafka_bootstrap,
-            topic=s.topic_customers,
-            group_id=f"{s.app_id}-customers",
-            client_id=f"{s.app_id}-customers-{self.instance}",
-            process=self.customers_in.process,
-            deliver=ctx.deliver,
-            ready=registry_go,
-            batch_max=max(ctx.batch_max, 5000),
-            security=kafka_security(s),
-        )
-        await self.raw_customers.start()
-
-    async def _startup(self) -> None:
-        """After Faust's recovery (an app task): the readings consumer and the metrics server."""
-        await self._start_registry()  # normally done already, when the app started
-        s, ctx = self.settings, self.ctx
         self.raw_ingest = RawIngest(
             bootstrap=s.kafka_bootstrap,
             topic=s.topic_readings,
@@ -229,8 +191,6 @@ class Worker:
     async def _shutdown(self, *args: Any, **kwargs: Any) -> None:
         if self.raw_ingest is not None:
             await self.raw_ingest.stop()  # its last batch delivered and committed, the group left
-        if self.raw_customers is not None:
-            await self.raw_customers.stop()
         await self.registry.stop()
         await self.weather.stop()
         if self._ready_task is not None:
@@ -261,7 +221,6 @@ class Worker:
         await self.parked.retry()
         ctx, m = self.ctx, self.ctx.metrics
         lag_in = self.raw_ingest.lag() if self.raw_ingest is not None else 0
-        lag_registry = self.raw_customers.lag() if self.raw_customers is not None else 0
         lag_internal = 0
         for tp, pos in list(ctx.positions.items()):
             if tp.topic != ctx.names.by_customer:
@@ -273,7 +232,6 @@ class Worker:
             if hw is not None:
                 lag_internal += max(hw - pos, 0)
         m.set_gauge("consumer_lag", lag_in)
-        m.set_gauge("registry_lag", lag_registry)
         m.set_gauge("internal_lag", lag_internal)
         m.set_gauge("cached_customers", sum(len(c) for c in self.profiles.cache.values()))
         m.set_gauge("meter_index_customers", len(ctx.index))

@@ -1,10 +1,10 @@
 """Private corners of a long-lived shared stack (tests, benchmarks) and their removal.
 
 :func:`isolated_settings` gives a ``Settings`` copy whose topics, consumer groups (worker
-``app_id``, its ``-ingest`` and ``-customers`` groups, the notifier's group), Redis prefix and
-data dir all carry one unique tag ``t<hex>-``; :func:`cleanup` removes everything with that
-tag: topics (Faust's internal ones too), consumer groups and Redis keys, so a dev stack that
-lives for weeks does not fill up with test leftovers.
+``app_id``, its ``-ingest`` group, the notifier's group), Redis prefix and data dir all carry
+one unique tag ``t<hex>-``; :func:`cleanup` removes everything with that tag: topics (Faust's
+internal ones too), consumer groups and Redis keys, so a dev stack that lives for weeks
+does not fill up with test leftovers.
 
 >>> from meterwatch.settings import Settings
 >>> s = isolated_settings(Settings(), "/tmp/x")

@@ -12,14 +12,11 @@ import datetime as dt
 import json
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from meterwatch.contracts import CustomerRecord
 from meterwatch.settings import Settings
-from stream import customers_group
 from stream.produce import partition_for
 from stream.worker import Worker
 
@@ -80,32 +77,3 @@ def record(cid: str, meters: list[str], **kw: Any) -> dict[str, Any]:
 
 def dumps(value: Any) -> bytes:
     return json.dumps(value).encode()
-
-
-@dataclass
-class Rec:
-    """What the plain-consumer stages read of an aiokafka ConsumerRecord."""
-
-    topic: str
-    partition: int
-    offset: int
-    value: bytes | None
-    key: bytes | None = None
-
-
-def registry_batch(worker: Worker, *records: tuple[bytes, bytes | None], first_offset: int = 0) -> None:
-    """One consumer batch of `customers` records ``(key, value)`` through the customers_in stage."""
-    topic = worker.ctx.names.customers
-    recs = [Rec(topic, 0, first_offset + i, v, k) for i, (k, v) in enumerate(records)]
-    worker.customers_in.process(recs)
-
-
-def forwarded_records(worker: Worker, out: MemoryOutputs) -> list[tuple[int, str, CustomerRecord | None]]:
-    """What customers_in sent to the by-customer topic: (partition, customer, record or None)."""
-    found: list[tuple[int, str, CustomerRecord | None]] = []
-    for p, _, v in out.take(worker.ctx.names.by_customer):
-        items = customers_group.decode_group(v or b"")
-        assert items is not None, v
-        for cid, body in items:
-            found.append((p, cid, None if body is None else CustomerRecord.model_validate_json(body)))
-    return found

@@ -13,10 +13,9 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
-import pytest
 from faust.tables.recovery import Recovery as _RecoveryClass
 
-from stream.faust_internals import StoreStopped, install_resume_after_recovery, partition_db
+from stream.faust_internals import install_resume_after_recovery
 
 Recovery: Any = _RecoveryClass  # called with a stand-in for ``self``
 
@@ -199,43 +198,3 @@ def test_the_fetch_gets_a_snapshot_of_the_active_partitions_and_never_an_empty_s
         assert asyncio.run(fetch(thread, None, None)) == {"asked_at_return": None}  # client-only: all
     finally:
         driver.AIOKafkaConsumerThread._fetch_records = saved  # type: ignore[method-assign]
-
-
-class _Store:
-    """The parts of Faust's RocksDB store that ``partition_db`` uses."""
-
-    use_rocksdict = True
-
-    def __init__(self, stopping: bool) -> None:
-        self._dbs: dict[int, object] = {}
-        self.should_stop = stopping
-        self.opened: list[int] = []
-
-    def _db_for_partition(self, partition: int) -> object:
-        self.opened.append(partition)
-        db = self._dbs[partition] = object()
-        return db
-
-
-class _Table:
-    name = "customers"
-
-    def __init__(self, store: _Store, stopping: bool = False) -> None:
-        self.data = store
-        self.should_stop = stopping
-
-
-def test_a_partition_db_is_opened_when_needed_but_never_again_once_the_store_stops() -> None:
-    running = _Store(stopping=False)
-    db = partition_db(_Table(running), 1)
-    assert running.opened == [1] and partition_db(_Table(running), 1) is db and running.opened == [1]
-    stopped = _Store(stopping=True)
-    with pytest.raises(StoreStopped):
-        partition_db(_Table(stopped), 1)
-    assert stopped.opened == []
-    stopped._dbs[2] = kept = object()  # still open: used
-    assert partition_db(_Table(stopped), 2) is kept
-    cleared = _Store(stopping=False)  # Faust's store stops without its flag: the table's counts
-    with pytest.raises(StoreStopped):
-        partition_db(_Table(cleared, stopping=True), 1)
-    assert cleared.opened == []

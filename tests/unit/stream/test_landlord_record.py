@@ -8,9 +8,10 @@ import logging
 import pytest
 
 from meterwatch.contracts import DeadLetter
+from stream.envelope import Envelope
 from stream.worker import Worker
 
-from .conftest import MemoryOutputs, dumps, forwarded_records, record, registry_batch
+from .conftest import MemoryOutputs, dumps, record
 
 LANDLORD = {"name": "王先生", "phone": "+8613900139000"}
 
@@ -29,14 +30,14 @@ async def test_an_invalid_landlord_is_dead_lettered_with_the_field_and_a_valid_o
 ) -> None:
     worker, out = stage_worker
     caplog.set_level(logging.DEBUG)
-    good = record("c1", ["m1"], occupancy="rented", landlord=LANDLORD)
-    bad_rec = record("c2", ["m2"], occupancy="rented", landlord=bad)
-    registry_batch(worker, (b"c1", dumps(good)), (b"c2", dumps(bad_rec)))
-    found = forwarded_records(worker, out)
-    assert [cid for _, cid, _ in found] == ["c1"]
-    rec = found[0][2]
-    assert rec is not None and rec.landlord is not None
-    assert rec.landlord.phone == LANDLORD["phone"]
+    async with worker.agents["customers_in"].test_context() as agent:
+        good = record("c1", ["m1"], occupancy="rented", landlord=LANDLORD)
+        await agent.put(dumps(good), key=b"c1", wait=False)
+        await agent.put(dumps(record("c2", ["m2"], occupancy="rented", landlord=bad)), key=b"c2")
+    envs = [Envelope.model_validate_json(v or b"") for _, _, v in out.take(worker.ctx.names.by_customer)]
+    assert [e.customer_id for e in envs] == ["c1"]
+    assert envs[0].customer is not None and envs[0].customer.landlord is not None
+    assert envs[0].customer.landlord.phone == LANDLORD["phone"]
     (letter,) = [DeadLetter.model_validate_json(v or b"") for _, _, v in out.records[worker.ctx.names.dlq]]
     assert (letter.error.code, letter.error.field) == ("schema", field), letter.error
     assert "13900139000" not in caplog.text

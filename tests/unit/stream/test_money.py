@@ -11,9 +11,10 @@ import pytest
 from baselines.tariffs import UnknownPlanError, default_catalogue
 from meterwatch.contracts import Alert, DeadLetter
 from meterwatch.settings import Settings
+from stream.envelope import Envelope
 from stream.worker import Worker, load_engine
 
-from .conftest import NOW, MemoryOutputs, dumps, forwarded_records, record, registry_batch
+from .conftest import NOW, MemoryOutputs, dumps, record
 from .test_profiles import P, customer_env, group, half_hours
 
 
@@ -21,13 +22,13 @@ async def test_a_record_naming_an_unknown_tariff_plan_is_dead_lettered_and_a_kno
     stage_worker: tuple[Worker, MemoryOutputs],
 ) -> None:
     worker, out = stage_worker
-    registry_batch(
-        worker,
-        (b"c1", dumps(record("c1", ["m1"], tariff_plan="cn-js-residential"))),
-        (b"c2", dumps(record("c2", ["m2"], tariff_plan="no-such-plan"))),
-    )
-    found = forwarded_records(worker, out)
-    assert [(cid, rec and rec.tariff_plan) for _, cid, rec in found] == [("c1", "cn-js-residential")]
+    async with worker.agents["customers_in"].test_context() as agent:
+        await agent.put(dumps(record("c1", ["m1"], tariff_plan="cn-js-residential")), key=b"c1", wait=False)
+        await agent.put(dumps(record("c2", ["m2"], tariff_plan="no-such-plan")), key=b"c2")
+    envs = [Envelope.model_validate_json(v or b"") for _, _, v in out.take(worker.ctx.names.by_customer)]
+    assert [(e.customer_id, e.customer and e.customer.tariff_plan) for e in envs] == [
+        ("c1", "cn-js-residential")
+    ]
     (letter,) = [DeadLetter.model_validate_json(v or b"") for _, _, v in out.records[worker.ctx.names.dlq]]
     assert (letter.error.code, letter.error.field) == ("unknown_tariff_plan", "tariff_plan")
     assert "no-such-plan" in letter.error.message and json.loads(letter.raw)["customer_id"] == "c2"
@@ -69,14 +70,11 @@ async def test_a_record_with_an_unknown_holiday_region_is_dead_lettered_with_the
 ) -> None:
     worker, out = stage_worker
     away = [{"start": "2024-02-08", "end": "2024-02-18"}]
-    registry_batch(
-        worker,
-        (b"c1", dumps(record("c1", ["m1"], region="CN", away=away))),
-        (b"c2", dumps(record("c2", ["m2"], region="XX"))),
-    )
-    found = forwarded_records(worker, out)
-    assert [(cid, rec and rec.region) for _, cid, rec in found] == [("c1", "CN")]
-    rec = found[0][2]
-    assert rec is not None and rec.away[0].end == dt.date(2024, 2, 18)
+    async with worker.agents["customers_in"].test_context() as agent:
+        await agent.put(dumps(record("c1", ["m1"], region="CN", away=away)), key=b"c1", wait=False)
+        await agent.put(dumps(record("c2", ["m2"], region="XX")), key=b"c2")
+    envs = [Envelope.model_validate_json(v or b"") for _, _, v in out.take(worker.ctx.names.by_customer)]
+    assert [(e.customer_id, e.customer and e.customer.region) for e in envs] == [("c1", "CN")]
+    assert envs[0].customer is not None and envs[0].customer.away[0].end == dt.date(2024, 2, 18)
     (letter,) = [DeadLetter.model_validate_json(v or b"") for _, _, v in out.records[worker.ctx.names.dlq]]
     assert letter.error.field == "region" and "XX" in letter.error.message, letter.error
